@@ -1,1 +1,219 @@
-fn main() {}
+//! `sync-once`: one-shot ExternalSecret sync for CI jobs and local use.
+//!
+//! `sync-once render -f FILE...` reads SecretStores, ClusterSecretStores and ExternalSecrets
+//! (plus Secrets, ConfigMaps and Namespaces standing in for the cluster's) and prints the
+//! Secrets they produce, ready for `kubectl apply -f -`. No cluster is needed.
+//!
+//! Exit status: 0 when every ExternalSecret rendered, 1 when some failed (the others are still
+//! printed), 2 for usage errors and unreadable or invalid input files.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use eso_core::manifests::{ManifestError, ManifestSet};
+use eso_core::render::{Rendered, builtin_providers, render_all};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sync-once",
+    version,
+    about = "One-shot ExternalSecret sync, without an operator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Render the Secrets that ExternalSecrets in manifest files produce, without a cluster.
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RenderArgs {
+    /// A manifest file, a folder of them (*.yaml, *.yml, *.json, recursively), or `-` for
+    /// standard input. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Yaml)]
+    output: Output,
+    /// The namespace of objects that set none.
+    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    namespace: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    Yaml,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Render(args) => runtime.block_on(render(args)),
+    }
+}
+
+fn manifest_files(arg: &str) -> Result<Vec<PathBuf>> {
+    let path = Path::new(arg);
+    let meta = std::fs::metadata(path).with_context(|| format!("{arg}: cannot read"))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![path.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+            let p = entry.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read_inputs(args: &RenderArgs, set: &mut ManifestSet) -> Vec<String> {
+    let mut errors = Vec::new();
+    let add = |set: &mut ManifestSet, errors: &mut Vec<String>, name: &str, text: &str| {
+        errors.extend(
+            set.add_text(name, text)
+                .iter()
+                .map(ManifestError::to_string),
+        );
+    };
+    for arg in &args.files {
+        if arg == "-" {
+            let mut text = String::new();
+            match std::io::stdin().read_to_string(&mut text) {
+                Ok(_) => add(set, &mut errors, "<stdin>", &text),
+                Err(e) => errors.push(format!("<stdin>: cannot read: {e}")),
+            }
+            continue;
+        }
+        let files = match manifest_files(arg) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        for file in files {
+            match std::fs::read_to_string(&file) {
+                Ok(text) => add(set, &mut errors, &file.display().to_string(), &text),
+                Err(e) => errors.push(format!("{}: cannot read: {e}", file.display())),
+            }
+        }
+    }
+    errors
+}
+
+async fn render(args: RenderArgs) -> ExitCode {
+    let mut set = ManifestSet::new(&args.namespace);
+    let input_errors = read_inputs(&args, &mut set);
+    if !input_errors.is_empty() {
+        for e in &input_errors {
+            eprintln!("error: {e}");
+        }
+        return ExitCode::from(2);
+    }
+    if set.external_secrets.is_empty() {
+        eprintln!("error: the input holds no ExternalSecret (apiVersion external-secrets.io/v1)");
+        return ExitCode::from(2);
+    }
+    let registry = builtin_providers();
+    let rendered = render_all(&set, &registry).await;
+    match print_rendered(&rendered, args.output) {
+        Ok(failed) if failed => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints the Secrets to stdout and failures and notes to stderr; returns whether any failed.
+fn print_rendered(rendered: &[Rendered], output: Output) -> Result<bool> {
+    let mut failed = false;
+    let mut secrets = Vec::new();
+    for r in rendered {
+        for note in &r.notes {
+            eprintln!(
+                "note: {}: ExternalSecret {:?}: {note}",
+                r.source, r.external_secret
+            );
+        }
+        match &r.result {
+            Ok(Some(secret)) => secrets.push(secret),
+            Ok(None) => eprintln!(
+                "note: {}: ExternalSecret {:?}: no Secret is written (see its creation and deletion policies)",
+                r.source, r.external_secret
+            ),
+            Err(e) => {
+                failed = true;
+                eprintln!(
+                    "error: {}: ExternalSecret {:?}: {}",
+                    r.source,
+                    r.external_secret,
+                    e.chain()
+                );
+            }
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        Output::Yaml => {
+            for (i, secret) in secrets.iter().enumerate() {
+                if i > 0 {
+                    writeln!(stdout, "---")?;
+                }
+                let text = serde_saphyr::to_string(secret).context("cannot write YAML")?;
+                stdout.write_all(text.as_bytes())?;
+            }
+        }
+        Output::Json => {
+            let value = match secrets.as_slice() {
+                [one] => serde_json::to_value(one)?,
+                many => serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": many }),
+            };
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?;
+        }
+    }
+    Ok(failed)
+}

@@ -1,1 +1,15 @@
-//! placeholder
+//! `eso-core`: the reconciliation core of eso-rs.
+//!
+//! The path is the same for the operator, `sync-once` and embedding tools:
+//! [`fetch`] (I/O: resolve stores, reuse provider clients, read and post-process data) →
+//! [`plan`] (pure: the desired Secret, the `Ready` condition and events) → apply (server-side
+//! apply of the Secret and its status, in the operator). [`render`] runs fetch and plan offline
+//! over manifests, for `sync-once render`. [`hash`] reproduces upstream's hashes byte for byte.
+
+pub mod fetch;
+pub mod hash;
+pub mod manifests;
+pub mod plan;
+pub mod render;
+pub mod selector;
+pub mod store;

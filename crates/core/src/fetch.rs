@@ -1,0 +1,440 @@
+//! Fetching: everything with I/O before the plan. For each `dataFrom[]` and `data[]` entry,
+//! resolve its store, get (or reuse) a provider client, read, and post-process the values with
+//! upstream's order: rewrite, else key conversion; key validation; decoding; the NUL-byte check.
+//! Entries are read concurrently; the results are merged in order (`dataFrom` in list order,
+//! then `data[]`, which wins on a key clash).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use eso_api::{DeletionPolicy, ExternalSecret, ExternalSecretDataFromRemoteRef, StoreKind};
+use eso_provider::rewrite::{KeyTransformer, rewrite_map};
+use eso_provider::{
+    ClientContext, ProviderError, ProviderRegistry, SecretData, SecretReader, SecretsClient,
+    StoreInfo, convert,
+};
+use futures::future::join_all;
+
+use crate::store::{StoreError, StoreLookup, resolve_store};
+
+/// What identifies a reusable client: the store (and its generation, so a changed spec gets a
+/// new client) and, for cluster stores, the namespace whose credentials it may read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    kind: StoreKind,
+    namespace: Option<String>,
+    name: String,
+    uid: Option<String>,
+    generation: Option<i64>,
+    referent_namespace: Option<String>,
+}
+
+impl ClientKey {
+    fn new(store: &StoreInfo, es_namespace: &str) -> Self {
+        Self {
+            kind: store.kind,
+            namespace: store.namespace.clone(),
+            name: store.name.clone(),
+            uid: store.uid.clone(),
+            generation: store.generation,
+            referent_namespace: (store.kind == StoreKind::ClusterSecretStore)
+                .then(|| es_namespace.to_owned()),
+        }
+    }
+}
+
+/// Provider clients reused across reconciles, so a login happens once per client lifetime,
+/// not once per reconcile.
+#[derive(Default)]
+pub struct ClientCache {
+    clients: Mutex<HashMap<ClientKey, Arc<dyn SecretsClient>>>,
+}
+
+impl std::fmt::Debug for ClientCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.clients.lock().map(|c| c.len()).unwrap_or_default();
+        f.debug_struct("ClientCache")
+            .field("clients", &len)
+            .finish()
+    }
+}
+
+impl ClientCache {
+    /// An empty cache.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many clients are cached.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.clients.lock().map(|c| c.len()).unwrap_or_default()
+    }
+
+    /// Whether no client is cached.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, key: &ClientKey) -> Option<Arc<dyn SecretsClient>> {
+        self.clients.lock().ok()?.get(key).cloned()
+    }
+
+    fn insert(&self, key: ClientKey, client: Arc<dyn SecretsClient>) {
+        if let Ok(mut clients) = self.clients.lock() {
+            // A store's older generations will never be asked for again.
+            clients.retain(|k, _| {
+                !(k.kind == key.kind && k.namespace == key.namespace && k.name == key.name)
+                    || k.generation == key.generation
+            });
+            clients.insert(key, client);
+        }
+    }
+}
+
+/// Everything fetching needs.
+#[derive(Clone, Copy)]
+pub struct FetchContext<'a> {
+    /// The providers by store key.
+    pub registry: &'a ProviderRegistry,
+    /// Where stores come from.
+    pub stores: &'a dyn StoreLookup,
+    /// Where credential Secrets come from.
+    pub secrets: &'a dyn SecretReader,
+    /// Reusable clients.
+    pub clients: &'a ClientCache,
+    /// Renders `rewrite.transform` templates.
+    pub transformer: &'a (dyn KeyTransformer + Sync),
+}
+
+/// The data fetched for one ExternalSecret.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    /// The merged data, keys final.
+    pub data: SecretData,
+    /// Remote keys that did not exist and were skipped (deletionPolicy other than Retain);
+    /// each becomes a `MissingProviderSecret` event.
+    pub missing: Vec<String>,
+}
+
+/// A fetch failure, naming the entry, key, store and provider.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The entry's store cannot be used.
+    #[error("{entry}: {source}")]
+    Store {
+        /// The entry, e.g. `spec.data[0]`.
+        entry: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// The provider failed or the store is misconfigured.
+    #[error("{entry}: {what} from {store} (provider {provider})")]
+    Provider {
+        /// The entry, e.g. `spec.data[0]`.
+        entry: String,
+        /// What was read, e.g. `reading key "db"`.
+        what: String,
+        /// The store, e.g. `SecretStore "default/vault"`.
+        store: String,
+        /// The provider key.
+        provider: String,
+        /// The provider's error.
+        #[source]
+        source: ProviderError,
+    },
+    /// The entry asks for something eso-rs does not do yet.
+    #[error("{entry}: {message}")]
+    Unsupported {
+        /// The entry.
+        entry: String,
+        /// What is missing.
+        message: String,
+    },
+}
+
+impl FetchError {
+    /// The provider error's cause, if a provider failed.
+    #[must_use]
+    pub fn provider_error(&self) -> Option<&ProviderError> {
+        match self {
+            Self::Provider { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying later can help (throttling or an unavailable provider).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        self.provider_error()
+            .is_some_and(|e| e.kind().is_transient())
+    }
+
+    /// A PascalCase code for the cause.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Store { source, .. } => source.reason(),
+            Self::Provider { source, .. } => source.reason(),
+            Self::Unsupported { .. } => "Unsupported",
+        }
+    }
+
+    /// The message with every cause, for conditions and CLI output.
+    #[must_use]
+    pub fn chain(&self) -> String {
+        match self {
+            Self::Provider { source, .. } => format!("{self}: {}", source.chain()),
+            _ => self.to_string(),
+        }
+    }
+}
+
+struct ResolvedClient {
+    client: Arc<dyn SecretsClient>,
+    store: String,
+    provider: String,
+}
+
+async fn client_for(
+    ctx: FetchContext<'_>,
+    namespace: &str,
+    entry: &str,
+    entry_ref: Option<&eso_api::SecretStoreRef>,
+    es: &ExternalSecret,
+) -> Result<ResolvedClient, FetchError> {
+    let store = resolve_store(
+        ctx.stores,
+        namespace,
+        entry_ref,
+        es.spec.secret_store_ref.as_ref(),
+    )
+    .map_err(|source| FetchError::Store {
+        entry: entry.to_owned(),
+        source,
+    })?;
+    let described = store.describe();
+    let provider_name = store.spec.provider.key().unwrap_or("<none>").to_owned();
+    let fail = |what: &str, source: ProviderError| FetchError::Provider {
+        entry: entry.to_owned(),
+        what: what.to_owned(),
+        store: described.clone(),
+        provider: provider_name.clone(),
+        source,
+    };
+    let provider = ctx
+        .registry
+        .for_store(&store)
+        .map_err(|e| fail("selecting the provider", e))?;
+    let key = ClientKey::new(&store, namespace);
+    if let Some(client) = ctx.clients.get(&key) {
+        return Ok(ResolvedClient {
+            client,
+            store: described,
+            provider: provider_name,
+        });
+    }
+    provider
+        .validate_store(&store)
+        .map_err(|e| fail("validating the store", e))?;
+    let client = provider
+        .new_client(ClientContext {
+            store: &store,
+            namespace,
+            secrets: ctx.secrets,
+        })
+        .await
+        .map_err(|e| fail("building a client", e))?;
+    ctx.clients.insert(key, client.clone());
+    Ok(ResolvedClient {
+        client,
+        store: described,
+        provider: provider_name,
+    })
+}
+
+enum EntryOutcome {
+    Map(SecretData),
+    Value(String, Vec<u8>),
+    Missing(String),
+}
+
+/// Reads every entry of an ExternalSecret and merges the results.
+pub async fn fetch(ctx: FetchContext<'_>, es: &ExternalSecret) -> Result<Fetched, FetchError> {
+    let namespace = es.metadata.namespace.as_deref().unwrap_or("default");
+    let skip_missing = es.spec.deletion_policy() != DeletionPolicy::Retain;
+
+    // Resolve clients first (sequentially, so one store gets one client), then read
+    // concurrently.
+    let mut jobs = Vec::new();
+    for (i, entry) in es.spec.data_from.iter().enumerate() {
+        let name = format!("spec.dataFrom[{i}]");
+        if entry
+            .source_ref
+            .as_ref()
+            .is_some_and(|s| s.generator_ref.is_some())
+        {
+            return Err(FetchError::Unsupported {
+                entry: name,
+                message: "generators (sourceRef.generatorRef) are not supported yet".to_owned(),
+            });
+        }
+        let entry_ref = entry.source_ref.as_ref().and_then(|s| s.store_ref.as_ref());
+        let client = client_for(ctx, namespace, &name, entry_ref, es).await?;
+        jobs.push((name, Job::DataFrom(entry), client));
+    }
+    for (i, entry) in es.spec.data.iter().enumerate() {
+        let name = format!("spec.data[{i}]");
+        if entry
+            .source_ref
+            .as_ref()
+            .is_some_and(|s| s.generator_ref.is_some())
+        {
+            return Err(FetchError::Unsupported {
+                entry: name,
+                message: "sourceRef.generatorRef is not supported for data[] (as upstream)"
+                    .to_owned(),
+            });
+        }
+        let entry_ref = entry.source_ref.as_ref().and_then(|s| s.store_ref.as_ref());
+        let client = client_for(ctx, namespace, &name, entry_ref, es).await?;
+        jobs.push((name, Job::Data(entry), client));
+    }
+
+    let results = join_all(jobs.iter().map(|(name, job, client)| async move {
+        run_job(ctx, name, job, client, skip_missing).await
+    }))
+    .await;
+
+    let mut fetched = Fetched::default();
+    for result in results {
+        match result? {
+            EntryOutcome::Map(map) => fetched.data.extend(map),
+            EntryOutcome::Value(key, value) => {
+                fetched.data.insert(key, value);
+            }
+            EntryOutcome::Missing(key) => fetched.missing.push(key),
+        }
+    }
+    Ok(fetched)
+}
+
+enum Job<'a> {
+    DataFrom(&'a ExternalSecretDataFromRemoteRef),
+    Data(&'a eso_api::ExternalSecretData),
+}
+
+async fn run_job(
+    ctx: FetchContext<'_>,
+    entry: &str,
+    job: &Job<'_>,
+    resolved: &ResolvedClient,
+    skip_missing: bool,
+) -> Result<EntryOutcome, FetchError> {
+    let fail = |what: String, source: ProviderError| FetchError::Provider {
+        entry: entry.to_owned(),
+        what,
+        store: resolved.store.clone(),
+        provider: resolved.provider.clone(),
+        source,
+    };
+    match job {
+        Job::Data(data) => {
+            let remote = &data.remote_ref;
+            let what = format!("reading key {:?}", remote.key);
+            let value = match resolved.client.get_secret(remote).await {
+                Ok(v) => v,
+                Err(e) if e.is_not_found() && skip_missing => {
+                    return Ok(EntryOutcome::Missing(remote.key.clone()));
+                }
+                Err(e) => return Err(fail(what, e)),
+            };
+            let value = convert::decode_value(
+                remote.decoding_strategy.unwrap_or_default(),
+                &data.secret_key,
+                value,
+            )
+            .map_err(|e| fail(what.clone(), e))?;
+            convert::check_null_bytes(
+                remote.null_byte_policy.unwrap_or_default(),
+                &data.secret_key,
+                &value,
+            )
+            .map_err(|e| fail(what, e))?;
+            Ok(EntryOutcome::Value(data.secret_key.clone(), value))
+        }
+        Job::DataFrom(from) => {
+            let (raw, what, conversion, decoding, null_policy) = match (&from.extract, &from.find) {
+                (Some(extract), None) => {
+                    let what = format!("extracting key {:?}", extract.key);
+                    let raw = match resolved.client.get_secret_map(extract).await {
+                        Ok(m) => m,
+                        Err(e) if e.is_not_found() && skip_missing => {
+                            return Ok(EntryOutcome::Missing(extract.key.clone()));
+                        }
+                        Err(e) => return Err(fail(what, e)),
+                    };
+                    (
+                        raw,
+                        what,
+                        extract.conversion_strategy,
+                        extract.decoding_strategy,
+                        extract.null_byte_policy,
+                    )
+                }
+                (None, Some(find)) => {
+                    let what = "finding secrets".to_owned();
+                    let raw = match resolved.client.get_all_secrets(find).await {
+                        Ok(m) => m,
+                        Err(e) if e.is_not_found() && skip_missing => {
+                            return Ok(EntryOutcome::Missing(describe_find(find)));
+                        }
+                        Err(e) => return Err(fail(what, e)),
+                    };
+                    (
+                        raw,
+                        what,
+                        find.conversion_strategy,
+                        find.decoding_strategy,
+                        find.null_byte_policy,
+                    )
+                }
+                _ => {
+                    return Err(FetchError::Unsupported {
+                        entry: entry.to_owned(),
+                        message:
+                            "exactly one of extract, find and sourceRef.generatorRef must be set"
+                                .to_owned(),
+                    });
+                }
+            };
+            let processed = if from.rewrite.is_empty() {
+                convert::convert_keys(conversion.unwrap_or_default(), raw)
+            } else {
+                rewrite_map(&from.rewrite, raw, ctx.transformer)
+            }
+            .and_then(convert::validate_keys)
+            .and_then(|m| convert::decode_map(decoding.unwrap_or_default(), m))
+            .map_err(|e| fail(what.clone(), e))?;
+            for (key, value) in &processed {
+                convert::check_null_bytes(null_policy.unwrap_or_default(), key, value)
+                    .map_err(|e| fail(what.clone(), e))?;
+            }
+            Ok(EntryOutcome::Map(processed))
+        }
+    }
+}
+
+fn describe_find(find: &eso_api::ExternalSecretFind) -> String {
+    let mut parts = BTreeMap::new();
+    if let Some(path) = &find.path {
+        parts.insert("path", path.clone());
+    }
+    if let Some(re) = find.name.as_ref().and_then(|n| n.regexp.clone()) {
+        parts.insert("name", re);
+    }
+    format!("find {parts:?}")
+}

@@ -1,0 +1,201 @@
+//! Offline rendering: the Secrets a set of manifests would produce, without a cluster. This is
+//! what `sync-once render` runs; the Secrets and ConfigMaps in the input stand in for the
+//! cluster's (store credentials, template sources).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use eso_api::{ExternalSecret, StoreKind};
+use eso_provider::rewrite::NoTemplates;
+use eso_provider::{ProviderError, ProviderRegistry, SecretData, SecretReader, StoreInfo};
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::fetch::{ClientCache, FetchContext, FetchError, fetch};
+use crate::manifests::{ManifestSet, Source};
+use crate::plan::{PlanError, PlanInput, SecretAction, plan};
+use crate::store::StoreLookup;
+
+impl StoreLookup for ManifestSet {
+    fn store(&self, kind: StoreKind, namespace: &str, name: &str) -> Option<StoreInfo> {
+        match kind {
+            StoreKind::SecretStore => self
+                .stores
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .map(|s| StoreInfo {
+                    kind,
+                    name: name.to_owned(),
+                    namespace: Some(namespace.to_owned()),
+                    uid: s.object.metadata.uid.clone(),
+                    generation: s.object.metadata.generation,
+                    spec: s.object.spec.clone(),
+                }),
+            StoreKind::ClusterSecretStore => self.cluster_stores.get(name).map(|s| StoreInfo {
+                kind,
+                name: name.to_owned(),
+                namespace: None,
+                uid: s.object.metadata.uid.clone(),
+                generation: s.object.metadata.generation,
+                spec: s.object.spec.clone(),
+            }),
+        }
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
+        let mut labels = self
+            .namespaces
+            .get(namespace)
+            .and_then(|n| n.object.metadata.labels.clone())
+            .unwrap_or_default();
+        // The API server sets this label on every namespace.
+        labels.insert(
+            "kubernetes.io/metadata.name".to_owned(),
+            namespace.to_owned(),
+        );
+        labels
+    }
+}
+
+#[async_trait]
+impl SecretReader for ManifestSet {
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SecretData>, ProviderError> {
+        Ok(self
+            .secrets
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|s| {
+                s.object
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.0.clone()))
+                    .collect()
+            }))
+    }
+}
+
+/// Why one ExternalSecret could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The ExternalSecret is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// Fetching failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+impl RenderError {
+    /// The message with every cause.
+    #[must_use]
+    pub fn chain(&self) -> String {
+        match self {
+            Self::Fetch(e) => e.chain(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What rendering one ExternalSecret gave.
+#[derive(Debug)]
+pub struct Rendered {
+    /// Where the ExternalSecret came from.
+    pub source: Source,
+    /// `namespace/name` of the ExternalSecret.
+    pub external_secret: String,
+    /// The Secret to apply (`None` when the policies say nothing is written, e.g.
+    /// creationPolicy None or an empty result with deletionPolicy Retain), or the error.
+    pub result: Result<Option<Secret>, RenderError>,
+    /// Messages worth showing (events the plan produced, such as missing provider keys).
+    pub notes: Vec<String>,
+}
+
+/// Renders every ExternalSecret of the set, in input order. A failing ExternalSecret does not
+/// stop the others.
+pub async fn render_all(set: &ManifestSet, registry: &ProviderRegistry) -> Vec<Rendered> {
+    let clients = ClientCache::new();
+    let ctx = FetchContext {
+        registry,
+        stores: set,
+        secrets: set,
+        clients: &clients,
+        transformer: &NoTemplates,
+    };
+    let mut out = Vec::with_capacity(set.external_secrets.len());
+    for sourced in &set.external_secrets {
+        let es = &sourced.object;
+        let (result, notes) = render_one(ctx, set, es).await;
+        out.push(Rendered {
+            source: sourced.source.clone(),
+            external_secret: format!(
+                "{}/{}",
+                es.metadata.namespace.as_deref().unwrap_or_default(),
+                es.metadata.name.as_deref().unwrap_or_default()
+            ),
+            result,
+            notes,
+        });
+    }
+    out
+}
+
+async fn render_one(
+    ctx: FetchContext<'_>,
+    set: &ManifestSet,
+    es: &ExternalSecret,
+) -> (Result<Option<Secret>, RenderError>, Vec<String>) {
+    let fetched = match fetch(ctx, es).await {
+        Ok(f) => f,
+        Err(e) => return (Err(e.into()), Vec::new()),
+    };
+    let namespace = es.metadata.namespace.clone().unwrap_or_default();
+    let existing = set
+        .secrets
+        .get(&(namespace, es.target_name()))
+        .map(|s| &s.object);
+    let owned = BTreeSet::new();
+    let planned = match plan(PlanInput {
+        es,
+        fetched: &fetched,
+        existing,
+        previously_owned_keys: &owned,
+    }) {
+        Ok(p) => p,
+        Err(e) => return (Err(e.into()), Vec::new()),
+    };
+    // Created/Updated are routine in a render; the rest (missing provider keys, deletions) are
+    // worth a note.
+    let notes = planned
+        .events
+        .iter()
+        .filter(|e| {
+            e.reason != eso_api::reasons::EVENT_CREATED
+                && e.reason != eso_api::reasons::EVENT_UPDATED
+        })
+        .map(|e| format!("{}: {}", e.reason, e.message))
+        .collect();
+    let secret = match planned.action {
+        SecretAction::Write { secret, .. } => Some(*secret),
+        // Rendering shows the Secret as it would be; an unchanged input Secret is still output.
+        SecretAction::Nothing => existing
+            .filter(|_| {
+                planned.condition.reason == eso_api::reasons::SECRET_SYNCED
+                    && !fetched.data.is_empty()
+            })
+            .cloned(),
+        SecretAction::Delete { .. } => None,
+    };
+    (Ok(secret), notes)
+}
+
+/// A registry with every built-in provider this crate knows.
+#[must_use]
+pub fn builtin_providers() -> ProviderRegistry {
+    ProviderRegistry::new().with(Arc::new(eso_provider_fake::FakeProvider))
+}
