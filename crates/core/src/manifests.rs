@@ -67,14 +67,12 @@ pub enum ManifestError {
         kind: String,
     },
     /// A field has the wrong type or value.
-    #[error("{at}: {kind} {name:?}: field {path}: {message}")]
+    #[error("{at}: {object}: field {path}: {message}")]
     Field {
         /// Where.
         at: Source,
-        /// The object's kind.
-        kind: String,
-        /// The object's name.
-        name: String,
+        /// The object's kind and name, e.g. `ExternalSecret "db"`.
+        object: String,
         /// The field's path, e.g. `spec.data[0].remoteRef`.
         path: String,
         /// What is wrong.
@@ -126,8 +124,7 @@ fn typed<T: DeserializeOwned>(doc: Value, source: &Source, kind: &str) -> Result
         let path = e.path().to_string();
         ManifestError::Field {
             at: source.clone(),
-            kind: kind.to_owned(),
-            name,
+            object: format!("{kind} {name:?}"),
             path: if path == "." {
                 "(document)".to_owned()
             } else {

@@ -164,15 +164,14 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
     let target = es.target_name();
     let es_name = es.metadata.name.clone().unwrap_or_default();
 
-    if let Some(existing) = input.existing {
-        if let Some(owner) = controller_owner(existing) {
-            if is_external_secret_owner(owner) && owner.name != es_name {
-                return Err(PlanError::OwnedByAnother {
-                    secret: target,
-                    owner: owner.name.clone(),
-                });
-            }
-        }
+    if let Some(owner) = input.existing.and_then(controller_owner)
+        && is_external_secret_owner(owner)
+        && owner.name != es_name
+    {
+        return Err(PlanError::OwnedByAnother {
+            secret: target,
+            owner: owner.name.clone(),
+        });
     }
 
     let mut events: Vec<PlannedEvent> = input
@@ -270,7 +269,11 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         {
             return Err(PlanError::Immutable { secret: target });
         }
-        if !differs(existing, &desired) {
+        // A policy other than Owner must drop the owner reference this ExternalSecret set before.
+        let stale_owner = creation != CreationPolicy::Owner
+            && controller_owner(existing)
+                .is_some_and(|o| is_external_secret_owner(o) && o.name == es_name);
+        if !stale_owner && !differs(existing, &desired) {
             return Ok(Plan {
                 action: SecretAction::Nothing,
                 condition: ready(reasons::SECRET_SYNCED, "secret synced"),
@@ -319,12 +322,11 @@ fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secr
     if matches!(
         creation,
         CreationPolicy::Merge | CreationPolicy::CreateOrMerge
-    ) {
-        if let Some(existing) = input.existing {
-            for (k, v) in existing.data.iter().flatten() {
-                if !input.previously_owned_keys.contains(k) {
-                    data.insert(k.clone(), v.0.clone());
-                }
+    ) && let Some(existing) = input.existing
+    {
+        for (k, v) in existing.data.iter().flatten() {
+            if !input.previously_owned_keys.contains(k) {
+                data.insert(k.clone(), v.0.clone());
             }
         }
     }

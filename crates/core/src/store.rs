@@ -120,10 +120,10 @@ pub fn check_namespace_allowed(
         if condition.namespaces.iter().any(|n| n == namespace) {
             return Ok(());
         }
-        if let Some(selector) = &condition.namespace_selector {
-            if crate::selector::matches(selector, namespace_labels) {
-                return Ok(());
-            }
+        if let Some(selector) = &condition.namespace_selector
+            && crate::selector::matches(selector, namespace_labels)
+        {
+            return Ok(());
         }
         for pattern in &condition.namespace_regexes {
             let re = Regex::new(pattern).map_err(|_| StoreError::InvalidCondition {
