@@ -1,0 +1,318 @@
+//! `sync-once render` as a user runs it: exit status, stdout and the error messages for each
+//! kind of bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const STORE: &str = r#"
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: {name: store, namespace: default}
+spec:
+  provider:
+    fake:
+      data:
+        - {key: db, value: '{"user":"app","password":"pw"}'}
+        - {key: token, value: t0k}
+"#;
+
+fn es(name: &str, body: &str) -> String {
+    format!(
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: {name}, namespace: default}}\nspec:\n{body}\n"
+    )
+}
+
+const GOOD_SPEC: &str =
+    "  secretStoreRef: {name: store}\n  data:\n    - {secretKey: token, remoteRef: {key: token}}";
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-once"));
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn render_text(text: &str) -> (i32, String, String) {
+    let out = run(&["render", "-f", "-"], Some(text));
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn docs(parts: &[&str]) -> String {
+    parts.join("\n---\n")
+}
+
+#[test]
+fn quickstart_renders_a_secret() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.yaml");
+    let out = run(&["render", "-f", root.to_str().unwrap()], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("kind: Secret"));
+    assert!(stdout.contains("name: demo-app-credentials"));
+    // base64 of "s3cr3t" and "tok_old_9876543210"
+    assert!(stdout.contains("password: czNjcjN0"), "{stdout}");
+    assert!(
+        stdout.contains("previous-api-token: dG9rX29sZF85ODc2NTQzMjEw"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reconcile.external-secrets.io/managed: \"true\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reconcile.external-secrets.io/data-hash:"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_output_is_a_secret_object_and_values_decode() {
+    let out = run(
+        &["render", "-f", "-", "-o", "json"],
+        Some(&docs(&[STORE, &es("app", GOOD_SPEC)])),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "Secret");
+    assert_eq!(v["data"]["token"], "dDBr");
+}
+
+#[test]
+fn several_secrets_in_json_are_a_list() {
+    let input = docs(&[STORE, &es("a", GOOD_SPEC), &es("b", GOOD_SPEC)]);
+    let out = run(&["render", "-f", "-", "-o", "json"], Some(&input));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "List");
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_folder_is_read_recursively() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("store.yaml"), STORE).unwrap();
+    std::fs::write(dir.path().join("sub/es.yml"), es("app", GOOD_SPEC)).unwrap();
+    std::fs::write(dir.path().join("README.txt"), "not a manifest").unwrap();
+    let out = run(&["render", "-f", dir.path().to_str().unwrap()], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("token: dDBr")
+    );
+}
+
+#[test]
+fn malformed_yaml_is_an_input_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.yaml");
+    std::fs::write(&file, "kind: [unclosed\n  - : :").unwrap();
+    let out = run(&["render", "-f", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("broken.yaml") && stderr.contains("not valid YAML"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_kind_names_the_document() {
+    let input = docs(&[
+        STORE,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}",
+    ]);
+    let (code, _, stderr) = render_text(&input);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("<stdin>: document 2") && stderr.contains("\"Deployment\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_api_version_is_rejected() {
+    let input = docs(&[
+        STORE,
+        &es("app", GOOD_SPEC).replace("external-secrets.io/v1", "external-secrets.io/v1beta1"),
+    ]);
+    let (code, _, stderr) = render_text(&input);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("external-secrets.io/v1beta1"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_field_value_names_the_field() {
+    let body = format!("{GOOD_SPEC}\n  target: {{creationPolicy: Sometimes}}");
+    let (code, _, stderr) = render_text(&docs(&[STORE, &es("app", &body)]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("ExternalSecret \"app\"") && stderr.contains("spec.target.creationPolicy"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Sometimes"), "{stderr}");
+}
+
+#[test]
+fn a_missing_name_is_an_input_error() {
+    let (code, _, stderr) = render_text(
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {}\nspec: {}",
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("metadata.name is required"), "{stderr}");
+}
+
+#[test]
+fn a_missing_store_reference_fails_that_object() {
+    let body = "  data:\n    - {secretKey: token, remoteRef: {key: token}}";
+    let (code, _, stderr) = render_text(&docs(&[STORE, &es("app", body)]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("ExternalSecret \"default/app\"")
+            && stderr.contains("no store is referenced"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_store_reference_of_the_wrong_kind_is_not_found() {
+    let body = GOOD_SPEC.replace("{name: store}", "{name: store, kind: ClusterSecretStore}");
+    let (code, _, stderr) = render_text(&docs(&[STORE, &es("app", &body)]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("ClusterSecretStore \"store\" not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_store_in_another_namespace_cannot_be_used() {
+    let store = STORE.replace("namespace: default", "namespace: other");
+    let (code, _, stderr) = render_text(&docs(&[&store, &es("app", GOOD_SPEC)]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("SecretStore \"store\" not found in namespace \"default\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unsupported_provider_is_named() {
+    let store = "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: store}\nspec:\n  provider:\n    onepassword: {connectHost: 'http://op'}";
+    let (code, _, stderr) = render_text(&docs(&[store, &es("app", GOOD_SPEC)]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("provider \"onepassword\" is not supported"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_key_names_key_store_and_provider() {
+    let body =
+        "  secretStoreRef: {name: store}\n  data:\n    - {secretKey: x, remoteRef: {key: nope}}";
+    let (code, _, stderr) = render_text(&docs(&[STORE, &es("app", body)]));
+    assert_eq!(code, 1);
+    for needle in [
+        "spec.data[0]",
+        "\"nope\"",
+        "SecretStore \"default/store\"",
+        "provider fake",
+        "does not exist",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in {stderr}");
+    }
+}
+
+#[test]
+fn one_failure_does_not_hide_the_other_secrets() {
+    let bad =
+        "  secretStoreRef: {name: store}\n  data:\n    - {secretKey: x, remoteRef: {key: nope}}";
+    let (code, stdout, stderr) =
+        render_text(&docs(&[STORE, &es("bad", bad), &es("good", GOOD_SPEC)]));
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("name: good") && !stdout.contains("name: bad"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("default/bad"), "{stderr}");
+}
+
+#[test]
+fn no_external_secret_is_an_input_error() {
+    let (code, _, stderr) = render_text(STORE);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no ExternalSecret"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_is_an_input_error() {
+    let out = run(&["render", "-f", "/definitely/not/here.yaml"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/definitely/not/here.yaml"));
+}
+
+#[test]
+fn usage_errors_exit_with_two() {
+    assert_eq!(run(&["render"], None).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"], None).status.code(), Some(2));
+    assert_eq!(run(&["--help"], None).status.code(), Some(0));
+}
+
+#[test]
+fn a_duplicate_object_is_an_input_error() {
+    let (code, _, stderr) = render_text(&docs(&[STORE, STORE, &es("app", GOOD_SPEC)]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("defined twice"), "{stderr}");
+}
+
+#[test]
+fn namespace_flag_places_objects_without_one() {
+    let store = STORE.replace(", namespace: default", "");
+    let app = es("app", GOOD_SPEC).replace(", namespace: default", "");
+    let out = run(
+        &["render", "-f", "-", "-n", "team-a"],
+        Some(&docs(&[&store, &app])),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("namespace: team-a")
+    );
+}
