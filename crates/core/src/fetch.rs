@@ -103,6 +103,8 @@ pub struct FetchContext<'a> {
     pub stores: &'a dyn StoreLookup,
     /// Where credential Secrets come from.
     pub secrets: &'a dyn SecretReader,
+    /// Where ServiceAccount tokens come from (`None` offline).
+    pub tokens: Option<&'a dyn eso_provider::ServiceAccountTokens>,
     /// Reusable clients.
     pub clients: &'a ClientCache,
     /// Renders `rewrite.transform` templates.
@@ -245,6 +247,7 @@ async fn client_for(
             store: &store,
             namespace,
             secrets: ctx.secrets,
+            tokens: ctx.tokens,
         })
         .await
         .map_err(|e| fail("building a client", e))?;

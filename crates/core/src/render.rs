@@ -124,6 +124,7 @@ pub async fn render_all(set: &ManifestSet, registry: &ProviderRegistry) -> Vec<R
         registry,
         stores: set,
         secrets: set,
+        tokens: None,
         clients: &clients,
         transformer: &NoTemplates,
     };

@@ -86,6 +86,20 @@ impl SecretReader for StaticSecretReader {
     }
 }
 
+/// Issues ServiceAccount tokens (the Kubernetes TokenRequest API), for providers that log in
+/// with a workload identity (Vault's Kubernetes and JWT auth, AWS web identity, ...).
+#[async_trait]
+pub trait ServiceAccountTokens: Send + Sync {
+    /// A token for ServiceAccount `namespace/name` with the given audiences.
+    async fn token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[String],
+        expiration_seconds: Option<i64>,
+    ) -> Result<String, ProviderError>;
+}
+
 /// Everything a provider needs to build a client.
 #[derive(Clone, Copy)]
 pub struct ClientContext<'a> {
@@ -96,9 +110,46 @@ pub struct ClientContext<'a> {
     pub namespace: &'a str,
     /// Where credential Secrets are read from.
     pub secrets: &'a dyn SecretReader,
+    /// Where ServiceAccount tokens come from; `None` offline (`sync-once render`).
+    pub tokens: Option<&'a dyn ServiceAccountTokens>,
 }
 
 impl ClientContext<'_> {
+    /// The namespace a credential reference resolves in, with upstream's rules: a SecretStore
+    /// always uses its own namespace; a ClusterSecretStore the reference's namespace, or
+    /// (referent auth) the namespace of the object using the store.
+    #[must_use]
+    pub fn credential_namespace<'b>(&'b self, requested: Option<&'b str>) -> &'b str {
+        match (&self.store.namespace, requested) {
+            (Some(own), _) => own.as_str(),
+            (None, Some(ns)) if !ns.is_empty() => ns,
+            (None, _) => self.namespace,
+        }
+    }
+
+    /// A token for a ServiceAccount a store names, in the namespace the usual rules give.
+    pub async fn service_account_token(
+        &self,
+        account: &eso_api::common::ServiceAccountSelector,
+        default_audiences: &[String],
+    ) -> Result<String, ProviderError> {
+        let namespace = self.credential_namespace(account.namespace.as_deref());
+        let tokens = self.tokens.ok_or_else(|| {
+            ProviderError::invalid_store(format!(
+                "{}: a token for ServiceAccount \"{namespace}/{}\" is needed, and none can be requested here (no cluster)",
+                self.store.describe(),
+                account.name
+            ))
+        })?;
+        let mut audiences = account.audiences.clone();
+        if audiences.is_empty() {
+            audiences = default_audiences.to_vec();
+        }
+        tokens
+            .token(namespace, &account.name, &audiences, None)
+            .await
+    }
+
     /// Reads the Secret key a store credential refers to, with upstream's namespace rules: a
     /// SecretStore always reads from its own namespace; a ClusterSecretStore reads from the
     /// selector's namespace, or (referent auth) from the namespace of the object using it.
@@ -127,11 +178,7 @@ impl ClientContext<'_> {
                     self.store.describe()
                 ))
             })?;
-        let namespace = match (&self.store.namespace, &selector.namespace) {
-            (Some(own), _) => own.as_str(),
-            (None, Some(ns)) if !ns.is_empty() => ns.as_str(),
-            (None, _) => self.namespace,
-        };
+        let namespace = self.credential_namespace(selector.namespace.as_deref());
         let data = self
             .secrets
             .secret_data(namespace, name)

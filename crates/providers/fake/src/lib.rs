@@ -266,6 +266,7 @@ mod tests {
                 store: &store,
                 namespace: "default",
                 secrets: &reader,
+                tokens: None,
             })
             .await
             .unwrap()
