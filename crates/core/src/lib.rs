@@ -11,6 +11,8 @@ pub mod hash;
 pub mod manifests;
 pub mod plan;
 pub mod render;
+pub mod schedule;
 pub mod selector;
+pub mod status;
 pub mod store;
 pub mod testing;

@@ -1,0 +1,273 @@
+//! When an ExternalSecret is refreshed and when it is looked at again: upstream's
+//! `shouldRefresh`, `isSecretValid` and requeue rules as pure functions of the object, the
+//! target Secret and the time (passed in, never read here).
+
+use std::time::Duration;
+
+use eso_api::labels::{ANNOTATION_DATA_HASH, LABEL_MANAGED, LABEL_MANAGED_VALUE};
+use eso_api::{CreationPolicy, ExternalSecret, RefreshPolicy};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::hash;
+
+/// `"<generation>-<hash of labels and annotations>"` of the ExternalSecret as it is now.
+#[must_use]
+pub fn current_resource_version(es: &ExternalSecret) -> String {
+    hash::synced_resource_version(
+        es.metadata.generation.unwrap_or_default(),
+        es.metadata
+            .annotations
+            .as_ref()
+            .unwrap_or(&Default::default()),
+        es.metadata.labels.as_ref().unwrap_or(&Default::default()),
+    )
+}
+
+fn synced_version(es: &ExternalSecret) -> Option<&str> {
+    es.status
+        .as_ref()?
+        .synced_resource_version
+        .as_deref()
+        .filter(|v| !v.is_empty())
+}
+
+fn refresh_time(es: &ExternalSecret) -> Option<Timestamp> {
+    es.status.as_ref()?.refresh_time.as_ref().map(|t| t.0)
+}
+
+/// Whether the provider should be read now (upstream's `shouldRefresh`). A refresh also
+/// happens when the target is not valid; see [`is_secret_valid`].
+#[must_use]
+pub fn should_refresh(es: &ExternalSecret, now: Timestamp) -> bool {
+    let synced = synced_version(es);
+    let last = refresh_time(es);
+    match es.spec.refresh_policy() {
+        RefreshPolicy::CreatedOnce => synced.is_none() || last.is_none(),
+        RefreshPolicy::OnChange => {
+            synced.is_none() || synced != Some(current_resource_version(es).as_str())
+        }
+        RefreshPolicy::Periodic => {
+            // An unparseable interval was rejected by validation; treat it as the default.
+            let interval = es
+                .spec
+                .refresh_interval()
+                .unwrap_or(Duration::from_secs(3600));
+            if interval.is_zero() && synced.is_some() {
+                return false;
+            }
+            if synced != Some(current_resource_version(es).as_str()) {
+                return true;
+            }
+            let Some(last) = last.filter(|l| *l <= now) else {
+                return true;
+            };
+            last_plus(last, interval) <= now
+        }
+    }
+}
+
+fn last_plus(t: Timestamp, d: Duration) -> Timestamp {
+    let span = k8s_openapi::jiff::SignedDuration::try_from(d)
+        .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+    t.saturating_add(span).unwrap_or(Timestamp::MAX)
+}
+
+/// Whether the target Secret is as this ExternalSecret last left it (upstream's
+/// `isSecretValid`): it exists, carries the managed label, and its data hash annotation
+/// matches its data. With creationPolicy Orphan drift is never repaired, so it is always valid.
+#[must_use]
+pub fn is_secret_valid(es: &ExternalSecret, secret: Option<&Secret>) -> bool {
+    if es.spec.creation_policy() == CreationPolicy::Orphan {
+        return true;
+    }
+    let Some(secret) = secret else { return false };
+    let managed = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_MANAGED))
+        .is_some_and(|v| v == LABEL_MANAGED_VALUE);
+    let data: std::collections::BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    let hash_ok = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_DATA_HASH))
+        .is_some_and(|h| *h == hash::secret_data_hash(&data));
+    managed && hash_ok
+}
+
+/// When to look at the ExternalSecret again after a successful (or skipped) reconcile;
+/// `None` for "only when something changes" (interval 0). `jitter` in `[0, 1)` spreads
+/// refreshes of many objects: up to 10% of the interval is added, so a restart does not fire
+/// every refresh at once.
+#[must_use]
+pub fn requeue_after(es: &ExternalSecret, now: Timestamp, jitter: f64) -> Option<Duration> {
+    if es.spec.refresh_policy() != RefreshPolicy::Periodic {
+        return None;
+    }
+    let interval = es
+        .spec
+        .refresh_interval()
+        .unwrap_or(Duration::from_secs(3600));
+    if interval.is_zero() {
+        return None;
+    }
+    let spread = interval.mul_f64(jitter.clamp(0.0, 0.999) * 0.1);
+    let Some(last) = refresh_time(es) else {
+        return Some(interval + spread);
+    };
+    let elapsed = now.duration_since(last);
+    let elapsed = Duration::try_from(elapsed).unwrap_or(Duration::ZERO);
+    Some(interval.saturating_sub(elapsed) + spread)
+}
+
+/// A stable number in `[0, 1)` derived from an object's identity, for [`requeue_after`].
+#[must_use]
+pub fn jitter_for(uid_or_name: &str) -> f64 {
+    // FNV-1a: stable across runs and replicas, which a random source would not be.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in uid_or_name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % 10_000) as f64 / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EsBuilder, secret};
+    use eso_api::ExternalSecretStatus;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + secs).unwrap()
+    }
+
+    fn synced(mut es: ExternalSecret, when: i64) -> ExternalSecret {
+        es.status = Some(ExternalSecretStatus {
+            refresh_time: Some(Time(at(when))),
+            synced_resource_version: Some(current_resource_version(&es)),
+            ..Default::default()
+        });
+        es
+    }
+
+    fn with_interval(interval: &str) -> ExternalSecret {
+        let mut es = EsBuilder::new("es").data("k", "r").build();
+        es.spec.refresh_interval = Some(interval.into());
+        es.metadata.generation = Some(1);
+        es
+    }
+
+    #[test]
+    fn periodic_refreshes_when_never_synced_and_after_the_interval() {
+        let es = with_interval("1m");
+        assert!(should_refresh(&es, at(0)));
+        let es = synced(es, 0);
+        assert!(!should_refresh(&es, at(30)));
+        assert!(should_refresh(&es, at(60)));
+    }
+
+    #[test]
+    fn periodic_refreshes_when_spec_labels_or_annotations_change() {
+        let es = synced(with_interval("1h"), 0);
+        let mut bumped = es.clone();
+        bumped.metadata.generation = Some(2);
+        assert!(should_refresh(&bumped, at(1)));
+        let mut annotated = es.clone();
+        annotated.metadata.annotations = Some([("force-sync".to_owned(), "1".to_owned())].into());
+        assert!(should_refresh(&annotated, at(1)));
+        assert!(!should_refresh(&es, at(1)));
+    }
+
+    #[test]
+    fn zero_interval_syncs_once() {
+        let es = with_interval("0");
+        assert!(should_refresh(&es, at(0)));
+        let es = synced(es, 0);
+        assert!(!should_refresh(&es, at(100_000)));
+        assert_eq!(requeue_after(&es, at(1), 0.0), None);
+    }
+
+    #[test]
+    fn refresh_time_in_the_future_forces_a_refresh() {
+        let es = synced(with_interval("1h"), 100);
+        assert!(should_refresh(&es, at(0)));
+    }
+
+    #[test]
+    fn created_once_and_on_change() {
+        let mut es = with_interval("1m");
+        es.spec.refresh_policy = Some(RefreshPolicy::CreatedOnce);
+        assert!(should_refresh(&es, at(0)));
+        let mut done = synced(es, 0);
+        assert!(!should_refresh(&done, at(1_000_000)));
+        done.metadata.generation = Some(9);
+        assert!(!should_refresh(&done, at(1)), "CreatedOnce ignores changes");
+
+        let mut es = with_interval("1m");
+        es.spec.refresh_policy = Some(RefreshPolicy::OnChange);
+        let mut done = synced(es, 0);
+        assert!(!should_refresh(&done, at(1_000_000)));
+        done.metadata.generation = Some(9);
+        assert!(should_refresh(&done, at(1)));
+        assert_eq!(requeue_after(&done, at(1), 0.0), None);
+    }
+
+    #[test]
+    fn requeue_waits_for_the_rest_of_the_interval_plus_jitter() {
+        let es = synced(with_interval("10m"), 0);
+        assert_eq!(
+            requeue_after(&es, at(60), 0.0),
+            Some(Duration::from_secs(540))
+        );
+        assert_eq!(requeue_after(&es, at(6000), 0.0), Some(Duration::ZERO));
+        assert_eq!(
+            requeue_after(&es, at(60), 0.5),
+            Some(Duration::from_secs(540 + 30))
+        );
+        let never = with_interval("10m");
+        assert_eq!(
+            requeue_after(&never, at(0), 0.0),
+            Some(Duration::from_secs(600))
+        );
+    }
+
+    #[test]
+    fn jitter_is_stable_and_in_range() {
+        let a = jitter_for("uid-a");
+        assert_eq!(a, jitter_for("uid-a"));
+        assert!((0.0..1.0).contains(&a));
+        assert_ne!(jitter_for("uid-a"), jitter_for("uid-b"));
+    }
+
+    #[test]
+    fn secret_validity_follows_label_and_hash() {
+        let es = EsBuilder::new("es").data("k", "r").build();
+        assert!(!is_secret_valid(&es, None));
+        let mut s = secret("es", &[("k", "v")]);
+        assert!(!is_secret_valid(&es, Some(&s)), "no managed label");
+        s.metadata.labels = Some([(LABEL_MANAGED.to_owned(), "true".to_owned())].into());
+        let hash = hash::secret_data_hash(&crate::testing::bytes(&[("k", "v")]));
+        s.metadata.annotations = Some([(ANNOTATION_DATA_HASH.to_owned(), hash)].into());
+        assert!(is_secret_valid(&es, Some(&s)));
+        s.data
+            .as_mut()
+            .unwrap()
+            .insert("k".into(), k8s_openapi::ByteString(b"edited".to_vec()));
+        assert!(!is_secret_valid(&es, Some(&s)), "edited data");
+        let orphan = EsBuilder::new("es")
+            .creation(CreationPolicy::Orphan)
+            .data("k", "r")
+            .build();
+        assert!(is_secret_valid(&orphan, None));
+    }
+}
