@@ -6,9 +6,13 @@
 //! apply of the Secret and its status, in the operator). [`render`] runs fetch and plan offline
 //! over manifests, for `sync-once render`. [`hash`] reproduces upstream's hashes byte for byte.
 
+pub mod apply;
+pub mod controller;
 pub mod fetch;
 pub mod hash;
+pub mod kube_io;
 pub mod manifests;
+pub mod object_metrics;
 pub mod plan;
 pub mod render;
 pub mod schedule;

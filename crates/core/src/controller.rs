@@ -1,0 +1,616 @@
+//! The ExternalSecret controller: kube-runtime's `Controller` driving [`reconcile`], which runs
+//! fetch → plan → apply and writes status, events and metrics.
+//!
+//! Differences from upstream, on purpose:
+//! - No finalizer on ExternalSecrets: Owner-policy Secrets are garbage-collected through their
+//!   owner reference, which is all upstream's finalizer achieved, and an ExternalSecret can be
+//!   deleted while the operator is down.
+//! - Only Secrets carrying the managed label are watched, and the target Secret is read with
+//!   one GET when a refresh is due, so memory follows the number of managed Secrets.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eso_api::{
+    ClusterSecretStore, CreationPolicy, ExternalSecret, SecretStore, StoreKind, reasons,
+};
+use eso_provider::ProviderRegistry;
+use eso_provider::rewrite::NoTemplates;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::apply::{apply_secret, field_manager, owned_data_keys};
+use crate::fetch::{ClientCache, FetchContext, FetchError, fetch};
+use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
+use crate::object_metrics::StatusSeries;
+use crate::plan::{EventType, PlanError, PlanInput, SecretAction, plan};
+use crate::schedule::{is_secret_valid, jitter_for, requeue_after, should_refresh};
+use crate::status::{Outcome, next_status};
+use crate::store::StoreLookup;
+
+/// Field manager of status writes.
+pub const STATUS_FIELD_MANAGER: &str = "external-secrets-status";
+
+/// Controller settings; build with the value methods.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ControllerConfig {
+    /// Stores whose `spec.controller` is neither empty nor this are ignored.
+    pub controller_class: String,
+    /// Watch only this namespace.
+    pub namespace: Option<String>,
+    /// How many reconciles run at once.
+    pub concurrency: u16,
+    /// Whether ExternalSecrets may use ClusterSecretStores.
+    pub cluster_stores: bool,
+    /// Name and instance reported on events.
+    pub reporter: String,
+    /// Instance (pod name) reported on events.
+    pub instance: Option<String>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            controller_class: "default".to_owned(),
+            namespace: None,
+            concurrency: 1,
+            cluster_stores: true,
+            reporter: "external-secrets".to_owned(),
+            instance: None,
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// Sets the controller class.
+    pub fn controller_class(mut self, class: impl Into<String>) -> Self {
+        self.controller_class = class.into();
+        self
+    }
+    /// Scopes the controller to one namespace.
+    pub fn namespace(mut self, namespace: Option<String>) -> Self {
+        self.namespace = namespace;
+        self
+    }
+    /// Sets the number of concurrent reconciles.
+    pub fn concurrency(mut self, n: u16) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+    /// Enables or disables ClusterSecretStores.
+    pub fn cluster_stores(mut self, on: bool) -> Self {
+        self.cluster_stores = on;
+        self
+    }
+    /// Sets the pod name reported on events.
+    pub fn instance(mut self, instance: Option<String>) -> Self {
+        self.instance = instance;
+        self
+    }
+}
+
+/// Shared state of the controller.
+pub struct Context {
+    client: Client,
+    config: ControllerConfig,
+    registry: ProviderRegistry,
+    clients: ClientCache,
+    stores: CachedStores,
+    secrets: ApiSecretReader,
+    tokens: ApiTokens,
+    recorder: Recorder,
+    failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
+    series: Arc<StatusSeries>,
+}
+
+/// Why a reconcile failed; every variant is retried with per-object backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Fetching from the provider failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The API server refused a read or write.
+    #[error("{what}")]
+    Kube {
+        /// What was being done.
+        what: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Per-object backoff after a failure: 1 s doubling to a 7 min cap (upstream's), with up to
+/// 10% jitter from the object's identity.
+#[must_use]
+pub fn backoff(failures: u32, jitter: f64) -> Duration {
+    let base = Duration::from_secs(1);
+    let cap = Duration::from_secs(7 * 60);
+    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+    let d = exp.min(cap);
+    d + d.mul_f64(jitter.clamp(0.0, 1.0) * 0.1)
+}
+
+fn es_key(es: &ExternalSecret) -> ObjectRef<ExternalSecret> {
+    ObjectRef::from_obj(es)
+}
+
+fn metric_labels(es: &ExternalSecret) -> [(&'static str, String); 2] {
+    [
+        ("name", es.name_any()),
+        ("namespace", es.namespace().unwrap_or_default()),
+    ]
+}
+
+impl Context {
+    fn fetch_ctx(&self) -> FetchContext<'_> {
+        FetchContext {
+            registry: &self.registry,
+            stores: &self.stores,
+            secrets: &self.secrets,
+            tokens: Some(&self.tokens),
+            clients: &self.clients,
+            transformer: &NoTemplates,
+        }
+    }
+
+    /// Whether every store the ExternalSecret names belongs to this controller class (missing
+    /// stores are left for fetch to report).
+    fn handles(&self, es: &ExternalSecret) -> bool {
+        let namespace = es.namespace().unwrap_or_default();
+        let mut refs: Vec<&eso_api::SecretStoreRef> = es.spec.secret_store_ref.iter().collect();
+        refs.extend(
+            es.spec
+                .data
+                .iter()
+                .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref()),
+        );
+        refs.extend(
+            es.spec
+                .data_from
+                .iter()
+                .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref()),
+        );
+        refs.iter().all(|r| {
+            let kind = r.kind();
+            if kind == StoreKind::ClusterSecretStore && !self.config.cluster_stores {
+                return false;
+            }
+            let Some(name) = r.name.as_deref() else {
+                return true;
+            };
+            self.stores.store(kind, &namespace, name).is_none_or(|s| {
+                let class = s.spec.controller_class();
+                class.is_empty() || class == self.config.controller_class
+            })
+        })
+    }
+
+    async fn publish(&self, es: &ExternalSecret, type_: EventType, reason: &str, note: String) {
+        let event = KubeEvent {
+            type_: match type_ {
+                EventType::Normal => KubeEventType::Normal,
+                EventType::Warning => KubeEventType::Warning,
+            },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Sync".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &es.object_ref(&())).await {
+            tracing::warn!(error = %e, "cannot record event");
+        }
+    }
+
+    async fn write_status(
+        &self,
+        es: &ExternalSecret,
+        outcome: &Outcome,
+        started: Timestamp,
+    ) -> Result<(), ReconcileError> {
+        let status = next_status(es, outcome, started);
+        if es.status.as_ref() == Some(&status) {
+            return Ok(());
+        }
+        let api: Api<ExternalSecret> =
+            Api::namespaced(self.client.clone(), &es.namespace().unwrap_or_default());
+        let patch = serde_json::json!({ "status": status });
+        let params = PatchParams {
+            field_manager: Some(STATUS_FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        api.patch_status(&es.name_any(), &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|source| ReconcileError::Kube {
+                what: format!(
+                    "cannot write the status of ExternalSecret \"{}/{}\"",
+                    es.namespace().unwrap_or_default(),
+                    es.name_any()
+                ),
+                source,
+            })?;
+        Ok(())
+    }
+
+    async fn fail(&self, es: &ExternalSecret, message: String, started: Timestamp) {
+        metrics::counter!("externalsecret_sync_calls_error", &metric_labels(es)).increment(1);
+        self.publish(
+            es,
+            EventType::Warning,
+            reasons::EVENT_UPDATE_FAILED,
+            message.clone(),
+        )
+        .await;
+        let outcome = Outcome::Failed {
+            reason: reasons::SECRET_SYNCED_ERROR,
+            message,
+        };
+        if let Err(e) = self.write_status(es, &outcome, started).await {
+            tracing::warn!(error = %e, "cannot record the failure in status");
+        }
+    }
+}
+
+/// Reconciles one ExternalSecret.
+pub async fn reconcile(
+    es: Arc<ExternalSecret>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let timer = Instant::now();
+    let result = reconcile_inner(&es, &ctx).await;
+    let labels = metric_labels(&es);
+    metrics::counter!("externalsecret_sync_calls_total", &labels).increment(1);
+    // Upstream exports this gauge in nanoseconds; dashboards depend on it.
+    metrics::gauge!("externalsecret_reconcile_duration", &labels)
+        .set(timer.elapsed().as_nanos() as f64);
+    if result.is_ok()
+        && let Ok(mut failures) = ctx.failures.lock()
+    {
+        failures.remove(&es_key(&es));
+    }
+    result
+}
+
+async fn reconcile_inner(es: &ExternalSecret, ctx: &Context) -> Result<Action, ReconcileError> {
+    let started = Timestamp::now();
+    let namespace = es.namespace().unwrap_or_default();
+    let name = es.name_any();
+    if es.meta().deletion_timestamp.is_some() || !ctx.handles(es) {
+        return Ok(Action::await_change());
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let target = es.target_name();
+    let existing = secrets
+        .get_opt(&target)
+        .await
+        .map_err(|source| ReconcileError::Kube {
+            what: format!("cannot read Secret \"{namespace}/{target}\""),
+            source,
+        })?;
+    let jitter = jitter_for(es.uid().as_deref().unwrap_or(&name));
+    let next = |es: &ExternalSecret| match requeue_after(es, Timestamp::now(), jitter) {
+        Some(d) => Action::requeue(d),
+        None => Action::await_change(),
+    };
+
+    if !should_refresh(es, started) && is_secret_valid(es, existing.as_ref()) {
+        return Ok(next(es));
+    }
+
+    let fetched = match fetch(ctx.fetch_ctx(), es).await {
+        Ok(f) => f,
+        Err(e) => {
+            ctx.fail(
+                es,
+                format!("could not get secret data from provider: {}", e.chain()),
+                started,
+            )
+            .await;
+            return Err(e.into());
+        }
+    };
+
+    let manager = field_manager(&name);
+    let owned = existing
+        .as_ref()
+        .map(|s| owned_data_keys(s, &manager))
+        .unwrap_or_default();
+    let planned = match plan(PlanInput {
+        es,
+        fetched: &fetched,
+        existing: existing.as_ref(),
+        previously_owned_keys: &owned,
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            // Every plan error needs a change to the objects; retrying would not help, as
+            // upstream does for immutable and ownership errors.
+            ctx.fail(es, plan_message(&e), started).await;
+            return Ok(Action::await_change());
+        }
+    };
+
+    match &planned.action {
+        SecretAction::Write { secret, .. } => {
+            let exclusive = matches!(
+                es.spec.creation_policy(),
+                CreationPolicy::Owner | CreationPolicy::Orphan
+            );
+            let keys: BTreeSet<String> = if exclusive {
+                secret
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            } else {
+                fetched.data.keys().cloned().collect()
+            };
+            if let Err(source) = apply_secret(&secrets, &manager, secret, &keys, exclusive).await {
+                let err = ReconcileError::Kube {
+                    what: format!("cannot write Secret \"{namespace}/{target}\""),
+                    source,
+                };
+                ctx.fail(
+                    es,
+                    format!("could not update secret: {err}: {}", source_text(&err)),
+                    started,
+                )
+                .await;
+                return Err(err);
+            }
+        }
+        SecretAction::Delete { name: secret_name } => {
+            let deleted = secrets.delete(secret_name, &DeleteParams::default()).await;
+            if let Err(source) = deleted
+                && !matches!(&source, kube::Error::Api(s) if s.code == 404)
+            {
+                let err = ReconcileError::Kube {
+                    what: format!("cannot delete Secret \"{namespace}/{secret_name}\""),
+                    source,
+                };
+                ctx.fail(
+                    es,
+                    format!("could not delete secret: {}", source_text(&err)),
+                    started,
+                )
+                .await;
+                return Err(err);
+            }
+        }
+        SecretAction::Nothing => {}
+    }
+    for event in &planned.events {
+        ctx.publish(es, event.type_, event.reason, event.message.clone())
+            .await;
+    }
+    let outcome = Outcome::Synced {
+        reason: planned.condition.reason,
+        message: planned.condition.message.clone(),
+    };
+    ctx.write_status(es, &outcome, started).await?;
+    let mut after = es.clone();
+    after.status = Some(next_status(es, &outcome, started));
+    Ok(next(&after))
+}
+
+fn plan_message(e: &PlanError) -> String {
+    e.to_string()
+}
+
+fn source_text(e: &ReconcileError) -> String {
+    match e {
+        ReconcileError::Kube { source, .. } => source.to_string(),
+        ReconcileError::Fetch(f) => f.chain(),
+    }
+}
+
+fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let failures = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(es_key(&es)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let jitter = jitter_for(es.uid().as_deref().unwrap_or(&es.name_any()));
+    let retry = match error {
+        ReconcileError::Fetch(FetchError::Provider { source, .. }) => source
+            .retry_after()
+            .unwrap_or_default()
+            .max(backoff(failures, jitter)),
+        _ => backoff(failures, jitter),
+    };
+    tracing::info!(externalsecret = %es_key(&es), error = %error, retry_in = ?retry, "reconcile failed");
+    Action::requeue(retry)
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn spawn_reflector<K>(api: Api<K>) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                tracing::warn!(error = %e, "store watch failed; retrying");
+            }
+        }
+    });
+    reader
+}
+
+/// Everything the ExternalSecret controller needs to run.
+pub struct ExternalSecretController {
+    client: Client,
+    config: ControllerConfig,
+    registry: ProviderRegistry,
+    series: Arc<StatusSeries>,
+}
+
+impl ExternalSecretController {
+    /// A controller with these providers.
+    #[must_use]
+    pub fn new(client: Client, config: ControllerConfig, registry: ProviderRegistry) -> Self {
+        Self {
+            client,
+            config,
+            registry,
+            series: Arc::new(StatusSeries::new()),
+        }
+    }
+
+    /// The per-object status series this controller keeps up to date.
+    #[must_use]
+    pub fn status_series(&self) -> Arc<StatusSeries> {
+        self.series.clone()
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    ) {
+        let client = self.client.clone();
+        let ns = self.config.namespace.clone();
+        let stores = CachedStores {
+            stores: spawn_reflector(scoped::<SecretStore>(&client, ns.as_deref())),
+            cluster_stores: (self.config.cluster_stores && ns.is_none())
+                .then(|| spawn_reflector(Api::<ClusterSecretStore>::all(client.clone()))),
+            namespaces: ns
+                .is_none()
+                .then(|| spawn_reflector(Api::<Namespace>::all(client.clone()))),
+        };
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: self.config.reporter.clone(),
+                instance: self.config.instance.clone(),
+            },
+        );
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            config: self.config.clone(),
+            registry: self.registry,
+            clients: ClientCache::new(),
+            stores,
+            secrets: ApiSecretReader::new(client.clone()),
+            tokens: ApiTokens::new(client.clone()),
+            recorder,
+            failures: Mutex::new(Default::default()),
+            series: self.series.clone(),
+        });
+
+        let es_api = scoped::<ExternalSecret>(&client, ns.as_deref());
+        let controller = Controller::new(es_api.clone(), watcher::Config::default());
+        let es_store = controller.store();
+        let secret_store = es_store.clone();
+        let managed = watcher::Config::default().labels(&format!(
+            "{}={}",
+            eso_api::labels::LABEL_MANAGED,
+            eso_api::labels::LABEL_MANAGED_VALUE
+        ));
+        spawn_status_series(es_api, ctx.series.clone());
+        controller
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(self.config.concurrency),
+            )
+            .watches(
+                scoped::<Secret>(&client, ns.as_deref()),
+                managed,
+                move |secret: Secret| secret_owners(&secret_store, &secret),
+            )
+            .graceful_shutdown_on(shutdown)
+            .run(reconcile, error_policy, ctx)
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "controller event");
+                }
+            })
+            .await;
+    }
+}
+
+/// The ExternalSecrets whose target is this Secret.
+fn secret_owners(store: &Store<ExternalSecret>, secret: &Secret) -> Vec<ObjectRef<ExternalSecret>> {
+    let namespace = secret.namespace().unwrap_or_default();
+    let name = secret.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|es| {
+            es.namespace().as_deref() == Some(namespace.as_str()) && es.target_name() == name
+        })
+        .map(|es| ObjectRef::from_obj(es.as_ref()))
+        .collect()
+}
+
+/// Keeps the status series equal to the stored statuses: every change, every deletion, and
+/// a full replacement on each relist.
+fn spawn_status_series(api: Api<ExternalSecret>, series: Arc<StatusSeries>) {
+    tokio::spawn(async move {
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        futures::pin_mut!(stream);
+        let mut relist: Vec<ExternalSecret> = Vec::new();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(es)) => series.observe(&es),
+                Ok(watcher::Event::Delete(es)) => {
+                    series.forget(&es.namespace().unwrap_or_default(), &es.name_any());
+                }
+                Ok(watcher::Event::Init) => relist.clear(),
+                Ok(watcher::Event::InitApply(es)) => relist.push(es),
+                Ok(watcher::Event::InitDone) => {
+                    series.replace_all(std::mem::take(&mut relist).iter())
+                }
+                Err(e) => tracing::warn!(error = %e, "ExternalSecret watch failed; retrying"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff(1, 0.0), Duration::from_secs(1));
+        assert_eq!(backoff(2, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff(4, 0.0), Duration::from_secs(8));
+        assert_eq!(backoff(30, 0.0), Duration::from_secs(420));
+        assert_eq!(backoff(1, 0.5), Duration::from_millis(1050));
+    }
+}

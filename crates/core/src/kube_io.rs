@@ -1,0 +1,170 @@
+//! The operator's I/O adapters: store lookup over reflector caches, credential Secrets read
+//! from the API server, and ServiceAccount tokens from the TokenRequest API.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use eso_api::{ClusterSecretStore, SecretStore, StoreKind};
+use eso_provider::{ProviderError, SecretData, SecretReader, ServiceAccountTokens, StoreInfo};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use kube::api::PostParams;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client};
+
+use crate::store::StoreLookup;
+
+/// Stores and namespaces from reflector caches.
+#[derive(Clone)]
+pub struct CachedStores {
+    /// SecretStores.
+    pub stores: Store<SecretStore>,
+    /// ClusterSecretStores (`None` when cluster stores are switched off).
+    pub cluster_stores: Option<Store<ClusterSecretStore>>,
+    /// Namespaces (`None` when the operator is scoped to one namespace).
+    pub namespaces: Option<Store<Namespace>>,
+}
+
+impl StoreLookup for CachedStores {
+    fn store(&self, kind: StoreKind, namespace: &str, name: &str) -> Option<StoreInfo> {
+        match kind {
+            StoreKind::SecretStore => {
+                let s = self.stores.get(&ObjectRef::new(name).within(namespace))?;
+                Some(StoreInfo {
+                    kind,
+                    name: name.to_owned(),
+                    namespace: Some(namespace.to_owned()),
+                    uid: s.metadata.uid.clone(),
+                    generation: s.metadata.generation,
+                    spec: s.spec.clone(),
+                })
+            }
+            StoreKind::ClusterSecretStore => {
+                let s = self.cluster_stores.as_ref()?.get(&ObjectRef::new(name))?;
+                Some(StoreInfo {
+                    kind,
+                    name: name.to_owned(),
+                    namespace: None,
+                    uid: s.metadata.uid.clone(),
+                    generation: s.metadata.generation,
+                    spec: s.spec.clone(),
+                })
+            }
+        }
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
+        let mut labels = self
+            .namespaces
+            .as_ref()
+            .and_then(|n| n.get(&ObjectRef::new(namespace)))
+            .and_then(|n| n.metadata.labels.clone())
+            .unwrap_or_default();
+        labels.insert(
+            "kubernetes.io/metadata.name".to_owned(),
+            namespace.to_owned(),
+        );
+        labels
+    }
+}
+
+/// Maps a kube error to a provider error by HTTP status.
+fn kube_error(what: String, e: kube::Error) -> ProviderError {
+    let status = match &e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    };
+    match status {
+        Some(401 | 403) => ProviderError::auth(what),
+        Some(429) => ProviderError::throttled(what),
+        Some(400 | 422) => ProviderError::invalid_request(what),
+        _ => ProviderError::unavailable(what),
+    }
+    .with_source(e)
+}
+
+/// Reads credential Secrets directly from the API server (they are read only when a provider
+/// client is built, so they are not cached).
+#[derive(Clone)]
+pub struct ApiSecretReader {
+    client: Client,
+}
+
+impl ApiSecretReader {
+    /// A reader using this client.
+    #[must_use]
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl SecretReader for ApiSecretReader {
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SecretData>, ProviderError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = api
+            .get_opt(name)
+            .await
+            .map_err(|e| kube_error(format!("cannot read Secret \"{namespace}/{name}\""), e))?;
+        Ok(secret.map(|s| {
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect()
+        }))
+    }
+}
+
+/// Requests ServiceAccount tokens through the TokenRequest API.
+#[derive(Clone)]
+pub struct ApiTokens {
+    client: Client,
+}
+
+impl ApiTokens {
+    /// Tokens using this client.
+    #[must_use]
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl ServiceAccountTokens for ApiTokens {
+    async fn token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[String],
+        expiration_seconds: Option<i64>,
+    ) -> Result<String, ProviderError> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: audiences.to_vec(),
+                expiration_seconds: Some(expiration_seconds.unwrap_or(600)),
+                bound_object_ref: None,
+            },
+            ..TokenRequest::default()
+        };
+        let response = api
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .map_err(|e| {
+                kube_error(
+                    format!("cannot request a token for ServiceAccount \"{namespace}/{name}\""),
+                    e,
+                )
+            })?;
+        response.status.map(|s| s.token).ok_or_else(|| {
+            ProviderError::unavailable(format!(
+                "TokenRequest for \"{namespace}/{name}\" returned no token"
+            ))
+        })
+    }
+}

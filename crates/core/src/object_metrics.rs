@@ -1,0 +1,173 @@
+//! Per-object status series (`externalsecret_status_condition`), derived from each object's
+//! status as the API server stores it, never from a local attempt.
+//!
+//! The `metrics` facade cannot delete a series, and a deleted ExternalSecret must stop
+//! exporting, so these series live here and are rendered into the Prometheus text next to the
+//! exporter's own output. The operator feeds this from its watch of ExternalSecrets (every
+//! status change, at start-up, and deletions) and renders it only where it should be exported
+//! (the leader, unless configured otherwise).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use eso_api::ExternalSecret;
+use eso_api::common::ConditionStatus;
+
+/// The metric name, as upstream.
+pub const STATUS_CONDITION: &str = "externalsecret_status_condition";
+
+/// (namespace, name) of an object, and its (condition type, status) pairs.
+type SeriesMap = BTreeMap<(String, String), Vec<(String, ConditionStatus)>>;
+
+/// Status series of every ExternalSecret the operator knows.
+#[derive(Debug, Default)]
+pub struct StatusSeries {
+    /// (namespace, name) -> [(condition type, status)]
+    objects: Mutex<SeriesMap>,
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+impl StatusSeries {
+    /// An empty set.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the conditions of an ExternalSecret as stored.
+    pub fn observe(&self, es: &ExternalSecret) {
+        let key = (
+            es.metadata.namespace.clone().unwrap_or_default(),
+            es.metadata.name.clone().unwrap_or_default(),
+        );
+        let conditions: Vec<(String, ConditionStatus)> = es
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter())
+            .map(|c| (c.type_.clone(), c.status))
+            .collect();
+        if let Ok(mut objects) = self.objects.lock() {
+            objects.insert(key, conditions);
+        }
+    }
+
+    /// Drops every series of a deleted ExternalSecret.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        if let Ok(mut objects) = self.objects.lock() {
+            objects.remove(&(namespace.to_owned(), name.to_owned()));
+        }
+    }
+
+    /// Replaces the whole set (after a relist), so objects deleted meanwhile disappear.
+    pub fn replace_all<'a>(&self, all: impl IntoIterator<Item = &'a ExternalSecret>) {
+        let fresh = Self::new();
+        for es in all {
+            fresh.observe(es);
+        }
+        if let (Ok(mut objects), Ok(new)) = (self.objects.lock(), fresh.objects.into_inner()) {
+            *objects = new;
+        }
+    }
+
+    /// How many objects have series.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.objects.lock().map(|o| o.len()).unwrap_or_default()
+    }
+
+    /// Whether no object has series.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The series in Prometheus text format. Like upstream, each condition exports its
+    /// current status as 1 and the opposite status as 0.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let Ok(objects) = self.objects.lock() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP {STATUS_CONDITION} The status condition of a specific External Secret"
+        );
+        let _ = writeln!(out, "# TYPE {STATUS_CONDITION} gauge");
+        for ((namespace, name), conditions) in objects.iter() {
+            for (condition, status) in conditions {
+                let pairs: &[(ConditionStatus, u8)] = match status {
+                    ConditionStatus::True => {
+                        &[(ConditionStatus::True, 1), (ConditionStatus::False, 0)]
+                    }
+                    ConditionStatus::False => {
+                        &[(ConditionStatus::False, 1), (ConditionStatus::True, 0)]
+                    }
+                    ConditionStatus::Unknown => &[(ConditionStatus::Unknown, 1)],
+                };
+                for (s, v) in pairs {
+                    let _ = writeln!(
+                        out,
+                        "{STATUS_CONDITION}{{name=\"{}\",namespace=\"{}\",condition=\"{}\",status=\"{}\"}} {v}",
+                        escape(name),
+                        escape(namespace),
+                        escape(condition),
+                        s.as_str()
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::EsBuilder;
+    use eso_api::common::Condition;
+
+    fn with_ready(name: &str, status: ConditionStatus) -> ExternalSecret {
+        let mut es = EsBuilder::new(name).build();
+        es.status = Some(eso_api::ExternalSecretStatus {
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status,
+                reason: None,
+                message: None,
+                last_transition_time: None,
+            }],
+            ..Default::default()
+        });
+        es
+    }
+
+    #[test]
+    fn renders_mirrored_pairs_and_forgets_deleted_objects() {
+        let series = StatusSeries::new();
+        series.observe(&with_ready("a", ConditionStatus::True));
+        series.observe(&with_ready("b", ConditionStatus::False));
+        let text = series.render();
+        assert!(text.contains(r#"externalsecret_status_condition{name="a",namespace="default",condition="Ready",status="True"} 1"#));
+        assert!(text.contains(r#"externalsecret_status_condition{name="a",namespace="default",condition="Ready",status="False"} 0"#));
+        assert!(text.contains(r#"externalsecret_status_condition{name="b",namespace="default",condition="Ready",status="False"} 1"#));
+        series.forget("default", "a");
+        assert!(!series.render().contains("name=\"a\""));
+        // A later status replaces the earlier one: no stale False series.
+        series.observe(&with_ready("b", ConditionStatus::True));
+        assert!(
+            series
+                .render()
+                .contains(r#"name="b",namespace="default",condition="Ready",status="True"} 1"#)
+        );
+        series.replace_all(std::iter::empty());
+        assert!(series.is_empty());
+    }
+}
