@@ -39,6 +39,7 @@ pub struct ServiceAccountSelector {
 
 /// The status of a condition, as in every Kubernetes API.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum ConditionStatus {
     /// The condition holds.
     True,

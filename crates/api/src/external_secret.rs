@@ -51,6 +51,7 @@ pub struct ExternalSecretSpec {
     pub secret_store_ref: Option<SecretStoreRef>,
     /// The Secret to write. Defaults to `{creationPolicy: Owner, deletionPolicy: Retain}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = {"creationPolicy": "Owner", "deletionPolicy": "Retain"}))]
     pub target: Option<ExternalSecretTarget>,
     /// When to refresh: `Periodic` (the behaviour when empty), `OnChange` or `CreatedOnce`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +128,7 @@ impl ExternalSecret {
 
 /// When an ExternalSecret is refreshed.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum RefreshPolicy {
     /// Only until the first successful sync (a deleted or edited target is still repaired).
     CreatedOnce,
@@ -144,7 +146,7 @@ pub struct SecretStoreRef {
     /// The store's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        length(max = 253),
+        length(min = 1, max = 253),
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
     pub name: Option<String>,
@@ -163,6 +165,7 @@ impl SecretStoreRef {
 
 /// The kind of store a reference points at.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum StoreKind {
     /// A namespaced SecretStore in the ExternalSecret's namespace.
     #[default]
@@ -190,12 +193,14 @@ pub struct SyncWindows {
     pub kind: SyncWindowKind,
     /// The windows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1))]
     pub windows: Vec<SyncWindow>,
 }
 
 /// Whether a sync window allows or denies refreshes.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum SyncWindowKind {
     /// Refreshes happen only inside a window.
     #[default]
@@ -209,6 +214,12 @@ pub enum SyncWindowKind {
 #[serde(rename_all = "camelCase")]
 pub struct SyncWindow {
     /// A 5-field cron expression or a descriptor such as `@daily`.
+    #[schemars(
+        length(min = 1),
+        regex(
+            pattern = r"^(@(annually|yearly|monthly|weekly|daily|midnight|hourly)|@every [^\s]+.*|[^\s]+( [^\s]+){4})$"
+        )
+    )]
     pub schedule: String,
     /// A Go duration.
     pub duration: String,
@@ -220,7 +231,10 @@ pub struct SyncWindow {
 pub struct ExternalSecretTarget {
     /// The Secret's name; defaults to the ExternalSecret's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 253))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: Option<String>,
     /// Who creates and owns the Secret. Default `Owner`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,13 +260,16 @@ pub struct ExternalSecretTarget {
 #[serde(rename_all = "camelCase")]
 pub struct ManifestReference {
     /// The target's apiVersion, e.g. `v1`.
+    #[schemars(length(min = 1))]
     pub api_version: String,
     /// The target's kind, e.g. `ConfigMap`.
+    #[schemars(length(min = 1))]
     pub kind: String,
 }
 
 /// Who creates and owns the target Secret.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum CreationPolicy {
     /// Create the Secret and own it (it is garbage-collected with the ExternalSecret).
     #[default]
@@ -283,6 +300,7 @@ impl CreationPolicy {
 
 /// What happens to the target Secret when all provider data is gone.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum DeletionPolicy {
     /// Delete the Secret.
     Delete,
@@ -342,6 +360,7 @@ impl ExternalSecretTemplate {
 
 /// The template engine version.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum TemplateEngineVersion {
     /// Go text/template with ESO's function set (the only engine upstream still has).
     #[default]
@@ -351,6 +370,7 @@ pub enum TemplateEngineVersion {
 
 /// How templates combine with the fetched data.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum TemplateMergePolicy {
     /// Only the rendered templates end up in the Secret.
     #[default]
@@ -401,6 +421,10 @@ pub struct TemplateFrom {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateRef {
     /// The object's name.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
     /// The keys to use.
     #[serde(default)]
@@ -412,6 +436,7 @@ pub struct TemplateRef {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateRefItem {
     /// The key in the ConfigMap or Secret.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
     pub key: String,
     /// `Values` (the value is one template for that key, the default) or `KeysAndValues` (the
     /// rendered text is YAML holding keys and values).
@@ -422,6 +447,7 @@ pub struct TemplateRefItem {
 
 /// How a template source is interpreted.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum TemplateScope {
     /// The rendered text is the value of the key of the same name.
     #[default]
@@ -435,7 +461,7 @@ pub enum TemplateScope {
 #[serde(rename_all = "camelCase")]
 pub struct ExternalSecretData {
     /// The key in the target Secret.
-    #[schemars(length(max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
     pub secret_key: String,
     /// What to read.
     pub remote_ref: ExternalSecretDataRemoteRef,
@@ -472,6 +498,7 @@ pub struct ExternalSecretDataRemoteRef {
 
 /// Whether data or metadata is read.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum MetadataPolicy {
     /// Read the value.
     #[default]
@@ -482,6 +509,7 @@ pub enum MetadataPolicy {
 
 /// How keys that are not valid Secret keys are converted.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum ConversionStrategy {
     /// Replace each invalid character with `_`.
     #[default]
@@ -492,6 +520,7 @@ pub enum ConversionStrategy {
 
 /// How fetched values are decoded.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum DecodingStrategy {
     /// Try standard base64, then URL-safe base64, else keep the value.
     Auto,
@@ -507,6 +536,7 @@ pub enum DecodingStrategy {
 
 /// What to do with values that hold NUL bytes.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum NullBytePolicy {
     /// Keep them.
     #[default]
@@ -515,9 +545,10 @@ pub enum NullBytePolicy {
     Fail,
 }
 
-/// A per-entry store for `data[]`.
+/// A per-entry store for `data[]`; exactly one field is set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct StoreSourceRef {
     /// The store.
     #[serde(default, rename = "storeRef", skip_serializing_if = "Option::is_none")]
@@ -527,9 +558,10 @@ pub struct StoreSourceRef {
     pub generator_ref: Option<GeneratorRef>,
 }
 
-/// A per-entry store or generator for `dataFrom[]`.
+/// A per-entry store or generator for `dataFrom[]`; exactly one field is set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct StoreGeneratorSourceRef {
     /// The store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -550,6 +582,10 @@ pub struct GeneratorRef {
     /// The generator's kind, e.g. `Password`.
     pub kind: String,
     /// The generator's name.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
 }
 
@@ -607,6 +643,7 @@ pub struct FindName {
 /// One key rewrite; exactly one field is set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct ExternalSecretRewrite {
     /// Replace by regular expression (Go's `ReplaceAllString`, `$1`/`${name}` references).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -664,6 +701,7 @@ pub struct RewriteMerge {
 
 /// What a missing priority key means.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum MergePriorityPolicy {
     /// It is an error.
     #[default]
@@ -674,6 +712,7 @@ pub enum MergePriorityPolicy {
 
 /// What a key present in two merged values means.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum MergeConflictPolicy {
     /// It is an error.
     #[default]
@@ -684,6 +723,7 @@ pub enum MergeConflictPolicy {
 
 /// How a merge writes its result.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum MergeStrategy {
     /// Each merged key becomes a Secret key.
     #[default]

@@ -239,6 +239,7 @@ pub struct SecretStoreStatus {
 
 /// What a store's provider can do.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(transform = crate::crds::keep_field_docs)]
 pub enum SecretStoreCapabilities {
     /// Read only.
     ReadOnly,
