@@ -316,3 +316,38 @@ fn namespace_flag_places_objects_without_one() {
             .contains("namespace: team-a")
     );
 }
+
+#[test]
+fn an_invalid_external_secret_names_every_bad_field() {
+    let body = "  secretStoreRef: {name: store}\n  refreshInterval: soon\n  data:\n    - {secretKey: 'bad/key', remoteRef: {key: token}}";
+    let (code, _, stderr) = render_text(&docs(&[STORE, &es("app", body)]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("spec.data[0].secretKey"), "{stderr}");
+    assert!(stderr.contains("spec.refreshInterval"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_regexp_is_reported_without_a_secret() {
+    let body =
+        "  secretStoreRef: {name: store}\n  dataFrom:\n    - find: {name: {regexp: '(unclosed'}}";
+    let (code, stdout, stderr) = render_text(&docs(&[STORE, &es("app", body)]));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("(unclosed"), "{stderr}");
+}
+
+#[test]
+fn cluster_store_conditions_deny_other_namespaces() {
+    let css = "apiVersion: external-secrets.io/v1\nkind: ClusterSecretStore\nmetadata: {name: global}\nspec:\n  conditions: [{namespaces: [prod]}]\n  provider:\n    fake:\n      data: [{key: token, value: t0k}]";
+    let body = "  secretStoreRef: {name: global, kind: ClusterSecretStore}\n  data:\n    - {secretKey: token, remoteRef: {key: token}}";
+    let (code, _, stderr) = render_text(&docs(&[css, &es("app", body)]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("not allowed from namespace \"default\""),
+        "{stderr}"
+    );
+    let prod = es("app", body).replace("namespace: default", "namespace: prod");
+    let (code, stdout, _) = render_text(&docs(&[css, &prod]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("token: dDBr"));
+}

@@ -306,6 +306,18 @@ async fn reconcile_inner(es: &ExternalSecret, ctx: &Context) -> Result<Action, R
         return Ok(next(es));
     }
 
+    let problems = eso_api::validate::validate_external_secret(&es.spec);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        // An invalid object needs a change; retrying would not help.
+        ctx.fail(
+            es,
+            format!("invalid ExternalSecret: {}", list.join("; ")),
+            started,
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     let fetched = match fetch(ctx.fetch_ctx(), es).await {
         Ok(f) => f,
         Err(e) => {

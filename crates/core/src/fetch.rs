@@ -227,6 +227,17 @@ async fn client_for(
         provider: provider_name.clone(),
         source,
     };
+    let problems = eso_api::validate::validate_secret_store(
+        &store.spec,
+        store.kind == StoreKind::ClusterSecretStore,
+    );
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(fail(
+            "validating the store",
+            ProviderError::invalid_store(format!("invalid store: {}", list.join("; "))),
+        ));
+    }
     let provider = ctx
         .registry
         .for_store(&store)

@@ -151,6 +151,17 @@ async fn render_one(
     set: &ManifestSet,
     es: &ExternalSecret,
 ) -> (Result<Option<Secret>, RenderError>, Vec<String>) {
+    let problems = eso_api::validate::validate_external_secret(&es.spec);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return (
+            Err(RenderError::Invalid(format!(
+                "invalid ExternalSecret: {}",
+                list.join("; ")
+            ))),
+            Vec::new(),
+        );
+    }
     let fetched = match fetch(ctx, es).await {
         Ok(f) => f,
         Err(e) => return (Err(e.into()), Vec::new()),
