@@ -104,7 +104,7 @@ pub struct Context {
     config: ControllerConfig,
     registry: ProviderRegistry,
     clients: ClientCache,
-    stores: CachedStores,
+    stores: Arc<dyn StoreLookup>,
     secrets: ApiSecretReader,
     tokens: ApiTokens,
     recorder: Recorder,
@@ -152,10 +152,39 @@ fn metric_labels(es: &ExternalSecret) -> [(&'static str, String); 2] {
 }
 
 impl Context {
+    /// A context for reconciling with `client`, these providers and this source of stores.
+    #[must_use]
+    pub fn new(
+        client: Client,
+        config: ControllerConfig,
+        registry: ProviderRegistry,
+        stores: Arc<dyn StoreLookup>,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: config.reporter.clone(),
+                instance: config.instance.clone(),
+            },
+        );
+        Self {
+            secrets: ApiSecretReader::new(client.clone()),
+            tokens: ApiTokens::new(client.clone()),
+            client,
+            config,
+            registry,
+            clients: ClientCache::new(),
+            stores,
+            recorder,
+            failures: Mutex::new(Default::default()),
+            series: Arc::new(StatusSeries::new()),
+        }
+    }
+
     fn fetch_ctx(&self) -> FetchContext<'_> {
         FetchContext {
             registry: &self.registry,
-            stores: &self.stores,
+            stores: self.stores.as_ref(),
             secrets: &self.secrets,
             tokens: Some(&self.tokens),
             clients: &self.clients,
@@ -260,13 +289,64 @@ impl Context {
     }
 }
 
-/// Reconciles one ExternalSecret.
+/// What one sync did, for `sync-once run` and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// Nothing was due: the Secret is up to date and no refresh was needed.
+    Skipped,
+    /// The Secret was created.
+    Created,
+    /// The Secret was updated.
+    Updated,
+    /// The Secret was deleted (deletionPolicy Delete).
+    Deleted,
+    /// The provider was read and nothing needed writing.
+    Unchanged {
+        /// The condition reason, e.g. `SecretSynced` or `SecretMissing`.
+        reason: &'static str,
+    },
+    /// Dry run: what would be written.
+    WouldWrite {
+        /// One line per change, without values.
+        changes: Vec<String>,
+    },
+    /// Dry run: the Secret would be deleted.
+    WouldDelete,
+    /// The sync failed; the message names the key, provider and cause.
+    Failed {
+        /// The message recorded on the ExternalSecret.
+        message: String,
+    },
+    /// Another controller class handles this ExternalSecret.
+    NotOurs,
+}
+
+impl SyncOutcome {
+    /// Whether the sync failed.
+    #[must_use]
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed { .. })
+    }
+}
+
+/// How a sync runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncMode {
+    /// Read the provider even when no refresh is due.
+    pub force: bool,
+    /// Compute the changes without writing anything.
+    pub dry_run: bool,
+}
+
+/// Reconciles one ExternalSecret (the controller's entry point).
 pub async fn reconcile(
     es: Arc<ExternalSecret>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let timer = Instant::now();
-    let result = reconcile_inner(&es, &ctx).await;
+    let result = sync(&es, &ctx, SyncMode::default())
+        .await
+        .map(|(action, _)| action);
     let labels = metric_labels(&es);
     metrics::counter!("externalsecret_sync_calls_total", &labels).increment(1);
     // Upstream exports this gauge in nanoseconds; dashboards depend on it.
@@ -280,12 +360,77 @@ pub async fn reconcile(
     result
 }
 
-async fn reconcile_inner(es: &ExternalSecret, ctx: &Context) -> Result<Action, ReconcileError> {
+/// Syncs one ExternalSecret now, through the same path as the controller, and says what
+/// happened. Used by `sync-once run`.
+pub async fn sync_once(es: &ExternalSecret, ctx: &Context, dry_run: bool) -> SyncOutcome {
+    match sync(
+        es,
+        ctx,
+        SyncMode {
+            force: true,
+            dry_run,
+        },
+    )
+    .await
+    {
+        Ok((_, outcome)) => outcome,
+        Err(e) => SyncOutcome::Failed {
+            message: match &e {
+                ReconcileError::Fetch(f) => {
+                    format!("could not get secret data from provider: {}", f.chain())
+                }
+                ReconcileError::Kube { .. } => format!("{e}: {}", source_text(&e)),
+            },
+        },
+    }
+}
+
+fn describe_changes(existing: Option<&Secret>, desired: &Secret) -> Vec<String> {
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    let Some(existing) = existing else {
+        let keys: Vec<String> = desired
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        return vec![format!(
+            "create Secret {name:?} with keys [{}]",
+            keys.join(", ")
+        )];
+    };
+    let old = existing.data.clone().unwrap_or_default();
+    let new = desired.data.clone().unwrap_or_default();
+    let mut changes = Vec::new();
+    for (k, v) in &new {
+        match old.get(k) {
+            None => changes.push(format!("add key {k:?}")),
+            Some(o) if o != v => changes.push(format!("change key {k:?}")),
+            Some(_) => {}
+        }
+    }
+    for k in old.keys().filter(|k| !new.contains_key(*k)) {
+        changes.push(format!("remove key {k:?}"));
+    }
+    if changes.is_empty() {
+        changes.push(format!("update metadata of Secret {name:?}"));
+    }
+    changes
+}
+
+async fn sync(
+    es: &ExternalSecret,
+    ctx: &Context,
+    mode: SyncMode,
+) -> Result<(Action, SyncOutcome), ReconcileError> {
     let started = Timestamp::now();
     let namespace = es.namespace().unwrap_or_default();
     let name = es.name_any();
-    if es.meta().deletion_timestamp.is_some() || !ctx.handles(es) {
-        return Ok(Action::await_change());
+    if es.meta().deletion_timestamp.is_some() {
+        return Ok((Action::await_change(), SyncOutcome::Skipped));
+    }
+    if !ctx.handles(es) {
+        return Ok((Action::await_change(), SyncOutcome::NotOurs));
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let target = es.target_name();
@@ -302,31 +447,32 @@ async fn reconcile_inner(es: &ExternalSecret, ctx: &Context) -> Result<Action, R
         None => Action::await_change(),
     };
 
-    if !should_refresh(es, started) && is_secret_valid(es, existing.as_ref()) {
-        return Ok(next(es));
+    if !mode.force && !should_refresh(es, started) && is_secret_valid(es, existing.as_ref()) {
+        return Ok((next(es), SyncOutcome::Skipped));
     }
 
     let problems = eso_api::validate::validate_external_secret(&es.spec);
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        // An invalid object needs a change; retrying would not help.
-        ctx.fail(
-            es,
-            format!("invalid ExternalSecret: {}", list.join("; ")),
-            started,
-        )
-        .await;
-        return Ok(Action::await_change());
+        let message = format!("invalid ExternalSecret: {}", list.join("; "));
+        if !mode.dry_run {
+            // An invalid object needs a change; retrying would not help.
+            ctx.fail(es, message.clone(), started).await;
+        }
+        return Ok((Action::await_change(), SyncOutcome::Failed { message }));
     }
+
     let fetched = match fetch(ctx.fetch_ctx(), es).await {
         Ok(f) => f,
         Err(e) => {
-            ctx.fail(
-                es,
-                format!("could not get secret data from provider: {}", e.chain()),
-                started,
-            )
-            .await;
+            if !mode.dry_run {
+                ctx.fail(
+                    es,
+                    format!("could not get secret data from provider: {}", e.chain()),
+                    started,
+                )
+                .await;
+            }
             return Err(e.into());
         }
     };
@@ -344,15 +490,31 @@ async fn reconcile_inner(es: &ExternalSecret, ctx: &Context) -> Result<Action, R
     }) {
         Ok(p) => p,
         Err(e) => {
-            // Every plan error needs a change to the objects; retrying would not help, as
-            // upstream does for immutable and ownership errors.
-            ctx.fail(es, plan_message(&e), started).await;
-            return Ok(Action::await_change());
+            let message = plan_message(&e);
+            if !mode.dry_run {
+                // Every plan error needs a change to the objects; retrying would not help, as
+                // upstream does for immutable and ownership errors.
+                ctx.fail(es, message.clone(), started).await;
+            }
+            return Ok((Action::await_change(), SyncOutcome::Failed { message }));
         }
     };
 
-    match &planned.action {
-        SecretAction::Write { secret, .. } => {
+    if mode.dry_run {
+        let outcome = match &planned.action {
+            SecretAction::Write { secret, .. } => SyncOutcome::WouldWrite {
+                changes: describe_changes(existing.as_ref(), secret),
+            },
+            SecretAction::Delete { .. } => SyncOutcome::WouldDelete,
+            SecretAction::Nothing => SyncOutcome::Unchanged {
+                reason: planned.condition.reason,
+            },
+        };
+        return Ok((Action::await_change(), outcome));
+    }
+
+    let outcome = match &planned.action {
+        SecretAction::Write { secret, create } => {
             let exclusive = matches!(
                 es.spec.creation_policy(),
                 CreationPolicy::Owner | CreationPolicy::Orphan
@@ -380,6 +542,11 @@ async fn reconcile_inner(es: &ExternalSecret, ctx: &Context) -> Result<Action, R
                 .await;
                 return Err(err);
             }
+            if *create {
+                SyncOutcome::Created
+            } else {
+                SyncOutcome::Updated
+            }
         }
         SecretAction::Delete { name: secret_name } => {
             let deleted = secrets.delete(secret_name, &DeleteParams::default()).await;
@@ -392,27 +559,30 @@ async fn reconcile_inner(es: &ExternalSecret, ctx: &Context) -> Result<Action, R
                 };
                 ctx.fail(
                     es,
-                    format!("could not delete secret: {}", source_text(&err)),
+                    format!("could not delete secret: {err}: {}", source_text(&err)),
                     started,
                 )
                 .await;
                 return Err(err);
             }
+            SyncOutcome::Deleted
         }
-        SecretAction::Nothing => {}
-    }
+        SecretAction::Nothing => SyncOutcome::Unchanged {
+            reason: planned.condition.reason,
+        },
+    };
     for event in &planned.events {
         ctx.publish(es, event.type_, event.reason, event.message.clone())
             .await;
     }
-    let outcome = Outcome::Synced {
+    let status = Outcome::Synced {
         reason: planned.condition.reason,
         message: planned.condition.message.clone(),
     };
-    ctx.write_status(es, &outcome, started).await?;
+    ctx.write_status(es, &status, started).await?;
     let mut after = es.clone();
-    after.status = Some(next_status(es, &outcome, started));
-    Ok(next(&after))
+    after.status = Some(next_status(es, &status, started));
+    Ok((next(&after), outcome))
 }
 
 fn plan_message(e: &PlanError) -> String {
@@ -525,25 +695,14 @@ impl ExternalSecretController {
                 .is_none()
                 .then(|| spawn_reflector(Api::<Namespace>::all(client.clone()))),
         };
-        let recorder = Recorder::new(
+        let mut ctx = Context::new(
             client.clone(),
-            Reporter {
-                controller: self.config.reporter.clone(),
-                instance: self.config.instance.clone(),
-            },
+            self.config.clone(),
+            self.registry,
+            Arc::new(stores),
         );
-        let ctx = Arc::new(Context {
-            client: client.clone(),
-            config: self.config.clone(),
-            registry: self.registry,
-            clients: ClientCache::new(),
-            stores,
-            secrets: ApiSecretReader::new(client.clone()),
-            tokens: ApiTokens::new(client.clone()),
-            recorder,
-            failures: Mutex::new(Default::default()),
-            series: self.series.clone(),
-        });
+        ctx.series = self.series.clone();
+        let ctx = Arc::new(ctx);
 
         let es_api = scoped::<ExternalSecret>(&client, ns.as_deref());
         let controller = Controller::new(es_api.clone(), watcher::Config::default());
