@@ -31,6 +31,30 @@ struct Cli {
 enum Command {
     /// Render the Secrets that ExternalSecrets in manifest files produce, without a cluster.
     Render(RenderArgs),
+    /// Sync the ExternalSecrets of a cluster once (KUBECONFIG or in-cluster credentials).
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Only this namespace.
+    #[arg(short = 'n', long = "namespace", conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Every namespace (the default when --namespace is not given).
+    #[arg(short = 'A', long = "all-namespaces")]
+    all_namespaces: bool,
+    /// A label selector on ExternalSecrets, e.g. `team=a`.
+    #[arg(short = 'l', long = "selector")]
+    selector: Option<String>,
+    /// Give up after this long (e.g. 60s, 5m).
+    #[arg(long, default_value = "60s")]
+    timeout: String,
+    /// Print what would change without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Process only stores whose spec.controller is empty or this.
+    #[arg(long, default_value = "default")]
+    controller_class: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -77,6 +101,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Render(args) => runtime.block_on(render(args)),
+        Command::Run(args) => runtime.block_on(run(args)),
     }
 }
 
@@ -166,6 +191,100 @@ async fn render(args: RenderArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let timeout = match eso_api::duration::parse_go_duration(&args.timeout) {
+        Ok(t) if !t.is_zero() => t,
+        Ok(_) => {
+            eprintln!("error: --timeout must be more than zero");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: --timeout: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match tokio::time::timeout(timeout, run_inner(args)).await {
+        Ok(code) => code,
+        Err(_) => {
+            eprintln!(
+                "error: gave up after {}",
+                eso_api::duration::format_go_duration(timeout)
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_inner(args: RunArgs) -> ExitCode {
+    use eso_core::controller::{ControllerConfig, SyncOutcome};
+    use eso_core::oneshot::{OneShotOptions, sync_cluster};
+
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot build a Kubernetes client (KUBECONFIG or in-cluster): {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = OneShotOptions {
+        namespace: if args.all_namespaces {
+            None
+        } else {
+            args.namespace.clone()
+        },
+        selector: args.selector.clone(),
+        dry_run: args.dry_run,
+        config: ControllerConfig::default().controller_class(args.controller_class.clone()),
+    };
+    let results = match sync_cluster(client, builtin_providers(), options).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}: {}", e_source(&e));
+            return ExitCode::from(1);
+        }
+    };
+    let (mut synced, mut failed) = (0, 0);
+    for r in &results {
+        let line = match &r.outcome {
+            SyncOutcome::Failed { message } => {
+                failed += 1;
+                format!("failed: {message}")
+            }
+            other => {
+                synced += 1;
+                match other {
+                    SyncOutcome::Created => "synced: Secret created".to_owned(),
+                    SyncOutcome::Updated => "synced: Secret updated".to_owned(),
+                    SyncOutcome::Deleted => {
+                        "synced: Secret deleted (deletionPolicy Delete)".to_owned()
+                    }
+                    SyncOutcome::Unchanged { reason } => format!("synced: no change ({reason})"),
+                    SyncOutcome::Skipped => "synced: up to date".to_owned(),
+                    SyncOutcome::NotOurs => {
+                        "skipped: its store belongs to another controller class".to_owned()
+                    }
+                    SyncOutcome::WouldWrite { changes } => {
+                        format!("dry run: would {}", changes.join(", "))
+                    }
+                    SyncOutcome::WouldDelete => "dry run: would delete the Secret".to_owned(),
+                    SyncOutcome::Failed { .. } => String::new(),
+                }
+            }
+        };
+        println!("{}: {line}", r.external_secret);
+    }
+    println!("{synced} synced, {failed} failed");
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn e_source(e: &dyn std::error::Error) -> String {
+    e.source().map(ToString::to_string).unwrap_or_default()
 }
 
 /// Prints the Secrets to stdout and failures and notes to stderr; returns whether any failed.

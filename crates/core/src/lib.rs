@@ -13,6 +13,7 @@ pub mod hash;
 pub mod kube_io;
 pub mod manifests;
 pub mod object_metrics;
+pub mod oneshot;
 pub mod plan;
 pub mod render;
 pub mod schedule;
