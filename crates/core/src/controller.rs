@@ -177,7 +177,7 @@ impl Context {
             stores,
             recorder,
             failures: Mutex::new(Default::default()),
-            series: Arc::new(StatusSeries::new()),
+            series: Arc::new(StatusSeries::external_secrets()),
         }
     }
 
@@ -670,7 +670,7 @@ impl ExternalSecretController {
             client,
             config,
             registry,
-            series: Arc::new(StatusSeries::new()),
+            series: Arc::new(StatusSeries::external_secrets()),
         }
     }
 

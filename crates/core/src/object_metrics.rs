@@ -12,17 +12,23 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use eso_api::ExternalSecret;
-use eso_api::common::ConditionStatus;
+use eso_api::common::{Condition, ConditionStatus};
 
-/// The metric name, as upstream.
+/// The ExternalSecret metric name, as upstream.
 pub const STATUS_CONDITION: &str = "externalsecret_status_condition";
+/// The SecretStore metric name, as upstream.
+pub const STORE_STATUS_CONDITION: &str = "secretstore_status_condition";
+/// The ClusterSecretStore metric name, as upstream.
+pub const CLUSTER_STORE_STATUS_CONDITION: &str = "clustersecretstore_status_condition";
 
 /// (namespace, name) of an object, and its (condition type, status) pairs.
 type SeriesMap = BTreeMap<(String, String), Vec<(String, ConditionStatus)>>;
 
 /// Status series of every ExternalSecret the operator knows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StatusSeries {
+    metric: &'static str,
+    help: &'static str,
     /// (namespace, name) -> [(condition type, status)]
     objects: Mutex<SeriesMap>,
 }
@@ -35,27 +41,66 @@ fn escape(value: &str) -> String {
 }
 
 impl StatusSeries {
-    /// An empty set.
+    /// An empty set for one metric.
     #[must_use]
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(metric: &'static str, help: &'static str) -> Self {
+        Self {
+            metric,
+            help,
+            objects: Mutex::default(),
+        }
+    }
+
+    /// The ExternalSecret series (`externalsecret_status_condition`).
+    #[must_use]
+    pub fn external_secrets() -> Self {
+        Self::new(
+            STATUS_CONDITION,
+            "The status condition of a specific External Secret",
+        )
+    }
+
+    /// The SecretStore series (`secretstore_status_condition`).
+    #[must_use]
+    pub fn secret_stores() -> Self {
+        Self::new(
+            STORE_STATUS_CONDITION,
+            "The status condition of a specific SecretStore",
+        )
+    }
+
+    /// The ClusterSecretStore series (`clustersecretstore_status_condition`).
+    #[must_use]
+    pub fn cluster_secret_stores() -> Self {
+        Self::new(
+            CLUSTER_STORE_STATUS_CONDITION,
+            "The status condition of a specific ClusterSecretStore",
+        )
+    }
+
+    /// Records an object's conditions as stored.
+    pub fn observe_conditions(&self, namespace: &str, name: &str, conditions: &[Condition]) {
+        let entry: Vec<(String, ConditionStatus)> = conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status))
+            .collect();
+        if let Ok(mut objects) = self.objects.lock() {
+            objects.insert((namespace.to_owned(), name.to_owned()), entry);
+        }
     }
 
     /// Records the conditions of an ExternalSecret as stored.
     pub fn observe(&self, es: &ExternalSecret) {
-        let key = (
-            es.metadata.namespace.clone().unwrap_or_default(),
-            es.metadata.name.clone().unwrap_or_default(),
-        );
-        let conditions: Vec<(String, ConditionStatus)> = es
+        let conditions = es
             .status
-            .iter()
-            .flat_map(|s| s.conditions.iter())
-            .map(|c| (c.type_.clone(), c.status))
-            .collect();
-        if let Ok(mut objects) = self.objects.lock() {
-            objects.insert(key, conditions);
-        }
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default();
+        self.observe_conditions(
+            es.metadata.namespace.as_deref().unwrap_or_default(),
+            es.metadata.name.as_deref().unwrap_or_default(),
+            conditions,
+        );
     }
 
     /// Drops every series of a deleted ExternalSecret.
@@ -67,7 +112,7 @@ impl StatusSeries {
 
     /// Replaces the whole set (after a relist), so objects deleted meanwhile disappear.
     pub fn replace_all<'a>(&self, all: impl IntoIterator<Item = &'a ExternalSecret>) {
-        let fresh = Self::new();
+        let fresh = Self::new(self.metric, self.help);
         for es in all {
             fresh.observe(es);
         }
@@ -96,11 +141,9 @@ impl StatusSeries {
             return String::new();
         };
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP {STATUS_CONDITION} The status condition of a specific External Secret"
-        );
-        let _ = writeln!(out, "# TYPE {STATUS_CONDITION} gauge");
+        let metric = self.metric;
+        let _ = writeln!(out, "# HELP {metric} {}", self.help);
+        let _ = writeln!(out, "# TYPE {metric} gauge");
         for ((namespace, name), conditions) in objects.iter() {
             for (condition, status) in conditions {
                 let pairs: &[(ConditionStatus, u8)] = match status {
@@ -115,7 +158,7 @@ impl StatusSeries {
                 for (s, v) in pairs {
                     let _ = writeln!(
                         out,
-                        "{STATUS_CONDITION}{{name=\"{}\",namespace=\"{}\",condition=\"{}\",status=\"{}\"}} {v}",
+                        "{metric}{{name=\"{}\",namespace=\"{}\",condition=\"{}\",status=\"{}\"}} {v}",
                         escape(name),
                         escape(namespace),
                         escape(condition),
@@ -132,7 +175,6 @@ impl StatusSeries {
 mod tests {
     use super::*;
     use crate::testing::EsBuilder;
-    use eso_api::common::Condition;
 
     fn with_ready(name: &str, status: ConditionStatus) -> ExternalSecret {
         let mut es = EsBuilder::new(name).build();
@@ -151,7 +193,7 @@ mod tests {
 
     #[test]
     fn renders_mirrored_pairs_and_forgets_deleted_objects() {
-        let series = StatusSeries::new();
+        let series = StatusSeries::external_secrets();
         series.observe(&with_ready("a", ConditionStatus::True));
         series.observe(&with_ready("b", ConditionStatus::False));
         let text = series.render();
