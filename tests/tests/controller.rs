@@ -1,0 +1,429 @@
+//! The ExternalSecret controller end to end, through the harness (the in-process test API
+//! server, or a real cluster when ESO_TEST_KUBECONFIG names a kubeconfig).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use eso_api::labels::{ANNOTATION_DATA_HASH, LABEL_MANAGED};
+use eso_api::{ExternalSecret, SecretStore};
+use eso_tests::{RunningController, TEST_MANAGER, TestCluster, eventually, install_crds};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+
+fn store(ns: &str, data: serde_json::Value) -> SecretStore {
+    serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": "fake", "namespace": ns},
+        "spec": {"provider": {"fake": {"data": data}}}
+    }))
+    .unwrap()
+}
+
+fn external_secret(ns: &str, name: &str, spec: serde_json::Value) -> ExternalSecret {
+    serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec
+    }))
+    .unwrap()
+}
+
+async fn apply<K>(api: &Api<K>, obj: &K)
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap();
+    api.patch(
+        &name,
+        &PatchParams::apply(TEST_MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .unwrap();
+}
+
+fn data_of(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(key)
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+}
+
+fn ready(es: &ExternalSecret) -> Option<(String, String, String)> {
+    let c = es
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((
+        c.status.as_str().to_owned(),
+        c.reason.clone().unwrap_or_default(),
+        c.message.clone().unwrap_or_default(),
+    ))
+}
+
+struct Env {
+    cluster: TestCluster,
+    stores: Api<SecretStore>,
+    ess: Api<ExternalSecret>,
+    secrets: Api<Secret>,
+}
+
+async fn env() -> Env {
+    let cluster = TestCluster::new().await.unwrap();
+    install_crds(&cluster.client()).await.unwrap();
+    let ns = cluster.namespace().to_owned();
+    let client = cluster.client();
+    Env {
+        stores: Api::namespaced(client.clone(), &ns),
+        ess: Api::namespaced(client.clone(), &ns),
+        secrets: Api::namespaced(client, &ns),
+        cluster,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_secret_creates_its_secret_with_markers_and_ready_status() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(
+            &ns,
+            json!([{"key": "db", "value": "{\"user\":\"app\",\"password\":\"pw\"}"}]),
+        ),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1h",
+                "target": {"name": "app-creds"},
+                "dataFrom": [{"extract": {"key": "db"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+
+    let secrets = env.secrets.clone();
+    eventually("the Secret to be written", || async {
+        secrets.get_opt("app-creds").await.ok().flatten().is_some()
+    })
+    .await
+    .unwrap();
+    let secret = env.secrets.get("app-creds").await.unwrap();
+    assert_eq!(data_of(&secret, "user").as_deref(), Some("app"));
+    assert_eq!(data_of(&secret, "password").as_deref(), Some("pw"));
+    let labels = secret.metadata.labels.clone().unwrap();
+    assert_eq!(labels[LABEL_MANAGED], "true");
+    let annotations = secret.metadata.annotations.clone().unwrap();
+    assert!(annotations.contains_key(ANNOTATION_DATA_HASH));
+    let es = env.ess.get("app").await.unwrap();
+    let owner = &secret.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!(owner.uid, es.metadata.uid.clone().unwrap());
+    assert_eq!(owner.controller, Some(true));
+
+    let ess = env.ess.clone();
+    eventually("Ready=True/SecretSynced", || async {
+        ess.get("app")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, r, _)| s == "True" && r == "SecretSynced")
+    })
+    .await
+    .unwrap();
+    let es = env.ess.get("app").await.unwrap();
+    let status = es.status.unwrap();
+    assert_eq!(status.binding.unwrap().name.as_deref(), Some("app-creds"));
+    assert!(status.refresh_time.is_some());
+    assert!(status.synced_resource_version.unwrap().starts_with("1-"));
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_key_keeps_the_last_good_data_and_reports_why() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secrets = env.secrets.clone();
+    eventually("the first sync", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t1"))
+    })
+    .await
+    .unwrap();
+
+    // The key disappears at the provider: Retain (the default) makes that an error.
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "other", "value": "x"}])),
+    )
+    .await;
+    let ess = env.ess.clone();
+    eventually("Ready=False", || async {
+        ess.get("app")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, _, _)| s == "False")
+    })
+    .await
+    .unwrap();
+    let (_, reason, message) = ready(&env.ess.get("app").await.unwrap()).unwrap();
+    assert_eq!(reason, "SecretSyncedError");
+    for needle in [
+        "\"token\"",
+        "provider fake",
+        "does not exist",
+        "spec.data[0]",
+    ] {
+        assert!(message.contains(needle), "missing {needle:?} in {message}");
+    }
+    let secret = env.secrets.get("app").await.unwrap();
+    assert_eq!(
+        data_of(&secret, "token").as_deref(),
+        Some("t1"),
+        "a provider error never empties the Secret"
+    );
+
+    // The key comes back: the ExternalSecret recovers.
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t2"}])),
+    )
+    .await;
+    let secrets = env.secrets.clone();
+    eventually("recovery", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t2"))
+    })
+    .await
+    .unwrap();
+    let ess = env.ess.clone();
+    eventually("Ready=True again", || async {
+        ess.get("app")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, _, _)| s == "True")
+    })
+    .await
+    .unwrap();
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_or_edited_secret_is_repaired() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1h",
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secrets = env.secrets.clone();
+    let has_t1 = || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t1"))
+    };
+    eventually("the first sync", has_t1).await.unwrap();
+
+    let edit = json!({"data": {"token": "ZWRpdGVk"}});
+    env.secrets
+        .patch("app", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    eventually("the edit to be repaired", has_t1).await.unwrap();
+
+    env.secrets
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the Secret to be recreated", has_t1)
+        .await
+        .unwrap();
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_keeps_keys_someone_else_owns() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    let theirs: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "shared", "namespace": ns},
+        "data": {"theirs": "eA=="}
+    }))
+    .unwrap();
+    apply(&env.secrets, &theirs).await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "target": {"name": "shared", "creationPolicy": "Merge"},
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secrets = env.secrets.clone();
+    eventually("the merge", || async {
+        secrets
+            .get_opt("shared")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t1"))
+    })
+    .await
+    .unwrap();
+    let secret = env.secrets.get("shared").await.unwrap();
+    assert_eq!(data_of(&secret, "theirs").as_deref(), Some("x"));
+    assert!(
+        secret.metadata.owner_references.is_none(),
+        "Merge sets no owner"
+    );
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_written_when_nothing_changed() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let ess = env.ess.clone();
+    eventually("Ready", || async {
+        ess.get("app")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, _, _)| s == "True")
+    })
+    .await
+    .unwrap();
+    let before_secret = env
+        .secrets
+        .get("app")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    let before_es = env.ess.get("app").await.unwrap();
+    let first_refresh = before_es.status.as_ref().unwrap().refresh_time.clone();
+    // Let several 1 s refreshes happen: each reads the provider and finds nothing to change.
+    let ess = env.ess.clone();
+    eventually("a later refresh", || {
+        let first = first_refresh.clone();
+        let ess = ess.clone();
+        async move {
+            ess.get("app")
+                .await
+                .ok()
+                .and_then(|e| e.status?.refresh_time)
+                > first
+        }
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_secret = env
+        .secrets
+        .get("app")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    assert_eq!(
+        before_secret, after_secret,
+        "the Secret was rewritten although nothing changed"
+    );
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
