@@ -1,0 +1,444 @@
+//! PKCS#12, PEM, JWK and RSA helpers checked against files `openssl` writes at test time.
+//!
+//! The expected values come from openssl itself (its PEM output of the same key and
+//! certificates), never from this crate.
+
+// Test helpers outside #[test] functions unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use eso_template::{ParseOptions, Template, Value};
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn read(dir: &Path, f: &str) -> Vec<u8> {
+    std::fs::read(dir.join(f)).unwrap()
+}
+
+fn render(tpl: &str, data: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, eso_template::TemplateError> {
+    let m: BTreeMap<String, Vec<u8>> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    Template::parse("t", tpl, &ParseOptions::default())?.execute(&Value::from_bytes_map(&m))
+}
+
+/// root CA -> intermediate CA -> leaf, each with key identifiers, plus SANs on the leaf.
+fn make_chain(dir: &Path, key_alg: &[&str]) {
+    std::fs::write(dir.join("ca.ext"), "basicConstraints=critical,CA:true\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n").unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:false\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\nsubjectAltName=DNS:a.example,DNS:b.example,IP:10.0.0.1,IP:2001:db8::1,email:ops@example.com,URI:spiffe://cluster/ns/x\n",
+    )
+    .unwrap();
+    for k in ["root", "int", "leaf"] {
+        let mut args = vec!["genpkey", "-out"];
+        let f = format!("{k}.key");
+        args.push(&f);
+        args.extend_from_slice(key_alg);
+        openssl(dir, &args);
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "root.key",
+            "-subj",
+            "/CN=root",
+            "-days",
+            "2",
+            "-out",
+            "root.pem",
+            "-addext",
+            "basicConstraints=critical,CA:true",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-key", "int.key", "-subj", "/CN=int", "-out", "int.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "int.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ca.ext",
+            "-out",
+            "int.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-key", "leaf.key", "-subj", "/CN=leaf", "-out", "leaf.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "int.pem",
+            "-CAkey",
+            "int.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    // Normalise every certificate to openssl's canonical PEM text.
+    for c in ["root", "int", "leaf"] {
+        let pem = openssl(dir, &["x509", "-in", &format!("{c}.pem")]);
+        std::fs::write(dir.join(format!("{c}.pem")), pem).unwrap();
+    }
+    let pkcs8 = openssl(dir, &["pkey", "-in", "leaf.key"]);
+    std::fs::write(dir.join("leaf.pk8"), pkcs8).unwrap();
+}
+
+fn chain_pem(dir: &Path) -> Vec<u8> {
+    [
+        read(dir, "leaf.pem"),
+        read(dir, "int.pem"),
+        read(dir, "root.pem"),
+    ]
+    .concat()
+}
+
+fn check_pkcs12(dir: &Path, export_args: &[&str], pass: &str) {
+    let mut args = vec![
+        "pkcs12", "-export", "-inkey", "leaf.key", "-in", "leaf.pem", "-out", "out.p12",
+    ];
+    // CA certificates in reverse order, so that the chain must be re-ordered.
+    std::fs::write(
+        dir.join("cas.pem"),
+        [read(dir, "root.pem"), read(dir, "int.pem")].concat(),
+    )
+    .unwrap();
+    args.extend_from_slice(&["-certfile", "cas.pem"]);
+    let pw = format!("pass:{pass}");
+    args.extend_from_slice(&["-passout", &pw]);
+    args.extend_from_slice(export_args);
+    openssl(dir, &args);
+    let p12 = read(dir, "out.p12");
+    let data = [("p12", p12), ("pw", pass.as_bytes().to_vec())];
+    let (key_tpl, cert_tpl) = if pass.is_empty() {
+        ("{{ .p12 | pkcs12key }}", "{{ .p12 | pkcs12cert }}")
+    } else {
+        (
+            "{{ pkcs12keyPass .pw .p12 }}",
+            "{{ pkcs12certPass .pw .p12 }}",
+        )
+    };
+    let key = render(key_tpl, &data).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&key),
+        String::from_utf8_lossy(&read(dir, "leaf.pk8")),
+        "{export_args:?}"
+    );
+    let certs = render(cert_tpl, &data).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&certs),
+        String::from_utf8_lossy(&chain_pem(dir)),
+        "{export_args:?}"
+    );
+    if !pass.is_empty() {
+        let e = render("{{ pkcs12keyPass \"wrong\" .p12 }}", &data).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unable to decode pkcs12 with password"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn pkcs12_rsa_modern_legacy_and_no_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_chain(
+        dir,
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    );
+    // OpenSSL 3 default: PBES2 / PBKDF2-HMAC-SHA256 / AES-256-CBC, HMAC-SHA256 MAC.
+    check_pkcs12(dir, &[], "s3cret");
+    // Triple-DES bags with a SHA-1 MAC (what older tools and Java write).
+    check_pkcs12(
+        dir,
+        &[
+            "-keypbe",
+            "PBE-SHA1-3DES",
+            "-certpbe",
+            "PBE-SHA1-3DES",
+            "-macalg",
+            "sha1",
+        ],
+        "s3cret",
+    );
+    // Empty password.
+    check_pkcs12(dir, &[], "");
+    // Unencrypted certificates, AES key.
+    check_pkcs12(dir, &["-certpbe", "NONE"], "pw");
+}
+
+#[test]
+fn pkcs12_ec_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_chain(
+        dir,
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    check_pkcs12(dir, &[], "pw");
+}
+
+#[test]
+fn pem_filters_and_sans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_chain(
+        dir,
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let bundle = [
+        b"junk before\n".to_vec(),
+        read(dir, "leaf.pk8"),
+        read(dir, "int.pem"),
+        read(dir, "leaf.pem"),
+    ]
+    .concat();
+    let data = [
+        ("bundle", bundle),
+        (
+            "chain",
+            [
+                read(dir, "root.pem"),
+                read(dir, "leaf.pem"),
+                read(dir, "int.pem"),
+            ]
+            .concat(),
+        ),
+        ("leaf", read(dir, "leaf.pem")),
+    ];
+    assert_eq!(
+        render("{{ filterPEM \"CERTIFICATE\" .bundle }}", &data).unwrap(),
+        [read(dir, "int.pem"), read(dir, "leaf.pem")].concat()
+    );
+    assert_eq!(
+        render("{{ filterPEM \"private key\" .bundle }}", &data).unwrap(),
+        read(dir, "leaf.pk8")
+    );
+    assert!(render("{{ filterPEM \"CERTIFICATE\" \"no pem here\" }}", &data).is_err());
+    assert_eq!(
+        render("{{ filterCertChain \"leaf\" .chain }}", &data).unwrap(),
+        read(dir, "leaf.pem")
+    );
+    assert_eq!(
+        render("{{ filterCertChain \"intermediate\" .chain }}", &data).unwrap(),
+        read(dir, "int.pem")
+    );
+    assert_eq!(
+        render("{{ filterCertChain \"root\" .chain }}", &data).unwrap(),
+        read(dir, "root.pem")
+    );
+    assert_eq!(
+        String::from_utf8(render("{{ certSANs .leaf | toJson }}", &data).unwrap()).unwrap(),
+        r#"["a.example","b.example","10.0.0.1","2001:db8::1","ops@example.com","spiffe://cluster/ns/x"]"#
+    );
+}
+
+fn b64url(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+#[test]
+fn jwk_rsa_matches_openssl() {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "k.pem",
+        ],
+    );
+    let pkcs8 = openssl(dir, &["pkey", "-in", "k.pem"]);
+    let public = openssl(dir, &["pkey", "-in", "k.pem", "-pubout"]);
+    let der = openssl(dir, &["pkey", "-in", "k.pem", "-outform", "DER"]);
+    // openssl writes the DER form as PKCS#1.
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(&der)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_der(&der))
+        .unwrap();
+    let p = key.primes();
+    let jwk_public = format!(
+        r#"{{"kty":"RSA","n":"{}","e":"{}"}}"#,
+        b64url(&key.n().to_bytes_be()),
+        b64url(&key.e().to_bytes_be())
+    );
+    let jwk_private = format!(
+        r#"{{"kty":"RSA","kid":"k1","n":"{}","e":"{}","d":"{}","p":"{}","q":"{}"}}"#,
+        b64url(&key.n().to_bytes_be()),
+        b64url(&key.e().to_bytes_be()),
+        b64url(&key.d().to_bytes_be()),
+        b64url(&p[0].to_bytes_be()),
+        b64url(&p[1].to_bytes_be())
+    );
+    let data = [
+        ("pub", jwk_public.into_bytes()),
+        ("priv", jwk_private.into_bytes()),
+    ];
+    assert_eq!(
+        String::from_utf8(render("{{ .pub | jwkPublicKeyPem }}", &data).unwrap()).unwrap(),
+        String::from_utf8(public.clone()).unwrap()
+    );
+    assert_eq!(
+        String::from_utf8(render("{{ .priv | jwkPublicKeyPem }}", &data).unwrap()).unwrap(),
+        String::from_utf8(public).unwrap()
+    );
+    assert_eq!(
+        String::from_utf8(render("{{ .priv | jwkPrivateKeyPem }}", &data).unwrap()).unwrap(),
+        String::from_utf8(pkcs8).unwrap()
+    );
+    assert!(render("{{ jwkPrivateKeyPem \"{}\" }}", &data).is_err());
+}
+
+#[test]
+fn jwk_ec_matches_openssl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "k.pem",
+        ],
+    );
+    let sec1 = openssl(dir, &["ec", "-in", "k.pem", "-outform", "DER"]);
+    // SEC1 layout for P-256: 30 77 02 01 01 04 20 <d:32> a0 0a <oid> a1 44 03 42 00 04 <x:32> <y:32>
+    assert_eq!(sec1.len(), 121);
+    let (d, x, y) = (&sec1[7..39], &sec1[57..89], &sec1[89..121]);
+    let public = openssl(dir, &["pkey", "-in", "k.pem", "-pubout"]);
+    let jwk = format!(
+        r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}","d":"{}"}}"#,
+        b64url(x),
+        b64url(y),
+        b64url(d)
+    );
+    let data = [("k", jwk.into_bytes())];
+    assert_eq!(
+        String::from_utf8(render("{{ .k | jwkPublicKeyPem }}", &data).unwrap()).unwrap(),
+        String::from_utf8(public).unwrap()
+    );
+    // openssl reads our PKCS#8 back to the same key.
+    let ours = render("{{ .k | jwkPrivateKeyPem }}", &data).unwrap();
+    std::fs::write(dir.join("ours.pem"), &ours).unwrap();
+    let back = openssl(dir, &["ec", "-in", "ours.pem", "-outform", "DER"]);
+    assert_eq!(back, sec1);
+}
+
+#[test]
+fn rsa_decrypt_oaep_from_openssl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "k.pem",
+        ],
+    );
+    std::fs::write(dir.join("msg"), b"the secret").unwrap();
+    for (md, name) in [("sha256", "SHA256"), ("sha1", "SHA1"), ("sha512", "SHA512")] {
+        let oaep = format!("rsa_oaep_md:{md}");
+        let mgf = format!("rsa_mgf1_md:{md}");
+        openssl(
+            dir,
+            &[
+                "pkeyutl",
+                "-encrypt",
+                "-inkey",
+                "k.pem",
+                "-in",
+                "msg",
+                "-out",
+                "ct",
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                &oaep,
+                "-pkeyopt",
+                &mgf,
+            ],
+        );
+        let data = [
+            ("ct", read(dir, "ct")),
+            ("key", read(dir, "k.pem")),
+            ("hash", name.as_bytes().to_vec()),
+        ];
+        assert_eq!(
+            render("{{ rsaDecrypt \"RSA-OAEP\" .hash .ct .key }}", &data).unwrap(),
+            b"the secret"
+        );
+    }
+    let data = [("key", read(dir, "k.pem"))];
+    assert_eq!(
+        render("{{ rsaDecrypt \"None\" \"SHA256\" \"as is\" .key }}", &data).unwrap(),
+        b"as is"
+    );
+    assert!(render("{{ rsaDecrypt \"RSA-PSS\" \"SHA256\" \"x\" .key }}", &data).is_err());
+}
