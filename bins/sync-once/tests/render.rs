@@ -351,3 +351,56 @@ fn cluster_store_conditions_deny_other_namespaces() {
     assert_eq!(code, 0);
     assert!(stdout.contains("token: dDBr"));
 }
+
+#[test]
+fn templates_render_with_config_maps_from_the_input() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tpl, namespace: default}\ndata:\n  config.json: '{\"user\":\"{{ .user }}\",\"pw\":\"{{ .password | b64enc }}\"}'";
+    let body = "  secretStoreRef: {name: store}\n  dataFrom: [{extract: {key: db}}]\n  target:\n    template:\n      type: kubernetes.io/basic-auth\n      data: {username: '{{ .user | upper }}'}\n      templateFrom:\n        - configMap: {name: tpl, items: [{key: config.json}]}";
+    let out = run(
+        &["render", "-f", "-", "-o", "json"],
+        Some(&docs(&[STORE, cm, &es("app", body)])),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "kubernetes.io/basic-auth");
+    let decode = |k: &str| {
+        use base64::Engine;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(v["data"][k].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(decode("username"), "APP");
+    assert_eq!(decode("config.json"), r#"{"user":"app","pw":"cHc="}"#);
+}
+
+#[test]
+fn a_missing_template_config_map_fails_that_object() {
+    let body = "  secretStoreRef: {name: store}\n  dataFrom: [{extract: {key: db}}]\n  target:\n    template:\n      templateFrom:\n        - configMap: {name: absent, items: [{key: k}]}";
+    let (code, stdout, stderr) = render_text(&docs(&[STORE, &es("app", body)]));
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("templateFrom[0]")
+            && stderr.contains("ConfigMap \"default/absent\" not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_template_error_names_the_key_and_position() {
+    let body = "  secretStoreRef: {name: store}\n  dataFrom: [{extract: {key: db}}]\n  target:\n    template:\n      data: {dsn: '{{ .user }}:{{ .nope }}'}";
+    let (code, _, stderr) = render_text(&docs(&[STORE, &es("app", body)]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("spec.target.template.data[dsn]:1:"),
+        "{stderr}"
+    );
+}

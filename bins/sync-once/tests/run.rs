@@ -9,7 +9,13 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use serde_json::json;
 
-async fn apply_json(client: &kube::Client, ns: &str, kind: &str, plural: &str, body: serde_json::Value) {
+async fn apply_json(
+    client: &kube::Client,
+    ns: &str,
+    kind: &str,
+    plural: &str,
+    body: serde_json::Value,
+) {
     let ar = ApiResource {
         group: "external-secrets.io".into(),
         version: "v1".into(),
@@ -19,7 +25,13 @@ async fn apply_json(client: &kube::Client, ns: &str, kind: &str, plural: &str, b
     };
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     let name = body["metadata"]["name"].as_str().unwrap().to_owned();
-    api.patch(&name, &PatchParams::apply(TEST_MANAGER).force(), &Patch::Apply(&body)).await.unwrap();
+    api.patch(
+        &name,
+        &PatchParams::apply(TEST_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap();
 }
 
 async fn setup() -> TestCluster {
@@ -27,11 +39,17 @@ async fn setup() -> TestCluster {
     let client = cluster.client();
     let ns = cluster.namespace().to_owned();
     install_crds(&client).await.unwrap();
-    apply_json(&client, &ns, "SecretStore", "secretstores", json!({
-        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
-        "metadata": {"name": "fake", "namespace": ns},
-        "spec": {"provider": {"fake": {"data": [{"key": "token", "value": "t0k"}]}}}
-    }))
+    apply_json(
+        &client,
+        &ns,
+        "SecretStore",
+        "secretstores",
+        json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+            "metadata": {"name": "fake", "namespace": ns},
+            "spec": {"provider": {"fake": {"data": [{"key": "token", "value": "t0k"}]}}}
+        }),
+    )
     .await;
     for (name, key) in [("good", "token"), ("bad", "missing")] {
         apply_json(&client, &ns, "ExternalSecret", "externalsecrets", json!({
@@ -52,7 +70,11 @@ fn sync_once(cluster: &TestCluster, args: &[&str]) -> (i32, String, String) {
         .env("KUBECONFIG", cluster.kubeconfig_path())
         .output()
         .unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,17 +83,32 @@ async fn run_syncs_each_external_secret_once_and_summarises() {
     let ns = cluster.namespace().to_owned();
     let (code, stdout, stderr) = sync_once(&cluster, &[]);
     assert_eq!(code, 1, "one ExternalSecret fails: {stdout}{stderr}");
-    assert!(stdout.contains(&format!("{ns}/good: synced: Secret created")), "{stdout}");
-    assert!(stdout.contains(&format!("{ns}/bad: failed:")) && stdout.contains("\"missing\""), "{stdout}");
-    assert!(stdout.trim_end().ends_with("1 synced, 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{ns}/good: synced: Secret created")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{ns}/bad: failed:")) && stdout.contains("\"missing\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("1 synced, 1 failed"),
+        "{stdout}"
+    );
     let secrets: Api<Secret> = Api::namespaced(cluster.client(), &ns);
     let secret = secrets.get("good").await.unwrap();
     assert_eq!(secret.data.unwrap()["token"].0, b"t0k");
 
     let (code, stdout, _) = sync_once(&cluster, &["-l", "case=good"]);
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("synced: no change (SecretSynced)"), "{stdout}");
-    assert!(stdout.trim_end().ends_with("1 synced, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("synced: no change (SecretSynced)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("1 synced, 0 failed"),
+        "{stdout}"
+    );
     cluster.cleanup().await.unwrap();
 }
 
@@ -81,7 +118,10 @@ async fn dry_run_writes_nothing() {
     let ns = cluster.namespace().to_owned();
     let (code, stdout, _) = sync_once(&cluster, &["--dry-run", "-l", "case=good"]);
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("dry run: would create Secret \"good\" with keys [token]"), "{stdout}");
+    assert!(
+        stdout.contains("dry run: would create Secret \"good\" with keys [token]"),
+        "{stdout}"
+    );
     let secrets: Api<Secret> = Api::namespaced(cluster.client(), &ns);
     assert!(secrets.get_opt("good").await.unwrap().is_none());
     cluster.cleanup().await.unwrap();
@@ -104,5 +144,8 @@ fn an_unreachable_cluster_is_a_clear_error() {
         .unwrap();
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot list ExternalSecrets") || stderr.contains("gave up"), "{stderr}");
+    assert!(
+        stderr.contains("cannot list ExternalSecrets") || stderr.contains("gave up"),
+        "{stderr}"
+    );
 }

@@ -16,7 +16,6 @@ use eso_api::{
     ClusterSecretStore, CreationPolicy, ExternalSecret, SecretStore, StoreKind, reasons,
 };
 use eso_provider::ProviderRegistry;
-use eso_provider::rewrite::NoTemplates;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
@@ -187,8 +186,9 @@ impl Context {
             stores: self.stores.as_ref(),
             secrets: &self.secrets,
             tokens: Some(&self.tokens),
+            config_maps: &self.secrets,
             clients: &self.clients,
-            transformer: &NoTemplates,
+            transformer: &crate::template::GoTemplates,
         }
     }
 

@@ -94,6 +94,17 @@ impl ClientCache {
     }
 }
 
+/// Reads ConfigMaps that templates refer to.
+#[async_trait::async_trait]
+pub trait ConfigMapReader: Send + Sync {
+    /// The data of ConfigMap `namespace/name`, or `None` when it does not exist.
+    async fn config_map_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError>;
+}
+
 /// Everything fetching needs.
 #[derive(Clone, Copy)]
 pub struct FetchContext<'a> {
@@ -105,6 +116,8 @@ pub struct FetchContext<'a> {
     pub secrets: &'a dyn SecretReader,
     /// Where ServiceAccount tokens come from (`None` offline).
     pub tokens: Option<&'a dyn eso_provider::ServiceAccountTokens>,
+    /// Where template ConfigMaps come from.
+    pub config_maps: &'a dyn ConfigMapReader,
     /// Reusable clients.
     pub clients: &'a ClientCache,
     /// Renders `rewrite.transform` templates.
@@ -119,6 +132,8 @@ pub struct Fetched {
     /// Remote keys that did not exist and were skipped (deletionPolicy other than Retain);
     /// each becomes a `MissingProviderSecret` event.
     pub missing: Vec<String>,
+    /// The ConfigMaps and Secrets the template refers to.
+    pub template_sources: crate::template::TemplateSources,
 }
 
 /// A fetch failure, naming the entry, key, store and provider.
@@ -147,6 +162,14 @@ pub enum FetchError {
         /// The provider's error.
         #[source]
         source: ProviderError,
+    },
+    /// A ConfigMap or Secret the template refers to could not be read.
+    #[error("{entry}: {message}")]
+    TemplateSource {
+        /// The templateFrom entry.
+        entry: String,
+        /// What went wrong.
+        message: String,
     },
     /// The entry asks for something eso-rs does not do yet.
     #[error("{entry}: {message}")]
@@ -182,6 +205,7 @@ impl FetchError {
             Self::Store { source, .. } => source.reason(),
             Self::Provider { source, .. } => source.reason(),
             Self::Unsupported { .. } => "Unsupported",
+            Self::TemplateSource { .. } => "TemplateSourceError",
         }
     }
 
@@ -324,6 +348,9 @@ pub async fn fetch(ctx: FetchContext<'_>, es: &ExternalSecret) -> Result<Fetched
     .await;
 
     let mut fetched = Fetched::default();
+    if let Some(template) = es.spec.template() {
+        fetched.template_sources = read_template_sources(ctx, namespace, template).await?;
+    }
     for result in results {
         match result? {
             EntryOutcome::Map(map) => fetched.data.extend(map),
@@ -440,6 +467,52 @@ async fn run_job(
             Ok(EntryOutcome::Map(processed))
         }
     }
+}
+
+async fn read_template_sources(
+    ctx: FetchContext<'_>,
+    namespace: &str,
+    template: &eso_api::ExternalSecretTemplate,
+) -> Result<crate::template::TemplateSources, FetchError> {
+    let mut sources = crate::template::TemplateSources::default();
+    for (i, from) in template.template_from.iter().enumerate() {
+        let entry = format!("spec.target.template.templateFrom[{i}]");
+        if let Some(cm) = &from.config_map
+            && !sources.config_maps.contains_key(&cm.name)
+        {
+            let data = ctx
+                .config_maps
+                .config_map_data(namespace, &cm.name)
+                .await
+                .map_err(|e| FetchError::TemplateSource {
+                    entry: entry.clone(),
+                    message: e.chain(),
+                })?
+                .ok_or_else(|| FetchError::TemplateSource {
+                    entry: entry.clone(),
+                    message: format!("ConfigMap \"{namespace}/{}\" not found", cm.name),
+                })?;
+            sources.config_maps.insert(cm.name.clone(), data);
+        }
+        if let Some(secret) = &from.secret
+            && !sources.secrets.contains_key(&secret.name)
+        {
+            let data = ctx
+                .secrets
+                .secret_data(namespace, &secret.name)
+                .await
+                .map_err(|e| FetchError::TemplateSource {
+                    entry: entry.clone(),
+                    message: e.chain(),
+                })?
+                .ok_or_else(|| FetchError::TemplateSource {
+                    entry: entry.clone(),
+                    message: format!("Secret \"{namespace}/{}\" not found", secret.name),
+                })?;
+            sources.secrets.insert(secret.name.clone(), data);
+        }
+    }
+    Ok(sources)
 }
 
 fn describe_find(find: &eso_api::ExternalSecretFind) -> String {

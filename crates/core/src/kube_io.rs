@@ -120,6 +120,23 @@ impl SecretReader for ApiSecretReader {
     }
 }
 
+#[async_trait]
+impl crate::fetch::ConfigMapReader for ApiSecretReader {
+    async fn config_map_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.client.clone(), namespace);
+        let cm = api
+            .get_opt(name)
+            .await
+            .map_err(|e| kube_error(format!("cannot read ConfigMap \"{namespace}/{name}\""), e))?;
+        Ok(cm.map(|c| c.data.unwrap_or_default()))
+    }
+}
+
 /// Requests ServiceAccount tokens through the TokenRequest API.
 #[derive(Clone)]
 pub struct ApiTokens {

@@ -20,4 +20,5 @@ pub mod schedule;
 pub mod selector;
 pub mod status;
 pub mod store;
+pub mod template;
 pub mod testing;

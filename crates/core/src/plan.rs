@@ -254,13 +254,6 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         _ => {}
     }
 
-    if es.spec.template().is_some() {
-        return Err(PlanError::Template(
-            "spec.target.template is not supported yet by this build; refusing to write the Secret without it"
-                .to_owned(),
-        ));
-    }
-
     let desired = desired_secret(input, creation)?;
 
     if let Some(existing) = input.existing {
@@ -318,7 +311,7 @@ fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secr
     let namespace = es.metadata.namespace.clone();
     let es_name = es.metadata.name.clone().unwrap_or_default();
 
-    let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut base: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     if matches!(
         creation,
         CreationPolicy::Merge | CreationPolicy::CreateOrMerge
@@ -326,21 +319,23 @@ fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secr
     {
         for (k, v) in existing.data.iter().flatten() {
             if !input.previously_owned_keys.contains(k) {
-                data.insert(k.clone(), v.0.clone());
+                base.insert(k.clone(), v.0.clone());
             }
         }
     }
-    data.extend(
-        input
-            .fetched
-            .data
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
-
-    let mut labels: BTreeMap<String, String> = es.metadata.labels.clone().unwrap_or_default();
-    let mut annotations: BTreeMap<String, String> =
-        es.metadata.annotations.clone().unwrap_or_default();
+    let parts = match es.spec.template() {
+        Some(template) => crate::template::apply_template(
+            template,
+            &input.fetched.data,
+            &input.fetched.template_sources,
+            base,
+        )
+        .map_err(PlanError::Template)?,
+        None => crate::template::without_template(es, &input.fetched.data, base),
+    };
+    let data = parts.data;
+    let mut labels = parts.labels;
+    let mut annotations = parts.annotations;
     labels.insert(LABEL_MANAGED.to_owned(), LABEL_MANAGED_VALUE.to_owned());
     let mut owner_references = None;
     if creation == CreationPolicy::Owner {
@@ -364,9 +359,9 @@ fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secr
         hash::secret_data_hash(&data),
     );
 
-    let type_ = input
-        .existing
-        .and_then(|s| s.type_.clone())
+    let type_ = parts
+        .type_
+        .or_else(|| input.existing.and_then(|s| s.type_.clone()))
         .unwrap_or_else(|| DEFAULT_SECRET_TYPE.to_owned());
     let immutable = es
         .spec
@@ -382,6 +377,7 @@ fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secr
             labels: Some(labels),
             annotations: Some(annotations),
             owner_references,
+            finalizers: (!parts.finalizers.is_empty()).then_some(parts.finalizers),
             ..ObjectMeta::default()
         },
         data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),

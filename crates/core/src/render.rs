@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eso_api::{ExternalSecret, StoreKind};
-use eso_provider::rewrite::NoTemplates;
 use eso_provider::{ProviderError, ProviderRegistry, SecretData, SecretReader, StoreInfo};
 use k8s_openapi::api::core::v1::Secret;
 
@@ -77,6 +76,20 @@ impl SecretReader for ManifestSet {
     }
 }
 
+#[async_trait]
+impl crate::fetch::ConfigMapReader for ManifestSet {
+    async fn config_map_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        Ok(self
+            .config_maps
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|c| c.object.data.clone().unwrap_or_default()))
+    }
+}
+
 /// Why one ExternalSecret could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -125,8 +138,9 @@ pub async fn render_all(set: &ManifestSet, registry: &ProviderRegistry) -> Vec<R
         stores: set,
         secrets: set,
         tokens: None,
+        config_maps: set,
         clients: &clients,
-        transformer: &NoTemplates,
+        transformer: &crate::template::GoTemplates,
     };
     let mut out = Vec::with_capacity(set.external_secrets.len());
     for sourced in &set.external_secrets {

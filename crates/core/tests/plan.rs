@@ -30,6 +30,7 @@ fn run_owned(
     let fetched = Fetched {
         data: bytes(data),
         missing: vec![],
+        ..Default::default()
     };
     let owned: BTreeSet<String> = owned.iter().map(|s| (*s).to_owned()).collect();
     plan(PlanInput {
@@ -315,13 +316,50 @@ fn an_existing_secret_type_is_kept() {
 }
 
 #[test]
-fn a_template_is_refused_rather_than_ignored() {
+fn a_template_decides_data_type_and_metadata() {
+    let mut es = EsBuilder::new("db")
+        .label("es-label", "not-copied")
+        .data("password", "r")
+        .build();
+    let template: ExternalSecretTemplate = serde_json::from_value(serde_json::json!({
+        "type": "kubernetes.io/basic-auth",
+        "metadata": {"labels": {"app": "{{ .password | len }}"}},
+        "data": {"password": "{{ .password | upper }}", "username": "admin"}
+    }))
+    .unwrap();
+    es.spec.target.get_or_insert_default().template = Some(template);
+    let p = run(&es, &[("password", "pw")], None).unwrap();
+    let s = written(&p);
+    assert_eq!(
+        data_of(s),
+        bytes(&[("password", "PW"), ("username", "admin")])
+    );
+    assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    let labels = s.metadata.labels.clone().unwrap();
+    assert_eq!(labels["app"], "2");
+    assert!(
+        !labels.contains_key("es-label"),
+        "with a template only its labels are copied"
+    );
+    assert_eq!(labels[LABEL_MANAGED], "true");
+}
+
+#[test]
+fn a_template_error_is_a_plan_error_naming_the_key() {
     let mut es = EsBuilder::new("db").data("k", "r").build();
-    es.spec.target.get_or_insert_default().template = Some(ExternalSecretTemplate::default());
-    assert!(matches!(
-        run(&es, &[("k", "v")], None).unwrap_err(),
-        PlanError::Template(_)
-    ));
+    es.spec.target.get_or_insert_default().template = Some(
+        serde_json::from_value(serde_json::json!({
+            "data": {"broken": "{{ .nope }}"}
+        }))
+        .unwrap(),
+    );
+    match run(&es, &[("k", "v")], None).unwrap_err() {
+        PlanError::Template(message) => assert!(
+            message.contains("spec.target.template.data[broken]"),
+            "{message}"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[test]
@@ -333,6 +371,7 @@ fn missing_provider_keys_become_events() {
     let fetched = Fetched {
         data: bytes(&[("other", "v")]),
         missing: vec!["r".into()],
+        ..Default::default()
     };
     let p = plan(PlanInput {
         es: &es,

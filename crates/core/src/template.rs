@@ -1,0 +1,473 @@
+//! Applying `spec.target.template` to the target Secret, in upstream's order and precedence
+//! (`ApplyTemplate`): the template's type; the fetched data copied when `mergePolicy: Merge` or
+//! when the template renders no data; `templateFrom` entries in order (ConfigMap, Secret,
+//! literal), into Data, Annotations or Labels; `template.data`, which wins; then the
+//! template's labels and annotations, rendered as templates. Also `rewrite.transform`.
+//!
+//! Pure: the referenced ConfigMaps and Secrets are read by fetch and passed in.
+
+use std::collections::BTreeMap;
+
+use eso_api::{
+    DecodingStrategy, ExternalSecret, ExternalSecretTemplate, TemplateMergePolicy, TemplateScope,
+};
+use eso_provider::convert::decode_value;
+use eso_provider::rewrite::KeyTransformer;
+use eso_template::{ParseOptions, Template, Value};
+
+/// The contents of the ConfigMaps and Secrets a template refers to, by name (in the
+/// ExternalSecret's namespace).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TemplateSources {
+    /// ConfigMap name -> data.
+    pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
+    /// Secret name -> data.
+    pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+}
+
+/// The parts of the target Secret a template decides.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetParts {
+    /// The data.
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// Labels (without upstream's markers).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations (without the data hash).
+    pub annotations: BTreeMap<String, String>,
+    /// The type, if the template sets one.
+    pub type_: Option<String>,
+    /// Finalizers the template adds.
+    pub finalizers: Vec<String>,
+}
+
+fn render(name: &str, text: &str, data: &Value) -> Result<Vec<u8>, String> {
+    let template =
+        Template::parse(name, text, &ParseOptions::default()).map_err(|e| e.to_string())?;
+    template.execute(data).map_err(|e| e.to_string())
+}
+
+fn render_text(name: &str, text: &str, data: &Value) -> Result<String, String> {
+    let out = render(name, text, data)?;
+    String::from_utf8(out).map_err(|_| format!("{name}: the rendered value is not UTF-8 text"))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Data,
+    Annotations,
+    Labels,
+}
+
+fn parse_target(value: Option<&str>, field: &str) -> Result<Target, String> {
+    match value.unwrap_or("Data").to_ascii_lowercase().as_str() {
+        "" | "data" => Ok(Target::Data),
+        "annotations" => Ok(Target::Annotations),
+        "labels" => Ok(Target::Labels),
+        other => Err(format!(
+            "{field}.target: {other:?} is not Data, Annotations or Labels"
+        )),
+    }
+}
+
+fn write(
+    parts: &mut TargetParts,
+    target: Target,
+    key: String,
+    value: Vec<u8>,
+    field: &str,
+) -> Result<(), String> {
+    match target {
+        Target::Data => {
+            parts.data.insert(key, value);
+        }
+        Target::Annotations | Target::Labels => {
+            let text = String::from_utf8(value)
+                .map_err(|_| format!("{field}: value of {key:?} is not text"))?;
+            if target == Target::Labels {
+                parts.labels.insert(key, text);
+            } else {
+                parts.annotations.insert(key, text);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a `KeysAndValues` output: YAML holding a map of strings.
+fn write_pairs(
+    parts: &mut TargetParts,
+    target: Target,
+    rendered: &[u8],
+    decoding: DecodingStrategy,
+    field: &str,
+) -> Result<(), String> {
+    let text = std::str::from_utf8(rendered)
+        .map_err(|_| format!("{field}: the rendered text is not UTF-8"))?;
+    let pairs: BTreeMap<String, String> = if text.trim().is_empty() {
+        BTreeMap::new()
+    } else {
+        serde_saphyr::from_str(text)
+            .map_err(|e| format!("{field}: the rendered text is not a YAML map of strings: {e}"))?
+    };
+    for (k, v) in pairs {
+        let value = decode_value(decoding, &k, v.into_bytes())
+            .map_err(|e| format!("{field}: {}", e.chain()))?;
+        write(parts, target, k, value, field)?;
+    }
+    Ok(())
+}
+
+/// Applies the template. `base_data` is the data the Secret keeps before the template is
+/// applied (the existing data for Merge policies, else nothing).
+pub fn apply_template(
+    template: &ExternalSecretTemplate,
+    fetched: &BTreeMap<String, Vec<u8>>,
+    sources: &TemplateSources,
+    base_data: BTreeMap<String, Vec<u8>>,
+) -> Result<TargetParts, String> {
+    let data = Value::from_bytes_map(fetched);
+    let mut parts = TargetParts {
+        data: base_data,
+        type_: template.type_.clone(),
+        ..TargetParts::default()
+    };
+    if template.merge_policy() == TemplateMergePolicy::Merge
+        || (template.data.is_empty() && template.template_from.is_empty())
+    {
+        parts
+            .data
+            .extend(fetched.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    for (i, from) in template.template_from.iter().enumerate() {
+        let field = format!("spec.target.template.templateFrom[{i}]");
+        let target = parse_target(from.target.as_deref(), &field)?;
+        let decoding = from.values_decoding_strategy.unwrap_or_default();
+        if let Some(cm) = &from.config_map {
+            let cm_field = format!("{field}.configMap");
+            let contents = sources
+                .config_maps
+                .get(&cm.name)
+                .ok_or_else(|| format!("{cm_field}: ConfigMap {:?} not found", cm.name))?;
+            for item in &cm.items {
+                let text = contents.get(&item.key).ok_or_else(|| {
+                    format!("error in configmap {}: missing key {}", cm.name, item.key)
+                })?;
+                let name = format!("{cm_field}[{}]", item.key);
+                let rendered = render(&name, text, &data)?;
+                match item.template_as.unwrap_or_default() {
+                    TemplateScope::Values => {
+                        let value = decode_value(decoding, &item.key, rendered)
+                            .map_err(|e| format!("{name}: {}", e.chain()))?;
+                        write(&mut parts, target, item.key.clone(), value, &name)?;
+                    }
+                    TemplateScope::KeysAndValues => {
+                        write_pairs(&mut parts, target, &rendered, decoding, &name)?
+                    }
+                }
+            }
+        }
+        if let Some(secret) = &from.secret {
+            let s_field = format!("{field}.secret");
+            let contents = sources
+                .secrets
+                .get(&secret.name)
+                .ok_or_else(|| format!("{s_field}: Secret {:?} not found", secret.name))?;
+            for item in &secret.items {
+                let raw = contents.get(&item.key).ok_or_else(|| {
+                    format!("error in secret {}: missing key {}", secret.name, item.key)
+                })?;
+                let name = format!("{s_field}[{}]", item.key);
+                let text = std::str::from_utf8(raw)
+                    .map_err(|_| format!("{name}: the template is not UTF-8 text"))?;
+                let rendered = render(&name, text, &data)?;
+                match item.template_as.unwrap_or_default() {
+                    TemplateScope::Values => {
+                        let value = decode_value(decoding, &item.key, rendered)
+                            .map_err(|e| format!("{name}: {}", e.chain()))?;
+                        write(&mut parts, target, item.key.clone(), value, &name)?;
+                    }
+                    TemplateScope::KeysAndValues => {
+                        write_pairs(&mut parts, target, &rendered, decoding, &name)?
+                    }
+                }
+            }
+        }
+        if let Some(literal) = &from.literal {
+            let name = format!("{field}.literal");
+            let rendered = render(&name, literal, &data)?;
+            write_pairs(&mut parts, target, &rendered, decoding, &name)?;
+        }
+    }
+    for (key, text) in &template.data {
+        let name = format!("spec.target.template.data[{key}]");
+        parts.data.insert(key.clone(), render(&name, text, &data)?);
+    }
+    if let Some(meta) = &template.metadata {
+        for (key, text) in &meta.labels {
+            let name = format!("spec.target.template.metadata.labels[{key}]");
+            parts
+                .labels
+                .insert(key.clone(), render_text(&name, text, &data)?);
+        }
+        for (key, text) in &meta.annotations {
+            let name = format!("spec.target.template.metadata.annotations[{key}]");
+            parts
+                .annotations
+                .insert(key.clone(), render_text(&name, text, &data)?);
+        }
+        parts.finalizers = meta.finalizers.clone();
+    }
+    Ok(parts)
+}
+
+/// The target parts without a template: the fetched data over `base_data`, and the
+/// ExternalSecret's own labels and annotations.
+#[must_use]
+pub fn without_template(
+    es: &ExternalSecret,
+    fetched: &BTreeMap<String, Vec<u8>>,
+    mut base_data: BTreeMap<String, Vec<u8>>,
+) -> TargetParts {
+    base_data.extend(fetched.iter().map(|(k, v)| (k.clone(), v.clone())));
+    TargetParts {
+        data: base_data,
+        labels: es.metadata.labels.clone().unwrap_or_default(),
+        annotations: es.metadata.annotations.clone().unwrap_or_default(),
+        type_: None,
+        finalizers: Vec::new(),
+    }
+}
+
+/// `rewrite.transform` through the Go template engine, with the key as `.value`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GoTemplates;
+
+impl KeyTransformer for GoTemplates {
+    fn transform(&self, template: &str, key: &str) -> Result<String, String> {
+        let data = Value::from_string_map(BTreeMap::from([("value", key.as_bytes())]));
+        render_text("rewrite.transform", template, &data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::bytes;
+    use eso_api::{ExternalSecretTemplateMetadata, TemplateFrom, TemplateRef, TemplateRefItem};
+
+    fn tmpl(data: &[(&str, &str)]) -> ExternalSecretTemplate {
+        ExternalSecretTemplate {
+            data: data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn template_data_replaces_fetched_data_by_default() {
+        let t = tmpl(&[("dsn", "postgres://{{ .user }}:{{ .password }}@db")]);
+        let out = apply_template(
+            &t,
+            &bytes(&[("user", "app"), ("password", "pw")]),
+            &TemplateSources::default(),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(out.data, bytes(&[("dsn", "postgres://app:pw@db")]));
+    }
+
+    #[test]
+    fn merge_policy_keeps_fetched_data_under_the_template() {
+        let mut t = tmpl(&[("user", "{{ .user | upper }}")]);
+        t.merge_policy = Some(TemplateMergePolicy::Merge);
+        let out = apply_template(
+            &t,
+            &bytes(&[("user", "app"), ("password", "pw")]),
+            &TemplateSources::default(),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(out.data, bytes(&[("password", "pw"), ("user", "APP")]));
+    }
+
+    #[test]
+    fn a_metadata_only_template_keeps_the_data() {
+        let t = ExternalSecretTemplate {
+            type_: Some("kubernetes.io/basic-auth".into()),
+            metadata: Some(ExternalSecretTemplateMetadata {
+                labels: [("owner".to_owned(), "{{ .user }}".to_owned())].into(),
+                annotations: [("a".to_owned(), "static".to_owned())].into(),
+                finalizers: vec!["example.com/keep".into()],
+            }),
+            ..Default::default()
+        };
+        let out = apply_template(
+            &t,
+            &bytes(&[("user", "app")]),
+            &TemplateSources::default(),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(out.data, bytes(&[("user", "app")]));
+        assert_eq!(out.labels["owner"], "app");
+        assert_eq!(out.annotations["a"], "static");
+        assert_eq!(out.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+        assert_eq!(out.finalizers, ["example.com/keep"]);
+    }
+
+    fn from_cm(name: &str, key: &str, scope: TemplateScope, target: Option<&str>) -> TemplateFrom {
+        TemplateFrom {
+            config_map: Some(TemplateRef {
+                name: name.into(),
+                items: vec![TemplateRefItem {
+                    key: key.into(),
+                    template_as: Some(scope),
+                }],
+            }),
+            target: target.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn template_from_config_maps_secrets_and_literals_in_order_with_data_winning() {
+        let mut sources = TemplateSources::default();
+        sources.config_maps.insert(
+            "tpl".into(),
+            [
+                ("config.yaml".to_owned(), "user: {{ .user }}".to_owned()),
+                ("pairs".to_owned(), "a: '1'\nb: '{{ .user }}'".to_owned()),
+            ]
+            .into(),
+        );
+        sources.secrets.insert(
+            "stpl".into(),
+            [("s".to_owned(), b"secret-{{ .user }}".to_vec())].into(),
+        );
+        let mut t = tmpl(&[("b", "from-data")]);
+        t.template_from = vec![
+            from_cm("tpl", "config.yaml", TemplateScope::Values, None),
+            from_cm("tpl", "pairs", TemplateScope::KeysAndValues, Some("data")),
+            TemplateFrom {
+                secret: Some(TemplateRef {
+                    name: "stpl".into(),
+                    items: vec![TemplateRefItem {
+                        key: "s".into(),
+                        template_as: None,
+                    }],
+                }),
+                ..Default::default()
+            },
+            TemplateFrom {
+                literal: Some("lit: '{{ .user }}'".into()),
+                target: Some("Annotations".into()),
+                ..Default::default()
+            },
+            TemplateFrom {
+                literal: Some("team: core".into()),
+                target: Some("labels".into()),
+                ..Default::default()
+            },
+        ];
+        let out =
+            apply_template(&t, &bytes(&[("user", "app")]), &sources, BTreeMap::new()).unwrap();
+        assert_eq!(
+            out.data,
+            bytes(&[
+                ("a", "1"),
+                ("b", "from-data"),
+                ("config.yaml", "user: app"),
+                ("s", "secret-app")
+            ])
+        );
+        assert_eq!(out.annotations["lit"], "app");
+        assert_eq!(out.labels["team"], "core");
+    }
+
+    #[test]
+    fn values_decoding_strategy_applies_to_rendered_values() {
+        let mut t = tmpl(&[]);
+        t.template_from = vec![TemplateFrom {
+            literal: Some("bin: '{{ .v | b64enc }}'".into()),
+            values_decoding_strategy: Some(DecodingStrategy::Base64),
+            ..Default::default()
+        }];
+        let out = apply_template(
+            &t,
+            &bytes(&[("v", "raw")]),
+            &TemplateSources::default(),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(out.data, bytes(&[("bin", "raw")]));
+    }
+
+    #[test]
+    fn errors_name_the_field_and_position() {
+        let t = tmpl(&[("x", "{{ .missing }}")]);
+        let err = apply_template(
+            &t,
+            &bytes(&[("user", "app")]),
+            &TemplateSources::default(),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("spec.target.template.data[x]") && err.contains("missing"),
+            "{err}"
+        );
+        let t = tmpl(&[("x", "{{ if }}")]);
+        assert!(
+            apply_template(
+                &t,
+                &BTreeMap::new(),
+                &TemplateSources::default(),
+                BTreeMap::new()
+            )
+            .unwrap_err()
+            .contains("spec.target.template.data[x]:1:")
+        );
+        let mut t = tmpl(&[]);
+        t.template_from = vec![from_cm("nope", "k", TemplateScope::Values, None)];
+        assert!(
+            apply_template(
+                &t,
+                &BTreeMap::new(),
+                &TemplateSources::default(),
+                BTreeMap::new()
+            )
+            .unwrap_err()
+            .contains("ConfigMap \"nope\" not found")
+        );
+        let mut sources = TemplateSources::default();
+        sources.config_maps.insert("tpl".into(), BTreeMap::new());
+        t.template_from = vec![from_cm("tpl", "k", TemplateScope::Values, None)];
+        assert_eq!(
+            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new()).unwrap_err(),
+            "error in configmap tpl: missing key k"
+        );
+        t.template_from = vec![TemplateFrom {
+            literal: Some("a: b".into()),
+            target: Some("Spec".into()),
+            ..Default::default()
+        }];
+        assert!(
+            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new())
+                .unwrap_err()
+                .contains("not Data, Annotations or Labels")
+        );
+    }
+
+    #[test]
+    fn transform_renders_keys() {
+        assert_eq!(
+            GoTemplates
+                .transform("{{ .value | upper }}", "db-pass")
+                .unwrap(),
+            "DB-PASS"
+        );
+        assert!(GoTemplates.transform("{{ .nope }}", "k").is_err());
+    }
+}
