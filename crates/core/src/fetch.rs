@@ -82,6 +82,14 @@ impl ClientCache {
         self.clients.lock().ok()?.get(key).cloned()
     }
 
+    /// Drops a client whose credentials were rejected, so the next use logs in afresh (with
+    /// newly read credentials and tokens).
+    fn evict(&self, key: &ClientKey) {
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.remove(key);
+        }
+    }
+
     fn insert(&self, key: ClientKey, client: Arc<dyn SecretsClient>) {
         if let Ok(mut clients) = self.clients.lock() {
             // A store's older generations will never be asked for again.
@@ -220,6 +228,7 @@ impl FetchError {
 }
 
 struct ResolvedClient {
+    key: ClientKey,
     client: Arc<dyn SecretsClient>,
     store: String,
     provider: String,
@@ -269,6 +278,7 @@ async fn client_for(
     let key = ClientKey::new(&store, namespace);
     if let Some(client) = ctx.clients.get(&key) {
         return Ok(ResolvedClient {
+            key,
             client,
             store: described,
             provider: provider_name,
@@ -286,8 +296,9 @@ async fn client_for(
         })
         .await
         .map_err(|e| fail("building a client", e))?;
-    ctx.clients.insert(key, client.clone());
+    ctx.clients.insert(key.clone(), client.clone());
     Ok(ResolvedClient {
+        key,
         client,
         store: described,
         provider: provider_name,
@@ -343,7 +354,14 @@ pub async fn fetch(ctx: FetchContext<'_>, es: &ExternalSecret) -> Result<Fetched
     }
 
     let results = join_all(jobs.iter().map(|(name, job, client)| async move {
-        run_job(ctx, name, job, client, skip_missing).await
+        let result = run_job(ctx, name, job, client, skip_missing).await;
+        if let Err(e) = &result
+            && e.provider_error()
+                .is_some_and(|p| p.kind() == eso_provider::ErrorKind::Auth)
+        {
+            ctx.clients.evict(&client.key);
+        }
+        result
     }))
     .await;
 

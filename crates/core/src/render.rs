@@ -223,5 +223,8 @@ async fn render_one(
 /// A registry with every built-in provider this crate knows.
 #[must_use]
 pub fn builtin_providers() -> ProviderRegistry {
-    ProviderRegistry::new().with(Arc::new(eso_provider_fake::FakeProvider))
+    ProviderRegistry::new()
+        .with(Arc::new(eso_provider_fake::FakeProvider))
+        .with(Arc::new(eso_provider_vault::VaultProvider::vault()))
+        .with(Arc::new(eso_provider_vault::VaultProvider::open_bao()))
 }

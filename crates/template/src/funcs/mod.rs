@@ -130,8 +130,9 @@ pub(crate) enum Rng {
 impl Rng {
     pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<(), FnError> {
         match self {
-            Rng::Os => getrandom::fill(buf)
-                .map_err(|e| FnError::Msg(format!("reading random bytes: {e}"))),
+            Rng::Os => {
+                getrandom::fill(buf).map_err(|e| FnError::Msg(format!("reading random bytes: {e}")))
+            }
             Rng::Seeded(state) => {
                 for b in buf.iter_mut() {
                     // splitmix64
