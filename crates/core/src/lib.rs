@@ -20,5 +20,6 @@ pub mod schedule;
 pub mod selector;
 pub mod status;
 pub mod store;
+pub mod store_controller;
 pub mod template;
 pub mod testing;

@@ -121,6 +121,14 @@ impl StatusSeries {
         }
     }
 
+    /// Replaces the whole set with another's objects (after a relist).
+    pub fn replace_from(&self, other: &StatusSeries) {
+        let fresh = other.objects.lock().map(|o| o.clone()).unwrap_or_default();
+        if let Ok(mut objects) = self.objects.lock() {
+            *objects = fresh;
+        }
+    }
+
     /// How many objects have series.
     #[must_use]
     pub fn len(&self) -> usize {
