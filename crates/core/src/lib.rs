@@ -7,6 +7,7 @@
 //! over manifests, for `sync-once render`. [`hash`] reproduces upstream's hashes byte for byte.
 
 pub mod apply;
+pub mod ces_controller;
 pub mod controller;
 pub mod fetch;
 pub mod hash;

@@ -1,0 +1,430 @@
+//! The ClusterExternalSecret controller: one ExternalSecret per selected namespace, removed
+//! from namespaces that stop matching, with upstream's status (`provisionedNamespaces`,
+//! `failedNamespaces`, `Ready`).
+//!
+//! The fan-out decision is the pure [`plan_fanout`]; the controller reads namespaces and the
+//! existing children, applies that plan with server-side apply and writes the status. Children
+//! carry a controller owner reference to the ClusterExternalSecret, so deleting it removes them
+//! through garbage collection; unlike upstream no finalizers are put on namespaces or on the
+//! ClusterExternalSecret (nothing is left hanging while the operator is down).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eso_api::common::ConditionStatus;
+use eso_api::labels::ANNOTATION_FORCE_SYNC;
+use eso_api::{
+    ClusterExternalSecret, ClusterExternalSecretNamespaceFailure, ClusterExternalSecretStatus,
+    ClusterExternalSecretStatusCondition, ExternalSecret,
+};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+
+use crate::selector;
+
+/// Field manager for the ExternalSecrets a ClusterExternalSecret writes.
+pub const CES_FIELD_MANAGER: &str = "external-secrets-ces";
+
+/// What the fan-out should do.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FanoutPlan {
+    /// ExternalSecrets to apply, one per provisioned namespace.
+    pub apply: Vec<ExternalSecret>,
+    /// (namespace, name) of children to delete.
+    pub delete: Vec<(String, String)>,
+    /// The status to record.
+    pub status: ClusterExternalSecretStatus,
+}
+
+fn target_namespaces(ces: &ClusterExternalSecret, namespaces: &[Namespace]) -> BTreeSet<String> {
+    let spec = &ces.spec;
+    let mut selectors = spec.namespace_selectors.clone();
+    selectors.extend(spec.namespace_selector.clone());
+    namespaces
+        .iter()
+        .filter(|ns| ns.metadata.deletion_timestamp.is_none())
+        .filter_map(|ns| {
+            let name = ns.metadata.name.clone()?;
+            let mut labels = ns.metadata.labels.clone().unwrap_or_default();
+            labels.insert("kubernetes.io/metadata.name".to_owned(), name.clone());
+            let by_name = spec.namespaces.contains(&name);
+            let by_selector = selectors.iter().any(|s| selector::matches(s, &labels));
+            (by_name || by_selector).then_some(name)
+        })
+        .collect()
+}
+
+fn owned_by(es: &ExternalSecret, ces: &ClusterExternalSecret) -> bool {
+    es.metadata.owner_references.iter().flatten().any(|o| {
+        o.controller == Some(true)
+            && o.kind == "ClusterExternalSecret"
+            && o.uid == ces.metadata.uid.clone().unwrap_or_default()
+    })
+}
+
+/// Decides the fan-out from the ClusterExternalSecret, every namespace, and the existing
+/// ExternalSecrets named as its children (in any namespace).
+#[must_use]
+pub fn plan_fanout(
+    ces: &ClusterExternalSecret,
+    namespaces: &[Namespace],
+    existing: &[ExternalSecret],
+) -> FanoutPlan {
+    let name = ces
+        .spec
+        .external_secret_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ces.name_any());
+    let targets = target_namespaces(ces, namespaces);
+    let mut plan = FanoutPlan::default();
+    let mut failed = Vec::new();
+    let mut provisioned = Vec::new();
+    let meta = ces
+        .spec
+        .external_secret_metadata
+        .clone()
+        .unwrap_or_default();
+    let mut annotations = meta.annotations.clone();
+    if let Some(force) = ces
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_FORCE_SYNC))
+    {
+        annotations.insert(ANNOTATION_FORCE_SYNC.to_owned(), force.clone());
+    }
+    let existing_by_key: BTreeMap<(String, String), &ExternalSecret> = existing
+        .iter()
+        .map(|es| ((es.namespace().unwrap_or_default(), es.name_any()), es))
+        .collect();
+    for ns in &targets {
+        if let Some(es) = existing_by_key.get(&(ns.clone(), name.clone()))
+            && !owned_by(es, ces)
+        {
+            failed.push(ClusterExternalSecretNamespaceFailure {
+                namespace: ns.clone(),
+                reason: Some("external secret already exists in namespace".to_owned()),
+            });
+            continue;
+        }
+        plan.apply.push(ExternalSecret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                labels: (!meta.labels.is_empty()).then(|| meta.labels.clone()),
+                annotations: (!annotations.is_empty()).then(|| annotations.clone()),
+                owner_references: ces.metadata.uid.clone().map(|uid| {
+                    vec![OwnerReference {
+                        api_version: eso_api::V1.to_owned(),
+                        kind: "ClusterExternalSecret".to_owned(),
+                        name: ces.name_any(),
+                        uid,
+                        controller: Some(true),
+                        block_owner_deletion: Some(true),
+                    }]
+                }),
+                ..ObjectMeta::default()
+            },
+            spec: ces.spec.external_secret_spec.clone(),
+            status: None,
+        });
+        provisioned.push(ns.clone());
+    }
+    // Children this ClusterExternalSecret owns that are no longer wanted: namespaces that stopped
+    // matching, and the old name after externalSecretName changed.
+    for es in existing {
+        let key = (es.namespace().unwrap_or_default(), es.name_any());
+        let wanted = targets.contains(&key.0) && key.1 == name;
+        if owned_by(es, ces) && !wanted {
+            plan.delete.push(key);
+        }
+    }
+    provisioned.sort();
+    let ready = failed.is_empty();
+    plan.status = ClusterExternalSecretStatus {
+        external_secret_name: Some(name),
+        failed_namespaces: failed,
+        provisioned_namespaces: provisioned,
+        conditions: vec![ClusterExternalSecretStatusCondition {
+            type_: "Ready".to_owned(),
+            status: ConditionStatus::from(ready),
+            message: (!ready).then(|| "one or more namespaces failed".to_owned()),
+        }],
+    };
+    plan
+}
+
+struct CesContext {
+    client: Client,
+}
+
+/// Why a ClusterExternalSecret reconcile failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct CesError {
+    what: String,
+    #[source]
+    source: kube::Error,
+}
+
+fn kube_err(what: String) -> impl FnOnce(kube::Error) -> CesError {
+    move |source| CesError { what, source }
+}
+
+async fn reconcile_ces(
+    ces: Arc<ClusterExternalSecret>,
+    ctx: Arc<CesContext>,
+) -> Result<Action, CesError> {
+    if ces.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespaces = Api::<Namespace>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err("cannot list namespaces".to_owned()))?
+        .items;
+    let children: Vec<ExternalSecret> = Api::<ExternalSecret>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err("cannot list ExternalSecrets".to_owned()))?
+        .items
+        .into_iter()
+        .filter(|es| {
+            owned_by(es, &ces)
+                || es.name_any()
+                    == ces
+                        .spec
+                        .external_secret_name
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| ces.name_any())
+        })
+        .collect();
+    let plan = plan_fanout(&ces, &namespaces, &children);
+    let params = PatchParams::apply(CES_FIELD_MANAGER).force();
+    let mut status = plan.status.clone();
+    for es in &plan.apply {
+        let ns = es.namespace().unwrap_or_default();
+        let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
+        let mut body = serde_json::to_value(es).unwrap_or_default();
+        body["apiVersion"] = serde_json::json!(eso_api::V1);
+        body["kind"] = serde_json::json!("ExternalSecret");
+        if let Err(e) = api
+            .patch(&es.name_any(), &params, &Patch::Apply(&body))
+            .await
+        {
+            status.provisioned_namespaces.retain(|n| *n != ns);
+            status
+                .failed_namespaces
+                .push(ClusterExternalSecretNamespaceFailure {
+                    namespace: ns,
+                    reason: Some(e.to_string()),
+                });
+        }
+    }
+    for (ns, name) in &plan.delete {
+        let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                return Err(kube_err(format!(
+                    "cannot delete ExternalSecret \"{ns}/{name}\""
+                ))(e));
+            }
+        }
+    }
+    if !status.failed_namespaces.is_empty() {
+        status.conditions = vec![ClusterExternalSecretStatusCondition {
+            type_: "Ready".to_owned(),
+            status: ConditionStatus::False,
+            message: Some("one or more namespaces failed".to_owned()),
+        }];
+    }
+    if ces.status.as_ref() != Some(&status) {
+        let api: Api<ClusterExternalSecret> = Api::all(ctx.client.clone());
+        api.patch_status(
+            &ces.name_any(),
+            &PatchParams {
+                field_manager: Some(CES_FIELD_MANAGER.to_owned()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&serde_json::json!({ "status": status })),
+        )
+        .await
+        .map_err(kube_err(format!(
+            "cannot write the status of ClusterExternalSecret \"{}\"",
+            ces.name_any()
+        )))?;
+    }
+    let refresh = ces
+        .spec
+        .refresh_time
+        .as_deref()
+        .and_then(|t| eso_api::duration::parse_go_duration(t).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(3600));
+    Ok(Action::requeue(refresh))
+}
+
+fn ces_error_policy(
+    _ces: Arc<ClusterExternalSecret>,
+    error: &CesError,
+    _ctx: Arc<CesContext>,
+) -> Action {
+    tracing::info!(error = %error, "ClusterExternalSecret reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Runs the ClusterExternalSecret controller until `shutdown` resolves.
+pub async fn run_ces_controller(
+    client: Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ctx = Arc::new(CesContext {
+        client: client.clone(),
+    });
+    let controller = Controller::new(
+        Api::<ClusterExternalSecret>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let store = controller.store();
+    controller
+        .owns(
+            Api::<ExternalSecret>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .watches(
+            Api::<Namespace>::all(client),
+            watcher::Config::default(),
+            move |_ns: Namespace| {
+                // A namespace appearing, changing labels or going away can change every fan-out.
+                store
+                    .state()
+                    .iter()
+                    .map(|c| ObjectRef::from_obj(c.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile_ces, ces_error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eso_api::ClusterExternalSecretSpec;
+
+    fn ns(name: &str, labels: &[(&str, &str)]) -> Namespace {
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| ((*k).into(), (*v).into()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        }
+    }
+
+    fn ces(spec: serde_json::Value) -> ClusterExternalSecret {
+        let mut c = ClusterExternalSecret::new(
+            "shared",
+            serde_json::from_value::<ClusterExternalSecretSpec>(spec).unwrap(),
+        );
+        c.metadata.uid = Some("ces-uid".into());
+        c
+    }
+
+    #[test]
+    fn fans_out_to_named_and_selected_namespaces() {
+        let c = ces(serde_json::json!({
+            "externalSecretSpec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "r"}}]},
+            "namespaces": ["a"],
+            "namespaceSelectors": [{"matchLabels": {"team": "x"}}],
+            "externalSecretMetadata": {"labels": {"l": "1"}}
+        }));
+        let all = [ns("a", &[]), ns("b", &[("team", "x")]), ns("c", &[])];
+        let plan = plan_fanout(&c, &all, &[]);
+        let targets: Vec<_> = plan.apply.iter().map(|e| e.namespace().unwrap()).collect();
+        assert_eq!(targets, ["a", "b"]);
+        let child = &plan.apply[0];
+        assert_eq!(child.name_any(), "shared");
+        assert_eq!(child.metadata.labels.as_ref().unwrap()["l"], "1");
+        assert_eq!(
+            child.metadata.owner_references.as_ref().unwrap()[0].uid,
+            "ces-uid"
+        );
+        assert_eq!(plan.status.provisioned_namespaces, ["a", "b"]);
+        assert_eq!(plan.status.conditions[0].status, ConditionStatus::True);
+    }
+
+    #[test]
+    fn a_foreign_external_secret_is_a_failure_and_stale_children_are_deleted() {
+        let c = ces(
+            serde_json::json!({"externalSecretSpec": {}, "namespaces": ["a", "b"], "externalSecretName": "child"}),
+        );
+        let foreign = ExternalSecret {
+            metadata: ObjectMeta {
+                name: Some("child".into()),
+                namespace: Some("a".into()),
+                ..ObjectMeta::default()
+            },
+            ..ExternalSecret::default()
+        };
+        // A child this ClusterExternalSecret made earlier in namespace z, which no longer matches.
+        let mut stale = foreign.clone();
+        stale.metadata.namespace = Some("z".into());
+        stale.metadata.owner_references = plan_fanout(&c, &[ns("b", &[])], &[]).apply[0]
+            .metadata
+            .owner_references
+            .clone();
+        let plan = plan_fanout(
+            &c,
+            &[ns("a", &[]), ns("b", &[]), ns("z", &[])],
+            &[foreign, stale],
+        );
+        assert_eq!(
+            plan.apply
+                .iter()
+                .map(|e| e.namespace().unwrap())
+                .collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(plan.status.failed_namespaces[0].namespace, "a");
+        assert_eq!(plan.status.conditions[0].status, ConditionStatus::False);
+        assert_eq!(plan.delete, [("z".to_owned(), "child".to_owned())]);
+    }
+
+    #[test]
+    fn force_sync_is_mirrored_and_terminating_namespaces_are_skipped() {
+        let mut c = ces(serde_json::json!({"externalSecretSpec": {}, "namespaces": ["a", "gone"]}));
+        c.metadata.annotations =
+            Some([(ANNOTATION_FORCE_SYNC.to_owned(), "123".to_owned())].into());
+        let mut gone = ns("gone", &[]);
+        gone.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        let plan = plan_fanout(&c, &[ns("a", &[]), gone], &[]);
+        assert_eq!(plan.apply.len(), 1);
+        assert_eq!(
+            plan.apply[0].metadata.annotations.as_ref().unwrap()[ANNOTATION_FORCE_SYNC],
+            "123"
+        );
+    }
+}
