@@ -18,7 +18,11 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
     let label = format!("ces-test-{ns}");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
-        .patch(&ns, &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"labels": {"eso-ces-test": label}}})))
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"eso-ces-test": label}}})),
+        )
         .await
         .unwrap();
 
@@ -34,7 +38,14 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
             "externalSecretSpec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "r"}}]}
         }
     });
-    ces_api.patch(&ces_name, &PatchParams::apply(TEST_MANAGER).force(), &Patch::Apply(&body)).await.unwrap();
+    ces_api
+        .patch(
+            &ces_name,
+            &PatchParams::apply(TEST_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .unwrap();
 
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run_ces_controller(client.clone(), async move {
@@ -42,12 +53,17 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
     }));
     let es_api: Api<ExternalSecret> = Api::namespaced(client.clone(), &ns);
     let e = es_api.clone();
-    eventually("the ExternalSecret in the selected namespace", || async { e.get_opt("fanned").await.ok().flatten().is_some() })
-        .await
-        .unwrap();
+    eventually("the ExternalSecret in the selected namespace", || async {
+        e.get_opt("fanned").await.ok().flatten().is_some()
+    })
+    .await
+    .unwrap();
     let child = es_api.get("fanned").await.unwrap();
     assert_eq!(child.metadata.labels.as_ref().unwrap()["from"], "ces");
-    assert_eq!(child.metadata.annotations.as_ref().unwrap()["external-secrets.io/force-sync"], "1");
+    assert_eq!(
+        child.metadata.annotations.as_ref().unwrap()["external-secrets.io/force-sync"],
+        "1"
+    );
     assert_eq!(child.spec.data[0].secret_key, "k");
     let c = ces_api.clone();
     let name = ces_name.clone();
@@ -57,7 +73,11 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
         let name = name.clone();
         let wanted = wanted.clone();
         async move {
-            c.get(&name).await.ok().and_then(|c| c.status).is_some_and(|s| s.provisioned_namespaces == vec![wanted])
+            c.get(&name)
+                .await
+                .ok()
+                .and_then(|c| c.status)
+                .is_some_and(|s| s.provisioned_namespaces == vec![wanted])
         }
     })
     .await
@@ -65,15 +85,24 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
 
     // The namespace stops matching: its ExternalSecret goes away.
     namespaces
-        .patch(&ns, &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"labels": {"eso-ces-test": null}}})))
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"eso-ces-test": null}}})),
+        )
         .await
         .unwrap();
     let e = es_api.clone();
-    eventually("the ExternalSecret to be removed", || async { e.get_opt("fanned").await.ok().flatten().is_none() })
+    eventually("the ExternalSecret to be removed", || async {
+        e.get_opt("fanned").await.ok().flatten().is_none()
+    })
+    .await
+    .unwrap();
+
+    ces_api
+        .delete(&ces_name, &DeleteParams::default())
         .await
         .unwrap();
-
-    ces_api.delete(&ces_name, &DeleteParams::default()).await.unwrap();
     let _ = tx.send(());
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
     cluster.cleanup().await.unwrap();

@@ -11,8 +11,17 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 fn ready(store: &SecretStore) -> Option<(String, String, String)> {
-    let c = store.status.as_ref()?.conditions.iter().find(|c| c.type_ == "Ready")?;
-    Some((c.status.as_str().to_owned(), c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
+    let c = store
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((
+        c.status.as_str().to_owned(),
+        c.reason.clone().unwrap_or_default(),
+        c.message.clone().unwrap_or_default(),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,8 +33,14 @@ async fn stores_are_validated_and_report_ready_with_a_reason() {
     let api: Api<SecretStore> = Api::namespaced(client.clone(), &ns);
     let params = PatchParams::apply(TEST_MANAGER).force();
     for (name, provider) in [
-        ("good", json!({"fake": {"data": [{"key": "a", "value": "1"}]}})),
-        ("unsupported", json!({"onepassword": {"connectHost": "http://op"}})),
+        (
+            "good",
+            json!({"fake": {"data": [{"key": "a", "value": "1"}]}}),
+        ),
+        (
+            "unsupported",
+            json!({"onepassword": {"connectHost": "http://op"}}),
+        ),
         ("other-class", json!({"fake": {"data": []}})),
     ] {
         let mut spec = json!({"provider": provider});
@@ -33,10 +48,16 @@ async fn stores_are_validated_and_report_ready_with_a_reason() {
             spec["controller"] = json!("someone-else");
         }
         let body = json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": {"name": name, "namespace": ns}, "spec": spec});
-        api.patch(name, &params, &Patch::Apply(&body)).await.unwrap();
+        api.patch(name, &params, &Patch::Apply(&body))
+            .await
+            .unwrap();
     }
     let config = StoreControllerConfig::default().namespace(Some(ns.clone()));
-    let ctx = Arc::new(StoreContext::new(client.clone(), config, eso_core::render::builtin_providers()));
+    let ctx = Arc::new(StoreContext::new(
+        client.clone(),
+        config,
+        eso_core::render::builtin_providers(),
+    ));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run_store_controllers(ctx, false, async move {
         let _ = rx.await;
@@ -44,7 +65,11 @@ async fn stores_are_validated_and_report_ready_with_a_reason() {
 
     let a = api.clone();
     eventually("the good store to be Ready", || async {
-        a.get("good").await.ok().and_then(|s| ready(&s)).is_some_and(|(s, r, _)| s == "True" && r == "Valid")
+        a.get("good")
+            .await
+            .ok()
+            .and_then(|s| ready(&s))
+            .is_some_and(|(s, r, _)| s == "True" && r == "Valid")
     })
     .await
     .unwrap();
@@ -54,13 +79,20 @@ async fn stores_are_validated_and_report_ready_with_a_reason() {
     );
     let a = api.clone();
     eventually("the unsupported store to be not Ready", || async {
-        a.get("unsupported").await.ok().and_then(|s| ready(&s)).is_some_and(|(s, _, _)| s == "False")
+        a.get("unsupported")
+            .await
+            .ok()
+            .and_then(|s| ready(&s))
+            .is_some_and(|(s, _, _)| s == "False")
     })
     .await
     .unwrap();
     let (_, reason, message) = ready(&api.get("unsupported").await.unwrap()).unwrap();
     assert_eq!(reason, "InvalidProviderConfig");
-    assert!(message.contains("provider \"onepassword\" is not supported"), "{message}");
+    assert!(
+        message.contains("provider \"onepassword\" is not supported"),
+        "{message}"
+    );
     // A store of another controller class is left alone.
     assert!(api.get("other-class").await.unwrap().status.is_none());
 
