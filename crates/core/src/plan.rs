@@ -329,6 +329,7 @@ fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secr
             &input.fetched.data,
             &input.fetched.template_sources,
             base,
+            Some(crate::template::TemplateCache::global()),
         )
         .map_err(PlanError::Template)?,
         None => crate::template::without_template(es, &input.fetched.data, base),

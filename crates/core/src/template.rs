@@ -6,7 +6,9 @@
 //!
 //! Pure: the referenced ConfigMaps and Secrets are read by fetch and passed in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use eso_api::{
     DecodingStrategy, ExternalSecret, ExternalSecretTemplate, TemplateMergePolicy, TemplateScope,
@@ -40,15 +42,77 @@ pub struct TargetParts {
     pub finalizers: Vec<String>,
 }
 
-fn render(name: &str, text: &str, data: &Value) -> Result<Vec<u8>, String> {
-    let template =
-        Template::parse(name, text, &ParseOptions::default()).map_err(|e| e.to_string())?;
-    template.execute(data).map_err(|e| e.to_string())
+/// Parsed templates, keyed by (field name, text), so a steady-state refresh does not parse
+/// again; identical templates of many ExternalSecrets (a ClusterExternalSecret's fan-out)
+/// share one entry. Bounded: when full it starts over.
+#[derive(Debug, Default)]
+pub struct TemplateCache {
+    entries: Mutex<HashMap<(String, String), Arc<Template>>>,
+    parses: AtomicU64,
 }
 
-fn render_text(name: &str, text: &str, data: &Value) -> Result<String, String> {
-    let out = render(name, text, data)?;
-    String::from_utf8(out).map_err(|_| format!("{name}: the rendered value is not UTF-8 text"))
+/// How many parsed templates the cache keeps at most.
+const TEMPLATE_CACHE_CAPACITY: usize = 8192;
+
+impl TemplateCache {
+    /// An empty cache.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide cache the plan uses.
+    #[must_use]
+    pub fn global() -> &'static TemplateCache {
+        static GLOBAL: std::sync::LazyLock<TemplateCache> =
+            std::sync::LazyLock::new(TemplateCache::new);
+        &GLOBAL
+    }
+
+    /// How many times a template was parsed (cache misses).
+    #[must_use]
+    pub fn parses(&self) -> u64 {
+        self.parses.load(Ordering::Relaxed)
+    }
+
+    fn get(&self, name: &str, text: &str) -> Result<Arc<Template>, String> {
+        let key = (name.to_owned(), text.to_owned());
+        if let Some(t) = self.entries.lock().ok().and_then(|e| e.get(&key).cloned()) {
+            return Ok(t);
+        }
+        self.parses.fetch_add(1, Ordering::Relaxed);
+        let parsed = Arc::new(parse(name, text)?);
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= TEMPLATE_CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(key, parsed.clone());
+        }
+        Ok(parsed)
+    }
+}
+
+fn parse(name: &str, text: &str) -> Result<Template, String> {
+    Template::parse(name, text, &ParseOptions::default()).map_err(|e| e.to_string())
+}
+
+struct Renderer<'a> {
+    cache: Option<&'a TemplateCache>,
+}
+
+impl Renderer<'_> {
+    fn render(&self, name: &str, text: &str, data: &Value) -> Result<Vec<u8>, String> {
+        let template = match self.cache {
+            Some(cache) => cache.get(name, text)?,
+            None => Arc::new(parse(name, text)?),
+        };
+        template.execute(data).map_err(|e| e.to_string())
+    }
+
+    fn render_text(&self, name: &str, text: &str, data: &Value) -> Result<String, String> {
+        let out = self.render(name, text, data)?;
+        String::from_utf8(out).map_err(|_| format!("{name}: the rendered value is not UTF-8 text"))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -124,7 +188,9 @@ pub fn apply_template(
     fetched: &BTreeMap<String, Vec<u8>>,
     sources: &TemplateSources,
     base_data: BTreeMap<String, Vec<u8>>,
+    cache: Option<&TemplateCache>,
 ) -> Result<TargetParts, String> {
+    let renderer = Renderer { cache };
     let data = Value::from_bytes_map(fetched);
     let mut parts = TargetParts {
         data: base_data,
@@ -153,7 +219,7 @@ pub fn apply_template(
                     format!("error in configmap {}: missing key {}", cm.name, item.key)
                 })?;
                 let name = format!("{cm_field}[{}]", item.key);
-                let rendered = render(&name, text, &data)?;
+                let rendered = renderer.render(&name, text, &data)?;
                 match item.template_as.unwrap_or_default() {
                     TemplateScope::Values => {
                         let value = decode_value(decoding, &item.key, rendered)
@@ -179,7 +245,7 @@ pub fn apply_template(
                 let name = format!("{s_field}[{}]", item.key);
                 let text = std::str::from_utf8(raw)
                     .map_err(|_| format!("{name}: the template is not UTF-8 text"))?;
-                let rendered = render(&name, text, &data)?;
+                let rendered = renderer.render(&name, text, &data)?;
                 match item.template_as.unwrap_or_default() {
                     TemplateScope::Values => {
                         let value = decode_value(decoding, &item.key, rendered)
@@ -194,26 +260,28 @@ pub fn apply_template(
         }
         if let Some(literal) = &from.literal {
             let name = format!("{field}.literal");
-            let rendered = render(&name, literal, &data)?;
+            let rendered = renderer.render(&name, literal, &data)?;
             write_pairs(&mut parts, target, &rendered, decoding, &name)?;
         }
     }
     for (key, text) in &template.data {
         let name = format!("spec.target.template.data[{key}]");
-        parts.data.insert(key.clone(), render(&name, text, &data)?);
+        parts
+            .data
+            .insert(key.clone(), renderer.render(&name, text, &data)?);
     }
     if let Some(meta) = &template.metadata {
         for (key, text) in &meta.labels {
             let name = format!("spec.target.template.metadata.labels[{key}]");
             parts
                 .labels
-                .insert(key.clone(), render_text(&name, text, &data)?);
+                .insert(key.clone(), renderer.render_text(&name, text, &data)?);
         }
         for (key, text) in &meta.annotations {
             let name = format!("spec.target.template.metadata.annotations[{key}]");
             parts
                 .annotations
-                .insert(key.clone(), render_text(&name, text, &data)?);
+                .insert(key.clone(), renderer.render_text(&name, text, &data)?);
         }
         parts.finalizers = meta.finalizers.clone();
     }
@@ -245,7 +313,7 @@ pub struct GoTemplates;
 impl KeyTransformer for GoTemplates {
     fn transform(&self, template: &str, key: &str) -> Result<String, String> {
         let data = Value::from_string_map(BTreeMap::from([("value", key.as_bytes())]));
-        render_text("rewrite.transform", template, &data)
+        Renderer { cache: None }.render_text("rewrite.transform", template, &data)
     }
 }
 
@@ -273,6 +341,7 @@ mod tests {
             &bytes(&[("user", "app"), ("password", "pw")]),
             &TemplateSources::default(),
             BTreeMap::new(),
+            None,
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("dsn", "postgres://app:pw@db")]));
@@ -287,6 +356,7 @@ mod tests {
             &bytes(&[("user", "app"), ("password", "pw")]),
             &TemplateSources::default(),
             BTreeMap::new(),
+            None,
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("password", "pw"), ("user", "APP")]));
@@ -308,6 +378,7 @@ mod tests {
             &bytes(&[("user", "app")]),
             &TemplateSources::default(),
             BTreeMap::new(),
+            None,
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("user", "app")]));
@@ -371,8 +442,14 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let out =
-            apply_template(&t, &bytes(&[("user", "app")]), &sources, BTreeMap::new()).unwrap();
+        let out = apply_template(
+            &t,
+            &bytes(&[("user", "app")]),
+            &sources,
+            BTreeMap::new(),
+            None,
+        )
+        .unwrap();
         assert_eq!(
             out.data,
             bytes(&[
@@ -399,6 +476,7 @@ mod tests {
             &bytes(&[("v", "raw")]),
             &TemplateSources::default(),
             BTreeMap::new(),
+            None,
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("bin", "raw")]));
@@ -412,6 +490,7 @@ mod tests {
             &bytes(&[("user", "app")]),
             &TemplateSources::default(),
             BTreeMap::new(),
+            None,
         )
         .unwrap_err();
         assert!(
@@ -424,7 +503,8 @@ mod tests {
                 &t,
                 &BTreeMap::new(),
                 &TemplateSources::default(),
-                BTreeMap::new()
+                BTreeMap::new(),
+                None
             )
             .unwrap_err()
             .contains("spec.target.template.data[x]:1:")
@@ -436,7 +516,8 @@ mod tests {
                 &t,
                 &BTreeMap::new(),
                 &TemplateSources::default(),
-                BTreeMap::new()
+                BTreeMap::new(),
+                None
             )
             .unwrap_err()
             .contains("ConfigMap \"nope\" not found")
@@ -445,7 +526,7 @@ mod tests {
         sources.config_maps.insert("tpl".into(), BTreeMap::new());
         t.template_from = vec![from_cm("tpl", "k", TemplateScope::Values, None)];
         assert_eq!(
-            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new()).unwrap_err(),
+            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new(), None).unwrap_err(),
             "error in configmap tpl: missing key k"
         );
         t.template_from = vec![TemplateFrom {
@@ -454,7 +535,7 @@ mod tests {
             ..Default::default()
         }];
         assert!(
-            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new())
+            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new(), None)
                 .unwrap_err()
                 .contains("not Data, Annotations or Labels")
         );
@@ -469,5 +550,31 @@ mod tests {
             "DB-PASS"
         );
         assert!(GoTemplates.transform("{{ .nope }}", "k").is_err());
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::testing::bytes;
+
+    #[test]
+    fn a_steady_state_render_does_not_parse_again() {
+        let cache = TemplateCache::new();
+        let mut t = ExternalSecretTemplate::default();
+        t.data.insert("dsn".into(), "{{ .user }}@db".into());
+        t.data.insert("static".into(), "x".into());
+        for _ in 0..3 {
+            let out = apply_template(
+                &t,
+                &bytes(&[("user", "app")]),
+                &TemplateSources::default(),
+                BTreeMap::new(),
+                Some(&cache),
+            )
+            .unwrap();
+            assert_eq!(out.data["dsn"], b"app@db");
+        }
+        assert_eq!(cache.parses(), 2);
     }
 }
