@@ -22,5 +22,6 @@ pub mod selector;
 pub mod status;
 pub mod store;
 pub mod store_controller;
+pub mod sync_window;
 pub mod template;
 pub mod testing;

@@ -63,6 +63,7 @@ pub fn should_refresh(es: &ExternalSecret, now: Timestamp) -> bool {
                 return true;
             };
             last_plus(last, interval) <= now
+                && crate::sync_window::allows(es.spec.sync_windows.as_ref(), now)
         }
     }
 }
@@ -125,7 +126,13 @@ pub fn requeue_after(es: &ExternalSecret, now: Timestamp, jitter: f64) -> Option
     };
     let elapsed = now.duration_since(last);
     let elapsed = Duration::try_from(elapsed).unwrap_or(Duration::ZERO);
-    Some(interval.saturating_sub(elapsed) + spread)
+    let remaining = interval.saturating_sub(elapsed);
+    // Overdue but held back by a sync window: look again when the next minute may open one,
+    // rather than spinning.
+    if remaining.is_zero() && !crate::sync_window::allows(es.spec.sync_windows.as_ref(), now) {
+        return Some(Duration::from_secs(60) + spread);
+    }
+    Some(remaining + spread)
 }
 
 /// A stable number in `[0, 1)` derived from an object's identity, for [`requeue_after`].
