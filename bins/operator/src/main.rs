@@ -1,5 +1,10 @@
 //! `eso-operator`: flags, logging, the metrics exporter, the admin HTTP endpoints and signals;
-//! the controllers themselves live in `eso-core`.
+//! the controllers live in `eso-core`, leader election in `eso-leader`.
+//!
+//! With leader election on (the default), every replica keeps its caches and status series
+//! warm, and only the Lease holder runs reconcilers; the per-object status series are exported
+//! by the leader only (`--metrics-per-object=leader`), and every replica exports
+//! `leader_election_master_status{name}`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -7,15 +12,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use eso_core::controller::{ControllerConfig, ExternalSecretController};
 use eso_core::object_metrics::StatusSeries;
+use eso_leader::{LeaseConfig, LeaseManager};
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Where a pod finds its own namespace.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,12 +63,30 @@ struct RunArgs {
     /// Process only stores whose spec.controller is empty or this.
     #[arg(long, default_value = "default")]
     controller_class: String,
-    /// Leader election (not available in this build yet: only `false` is accepted).
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    /// Run reconcilers only while holding the leader election Lease (several replicas can
+    /// then run safely). With `false`, this replica always reconciles.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
     enable_leader_election: bool,
     /// Lease name used for leader election.
-    #[arg(long, default_value = "external-secrets-controller")]
+    #[arg(long, default_value = eso_leader::DEFAULT_LEASE_NAME)]
     leader_election_id: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else the pod's own namespace).
+    #[arg(long)]
+    leader_election_namespace: Option<String>,
+    /// How long a leader's Lease is respected after its last renewal (Go duration).
+    #[arg(long, default_value = "15s", value_parser = go_duration)]
+    leader_election_lease_duration: Duration,
+    /// How long a leader keeps leading without renewing before it steps down (Go duration).
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    leader_election_renew_deadline: Duration,
+    /// How often to try to acquire or renew the Lease (Go duration).
+    #[arg(long, default_value = "2s", value_parser = go_duration)]
+    leader_election_retry_period: Duration,
+    /// Which replicas export per-object status series (`externalsecret_status_condition`):
+    /// only the leader, or every replica.
+    #[arg(long, value_enum, default_value_t = PerObjectMetrics::Leader)]
+    metrics_per_object: PerObjectMetrics,
     /// Kubernetes client queries per second (accepted for compatibility; kube's client does not
     /// rate-limit).
     #[arg(long, default_value_t = 50.0)]
@@ -81,6 +109,56 @@ struct RunArgs {
 enum LogFormat {
     Json,
     Text,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PerObjectMetrics {
+    /// Only the current leader exports them.
+    Leader,
+    /// Every replica exports them (they come from the stored status, so replicas agree).
+    All,
+}
+
+fn go_duration(value: &str) -> Result<Duration, String> {
+    eso_api::duration::parse_go_duration(value).map_err(|e| e.to_string())
+}
+
+/// The Lease's namespace: the flag, else POD_NAMESPACE, else the pod's namespace file.
+fn lease_namespace(
+    flag: Option<&str>,
+    pod_namespace: Option<String>,
+    namespace_file: impl FnOnce() -> Option<String>,
+) -> Result<String> {
+    [flag.map(str::to_owned), pod_namespace]
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once_with(namespace_file).flatten())
+        .map(|ns| ns.trim().to_owned())
+        .find(|ns| !ns.is_empty())
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot tell which namespace holds the leader election Lease: set --leader-election-namespace (or POD_NAMESPACE), or pass --enable-leader-election=false"
+            )
+        })
+}
+
+/// This process's identity in the Lease: the pod name (else the hostname) plus a random
+/// suffix, so a restarted pod with the same name is a new candidate.
+fn leader_identity() -> String {
+    let base = std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "eso-operator".to_owned());
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: the process id still tells restarts on one host apart.
+        bytes = std::process::id().to_be_bytes();
+    }
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{base}_{suffix}")
 }
 
 fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr> {
@@ -110,7 +188,20 @@ fn init_logging(args: &RunArgs) -> Result<()> {
 struct Admin {
     metrics: PrometheusHandle,
     series: Arc<StatusSeries>,
+    /// Whether this replica leads (always true without leader election).
+    leading: watch::Receiver<bool>,
+    per_object: PerObjectMetrics,
     ready: AtomicBool,
+}
+
+impl Admin {
+    fn render_metrics(&self) -> String {
+        let mut text = self.metrics.render();
+        if self.per_object == PerObjectMetrics::All || *self.leading.borrow() {
+            text.push_str(&self.series.render());
+        }
+        text
+    }
 }
 
 fn respond(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -130,11 +221,7 @@ async fn serve(listener: TcpListener, admin: Arc<Admin>) {
                 let admin = admin.clone();
                 async move {
                     Ok::<_, Infallible>(match req.uri().path() {
-                        "/metrics" => {
-                            let mut text = admin.metrics.render();
-                            text.push_str(&admin.series.render());
-                            respond(StatusCode::OK, text)
-                        }
+                        "/metrics" => respond(StatusCode::OK, admin.render_metrics()),
                         "/livez" | "/healthz" => respond(StatusCode::OK, "ok\n".into()),
                         "/readyz" if admin.ready.load(Ordering::Relaxed) => {
                             respond(StatusCode::OK, "ok\n".into())
@@ -152,6 +239,7 @@ async fn serve(listener: TcpListener, admin: Arc<Admin>) {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -171,13 +259,26 @@ async fn shutdown_signal() {
 
 async fn run(args: RunArgs) -> Result<()> {
     init_logging(&args)?;
-    if args.enable_leader_election {
-        bail!(
-            "--enable-leader-election=true is not available in this build yet; run one replica with --enable-leader-election=false"
-        );
-    }
     let metrics_addr = parse_addr("metrics-addr", &args.metrics_addr)?;
     let health_addr = parse_addr("health-addr", &args.health_addr)?;
+    let lease_config = LeaseConfig::default()
+        .name(args.leader_election_id.clone())
+        .lease_duration(args.leader_election_lease_duration)
+        .renew_deadline(args.leader_election_renew_deadline)
+        .retry_period(args.leader_election_retry_period);
+    let lease_namespace = if args.enable_leader_election {
+        lease_config
+            .timings()
+            .validate()
+            .map_err(|e| anyhow!("invalid --leader-election-* timings: {e}"))?;
+        Some(lease_namespace(
+            args.leader_election_namespace.as_deref(),
+            std::env::var("POD_NAMESPACE").ok(),
+            || std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok(),
+        )?)
+    } else {
+        None
+    };
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
@@ -191,26 +292,67 @@ async fn run(args: RunArgs) -> Result<()> {
         .context("cannot reach the Kubernetes API server")?;
     tracing::info!(server = %version.git_version, "connected to the API server");
 
+    let identity = leader_identity();
     let config = ControllerConfig::default()
         .controller_class(args.controller_class.clone())
         .namespace(args.namespace.clone())
         .concurrency(args.concurrent)
         .cluster_stores(args.enable_cluster_store_reconciler)
-        .instance(std::env::var("POD_NAME").ok());
-    let controller =
-        ExternalSecretController::new(client, config, eso_core::render::builtin_providers());
+        .instance(Some(identity.clone()));
+    let controller = ExternalSecretController::new(
+        client.clone(),
+        config,
+        eso_core::render::builtin_providers(),
+    );
+
+    let manager = match &lease_namespace {
+        Some(ns) => Some(
+            LeaseManager::new(client, ns, identity.clone(), lease_config.clone())
+                .context("cannot set up leader election")?,
+        ),
+        None => {
+            tracing::warn!(
+                "leader election is off: this replica always reconciles; run a single replica"
+            );
+            None
+        }
+    };
+    let (_always, always_leading) = watch::channel(true);
+    let leading = manager
+        .as_ref()
+        .map_or(always_leading, LeaseManager::subscribe);
+    let gauge =
+        metrics::gauge!("leader_election_master_status", "name" => args.leader_election_id.clone());
+    let mut follow = leading.clone();
+    tokio::spawn(async move {
+        loop {
+            gauge.set(if *follow.borrow_and_update() {
+                1.0
+            } else {
+                0.0
+            });
+            if follow.changed().await.is_err() {
+                gauge.set(0.0);
+                return;
+            }
+        }
+    });
+
     let admin = Arc::new(Admin {
         metrics,
         series: controller.status_series(),
+        leading: leading.clone(),
+        per_object: args.metrics_per_object,
         ready: AtomicBool::new(false),
     });
-
     let metrics_listener = TcpListener::bind(metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {metrics_addr}"))?;
     let health_listener = TcpListener::bind(health_addr)
         .await
         .with_context(|| format!("cannot listen on {health_addr}"))?;
+    let metrics_addr = metrics_listener.local_addr().unwrap_or(metrics_addr);
+    let health_addr = health_listener.local_addr().unwrap_or(health_addr);
     tokio::spawn(serve(metrics_listener, admin.clone()));
     tokio::spawn(serve(health_listener, admin.clone()));
 
@@ -221,9 +363,43 @@ async fn run(args: RunArgs) -> Result<()> {
             upkeep.run_upkeep();
         }
     });
+
+    // Every replica keeps its caches and status series warm; only the leader reconciles.
+    controller.start_watches();
     admin.ready.store(true, Ordering::Relaxed);
-    tracing::info!(%metrics_addr, %health_addr, "eso-operator started");
-    controller.run(shutdown_signal()).await;
+    tracing::info!(%metrics_addr, %health_addr, %identity, leader_election = manager.is_some(), "eso-operator started");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop_tx.send_replace(true);
+    });
+    // A stepping-down leader has lease duration minus renew deadline before anyone else may
+    // lead; in-flight reconciles get half of it, then they are cancelled.
+    let timings = lease_config.timings();
+    let grace = timings
+        .lease_duration
+        .saturating_sub(timings.renew_deadline)
+        / 2;
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let lease_task = manager.map(|m| {
+        tokio::spawn(m.run(async move {
+            let _ = release_rx.await;
+        }))
+    });
+    let (controller, who) = (&controller, identity.as_str());
+    eso_leader::run_terms(leading, stop_rx, move |end| async move {
+        tracing::info!(identity = who, "starting reconcilers");
+        controller.reconcile_until(end, Some(grace)).await;
+        tracing::info!(identity = who, "reconcilers stopped");
+    })
+    .await;
+    // Reconcilers are stopped: now the Lease can go.
+    let _ = release_tx.send(());
+    if let Some(task) = lease_task {
+        let _ = task.await;
+    }
     tracing::info!("eso-operator stopped");
     Ok(())
 }
@@ -254,5 +430,109 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn lease_namespace_prefers_flag_then_env_then_file() {
+        let file = || Some("from-file\n".to_owned());
+        assert_eq!(
+            lease_namespace(Some("flag"), Some("env".into()), file).unwrap(),
+            "flag"
+        );
+        assert_eq!(
+            lease_namespace(None, Some("env".into()), file).unwrap(),
+            "env"
+        );
+        assert_eq!(lease_namespace(Some(""), None, file).unwrap(), "from-file");
+        let err = lease_namespace(None, None, || None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--leader-election-namespace"), "{err}");
+    }
+
+    #[test]
+    fn leader_election_flags_parse_go_durations_and_default_to_on() {
+        let cli = Cli::try_parse_from(["eso-operator"]).unwrap();
+        assert!(cli.run.enable_leader_election);
+        assert_eq!(cli.run.leader_election_id, "external-secrets-controller");
+        assert_eq!(
+            cli.run.leader_election_lease_duration,
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            cli.run.leader_election_renew_deadline,
+            Duration::from_secs(10)
+        );
+        assert_eq!(cli.run.leader_election_retry_period, Duration::from_secs(2));
+        assert_eq!(cli.run.metrics_per_object, PerObjectMetrics::Leader);
+        let cli = Cli::try_parse_from([
+            "eso-operator",
+            "--enable-leader-election=false",
+            "--leader-election-lease-duration=1m30s",
+            "--leader-election-retry-period",
+            "500ms",
+            "--metrics-per-object=all",
+        ])
+        .unwrap();
+        assert!(!cli.run.enable_leader_election);
+        assert_eq!(
+            cli.run.leader_election_lease_duration,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            cli.run.leader_election_retry_period,
+            Duration::from_millis(500)
+        );
+        assert_eq!(cli.run.metrics_per_object, PerObjectMetrics::All);
+        let bare = Cli::try_parse_from(["eso-operator", "--enable-leader-election"]).unwrap();
+        assert!(bare.run.enable_leader_election);
+        assert!(
+            Cli::try_parse_from(["eso-operator", "--leader-election-renew-deadline=soon"]).is_err()
+        );
+    }
+
+    #[test]
+    fn per_object_series_are_rendered_by_the_leader_only_unless_all() {
+        let metrics = PrometheusBuilder::new().build_recorder().handle();
+        let series = Arc::new(StatusSeries::external_secrets());
+        let mut es = eso_core::testing::EsBuilder::new("db").build();
+        es.metadata.namespace = Some("ns".into());
+        es.status = serde_json::from_value(serde_json::json!({
+            "conditions": [{"type": "Ready", "status": "True"}]
+        }))
+        .ok();
+        series.observe(&es);
+        let (leading_tx, leading) = watch::channel(false);
+        let admin = |per_object| Admin {
+            metrics: metrics.clone(),
+            series: series.clone(),
+            leading: leading.clone(),
+            per_object,
+            ready: AtomicBool::new(true),
+        };
+        let needle = "externalsecret_status_condition{";
+        assert!(
+            !admin(PerObjectMetrics::Leader)
+                .render_metrics()
+                .contains(needle)
+        );
+        assert!(
+            admin(PerObjectMetrics::All)
+                .render_metrics()
+                .contains(needle)
+        );
+        leading_tx.send_replace(true);
+        assert!(
+            admin(PerObjectMetrics::Leader)
+                .render_metrics()
+                .contains(needle)
+        );
     }
 }

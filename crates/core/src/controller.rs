@@ -352,6 +352,15 @@ pub async fn reconcile(
     // Upstream exports this gauge in nanoseconds; dashboards depend on it.
     metrics::gauge!("externalsecret_reconcile_duration", &labels)
         .set(timer.elapsed().as_nanos() as f64);
+    // The instance (the operator's leader election identity) lets logs of several replicas
+    // show who reconciled what, and when.
+    tracing::debug!(
+        externalsecret = %es_key(&es),
+        instance = ctx.config.instance.as_deref().unwrap_or_default(),
+        ok = result.is_ok(),
+        elapsed = ?timer.elapsed(),
+        "reconciled"
+    );
     if result.is_ok()
         && let Ok(mut failures) = ctx.failures.lock()
     {
@@ -628,7 +637,7 @@ where
     }
 }
 
-fn spawn_reflector<K>(api: Api<K>) -> Store<K>
+fn spawn_reflector<K>(api: Api<K>, tasks: &mut Vec<AbortOnDrop>) -> Store<K>
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -643,23 +652,48 @@ where
         .default_backoff()
         .reflect(writer)
         .applied_objects();
-    tokio::spawn(async move {
+    tasks.push(AbortOnDrop(tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
             if let Err(e) = item {
                 tracing::warn!(error = %e, "store watch failed; retrying");
             }
         }
-    });
+    })));
     reader
 }
 
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What every replica keeps running, leader or not: the store and namespace caches, the
+/// status-series watch, and the reconcile context built on them.
+struct Watches {
+    ctx: Arc<Context>,
+    _tasks: Vec<AbortOnDrop>,
+}
+
 /// Everything the ExternalSecret controller needs to run.
+///
+/// The work splits in two so that a standby replica stays ready to take over:
+/// [`start_watches`](Self::start_watches) starts what every replica keeps running (store and
+/// namespace caches, the status series); [`reconcile_until`](Self::reconcile_until) runs the
+/// reconcilers for one leadership term and can be called again for the next. The
+/// ExternalSecret and managed-Secret watches belong to kube-runtime's `Controller` and are
+/// listed afresh at the start of each term (sharing them needs kube's unstable runtime
+/// features).
 pub struct ExternalSecretController {
     client: Client,
     config: ControllerConfig,
     registry: ProviderRegistry,
     series: Arc<StatusSeries>,
+    watches: std::sync::OnceLock<Watches>,
 }
 
 impl ExternalSecretController {
@@ -671,66 +705,118 @@ impl ExternalSecretController {
             config,
             registry,
             series: Arc::new(StatusSeries::external_secrets()),
+            watches: std::sync::OnceLock::new(),
         }
     }
 
-    /// The per-object status series this controller keeps up to date.
+    /// The per-object status series this controller keeps up to date (from
+    /// [`start_watches`](Self::start_watches) on, on every replica).
     #[must_use]
     pub fn status_series(&self) -> Arc<StatusSeries> {
         self.series.clone()
     }
 
-    /// Runs until `shutdown` resolves.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-    ) {
-        let client = self.client.clone();
-        let ns = self.config.namespace.clone();
-        let stores = CachedStores {
-            stores: spawn_reflector(scoped::<SecretStore>(&client, ns.as_deref())),
-            cluster_stores: (self.config.cluster_stores && ns.is_none())
-                .then(|| spawn_reflector(Api::<ClusterSecretStore>::all(client.clone()))),
-            namespaces: ns
-                .is_none()
-                .then(|| spawn_reflector(Api::<Namespace>::all(client.clone()))),
-        };
-        let mut ctx = Context::new(
-            client.clone(),
-            self.config.clone(),
-            self.registry,
-            Arc::new(stores),
-        );
-        ctx.series = self.series.clone();
-        let ctx = Arc::new(ctx);
+    /// Starts the watches every replica keeps, leader or not: SecretStores,
+    /// ClusterSecretStores, Namespaces and the ExternalSecret status series. Idempotent; they
+    /// stop when the controller is dropped. Must be called inside a Tokio runtime.
+    pub fn start_watches(&self) {
+        let _ = self.watches();
+    }
 
-        let es_api = scoped::<ExternalSecret>(&client, ns.as_deref());
-        let controller = Controller::new(es_api.clone(), watcher::Config::default());
-        let es_store = controller.store();
-        let secret_store = es_store.clone();
+    fn watches(&self) -> &Watches {
+        self.watches.get_or_init(|| {
+            let client = &self.client;
+            let ns = self.config.namespace.as_deref();
+            let mut tasks = Vec::new();
+            let stores = CachedStores {
+                stores: spawn_reflector(scoped::<SecretStore>(client, ns), &mut tasks),
+                cluster_stores: (self.config.cluster_stores && ns.is_none()).then(|| {
+                    spawn_reflector(Api::<ClusterSecretStore>::all(client.clone()), &mut tasks)
+                }),
+                namespaces: ns
+                    .is_none()
+                    .then(|| spawn_reflector(Api::<Namespace>::all(client.clone()), &mut tasks)),
+            };
+            let mut ctx = Context::new(
+                client.clone(),
+                self.config.clone(),
+                self.registry.clone(),
+                Arc::new(stores),
+            );
+            ctx.series = self.series.clone();
+            tasks.push(spawn_status_series(
+                scoped::<ExternalSecret>(client, ns),
+                self.series.clone(),
+            ));
+            Watches {
+                ctx: Arc::new(ctx),
+                _tasks: tasks,
+            }
+        })
+    }
+
+    /// Runs the reconcilers until `shutdown` resolves, then lets in-flight reconciles finish
+    /// for at most `grace` (`None`: as long as they take) and cancels the rest. Starts the
+    /// watches if needed; they keep running afterwards, so this can be called again for the
+    /// next leadership term.
+    pub async fn reconcile_until(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+        grace: Option<Duration>,
+    ) {
+        use futures::FutureExt as _;
+
+        let ctx = self.watches().ctx.clone();
+        let client = self.client.clone();
+        let ns = self.config.namespace.as_deref();
+        let trigger = shutdown.boxed().shared();
+
+        let es_api = scoped::<ExternalSecret>(&client, ns);
+        let controller = Controller::new(es_api, watcher::Config::default());
+        let secret_store = controller.store();
         let managed = watcher::Config::default().labels(&format!(
             "{}={}",
             eso_api::labels::LABEL_MANAGED,
             eso_api::labels::LABEL_MANAGED_VALUE
         ));
-        spawn_status_series(es_api, ctx.series.clone());
-        controller
+        let reconcilers = controller
             .with_config(
                 kube::runtime::controller::Config::default().concurrency(self.config.concurrency),
             )
             .watches(
-                scoped::<Secret>(&client, ns.as_deref()),
+                scoped::<Secret>(&client, ns),
                 managed,
                 move |secret: Secret| secret_owners(&secret_store, &secret),
             )
-            .graceful_shutdown_on(shutdown)
+            .graceful_shutdown_on(trigger.clone())
             .run(reconcile, error_policy, ctx)
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "controller event");
                 }
-            })
-            .await;
+            });
+        let deadline = async {
+            trigger.await;
+            match grace {
+                Some(grace) => tokio::time::sleep(grace).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = reconcilers => {}
+            () = deadline => {
+                tracing::warn!(?grace, "cancelled reconciles still running after the grace period");
+            }
+        }
+    }
+
+    /// Starts the watches and runs the reconcilers until `shutdown` resolves, letting
+    /// in-flight reconciles finish.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    ) {
+        self.reconcile_until(shutdown, None).await;
     }
 }
 
@@ -750,8 +836,8 @@ fn secret_owners(store: &Store<ExternalSecret>, secret: &Secret) -> Vec<ObjectRe
 
 /// Keeps the status series equal to the stored statuses: every change, every deletion, and
 /// a full replacement on each relist.
-fn spawn_status_series(api: Api<ExternalSecret>, series: Arc<StatusSeries>) {
-    tokio::spawn(async move {
+fn spawn_status_series(api: Api<ExternalSecret>, series: Arc<StatusSeries>) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
         let stream = watcher(api, watcher::Config::default()).default_backoff();
         futures::pin_mut!(stream);
         let mut relist: Vec<ExternalSecret> = Vec::new();
@@ -769,7 +855,7 @@ fn spawn_status_series(api: Api<ExternalSecret>, series: Arc<StatusSeries>) {
                 Err(e) => tracing::warn!(error = %e, "ExternalSecret watch failed; retrying"),
             }
         }
-    });
+    }))
 }
 
 #[cfg(test)]

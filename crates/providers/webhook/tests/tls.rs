@@ -1,0 +1,195 @@
+//! `caBundle` and `caProvider` against a TLS server: `openssl s_server -WWW` with a
+//! certificate signed by a CA made for the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use eso_api::provider::{CaProvider, CaProviderType};
+use eso_provider::ErrorKind;
+
+use common::{Hook, NS, key};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed for the TLS tests");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openssl s_server` serving the files of a temporary directory over HTTPS.
+struct TlsServer {
+    child: Child,
+    port: u16,
+    ca_pem: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TlsServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=eso-test-ca",
+        ]);
+        openssl(d, &ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(d, &csr);
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "srv.pem",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+        std::fs::write(d.join("secret.json"), r#"{"data":{"value":"over-tls"}}"#).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("openssl")
+            .args([
+                "s_server", "-quiet", "-WWW", "-cert", "srv.pem", "-key", "srv.key",
+            ])
+            .arg("-accept")
+            .arg(format!("127.0.0.1:{port}"))
+            .current_dir(d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ca_pem = std::fs::read(d.join("ca.pem")).unwrap();
+        Self {
+            child,
+            port,
+            ca_pem,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/{{{{ .remoteRef.key }}}}", self.port)
+    }
+}
+
+#[tokio::test]
+async fn custom_ca_from_bundle_or_secret_is_the_only_trust() {
+    let server = TlsServer::start();
+
+    // caBundle, base64 as the CRD carries it.
+    let mut hook = Hook::new(&server.url()).json_path("$.data.value");
+    hook.spec.ca_bundle = Some(base64::engine::general_purpose::STANDARD.encode(&server.ca_pem));
+    let value = hook
+        .client()
+        .await
+        .get_secret(&key("secret.json"))
+        .await
+        .unwrap();
+    assert_eq!(value, b"over-tls");
+
+    // caProvider pointing at a Secret.
+    let mut hook = Hook::new(&server.url()).json_path("$.data.value");
+    hook.secrets.insert(
+        NS,
+        "hook-ca",
+        [("ca.crt".to_owned(), server.ca_pem.clone())].into(),
+    );
+    hook.spec.ca_provider = Some(CaProvider {
+        type_: CaProviderType::Secret,
+        name: "hook-ca".into(),
+        key: Some("ca.crt".into()),
+        namespace: None,
+    });
+    let value = hook
+        .client()
+        .await
+        .get_secret(&key("secret.json"))
+        .await
+        .unwrap();
+    assert_eq!(value, b"over-tls");
+
+    // Without the CA the certificate is refused.
+    let hook = Hook::new(&server.url()).json_path("$.data.value");
+    let err = hook
+        .client()
+        .await
+        .get_secret(&key("secret.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+
+    // A bundle that is not a certificate is a store error.
+    let mut hook = Hook::new(&server.url());
+    hook.spec.ca_bundle = Some(base64::engine::general_purpose::STANDARD.encode("not a pem"));
+    let Err(err) = hook.try_client().await else {
+        panic!("a client was built with a CA bundle holding no certificate");
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidStore);
+}
