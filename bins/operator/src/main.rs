@@ -15,8 +15,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
+use eso_core::ces_controller::run_ces_controller;
 use eso_core::controller::{ControllerConfig, ExternalSecretController};
 use eso_core::object_metrics::StatusSeries;
+use eso_core::store_controller::{StoreContext, StoreControllerConfig, run_store_controllers};
 use eso_leader::{LeaseConfig, LeaseManager};
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
@@ -94,9 +96,18 @@ struct RunArgs {
     /// Kubernetes client burst (accepted for compatibility).
     #[arg(long, default_value_t = 100)]
     client_burst: u32,
-    /// Whether ExternalSecrets may use ClusterSecretStores.
+    /// Whether ClusterSecretStores are reconciled and ExternalSecrets may use them.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     enable_cluster_store_reconciler: bool,
+    /// Whether SecretStores (and ClusterSecretStores) are validated and get a status.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    enable_secret_store_reconciler: bool,
+    /// Whether ClusterExternalSecrets are fanned out to namespaces.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    enable_cluster_external_secret_reconciler: bool,
+    /// How often stores without spec.refreshInterval are re-validated (Go duration).
+    #[arg(long, default_value = "5m", value_parser = go_duration)]
+    store_requeue_interval: Duration,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -187,7 +198,7 @@ fn init_logging(args: &RunArgs) -> Result<()> {
 
 struct Admin {
     metrics: PrometheusHandle,
-    series: Arc<StatusSeries>,
+    series: Vec<Arc<StatusSeries>>,
     /// Whether this replica leads (always true without leader election).
     leading: watch::Receiver<bool>,
     per_object: PerObjectMetrics,
@@ -198,7 +209,9 @@ impl Admin {
     fn render_metrics(&self) -> String {
         let mut text = self.metrics.render();
         if self.per_object == PerObjectMetrics::All || *self.leading.borrow() {
-            text.push_str(&self.series.render());
+            for series in &self.series {
+                text.push_str(&series.render());
+            }
         }
         text
     }
@@ -305,6 +318,19 @@ async fn run(args: RunArgs) -> Result<()> {
         eso_core::render::builtin_providers(),
     );
 
+    let store_ctx = Arc::new(StoreContext::new(
+        client.clone(),
+        StoreControllerConfig::default()
+            .controller_class(args.controller_class.clone())
+            .namespace(args.namespace.clone())
+            .requeue_interval(args.store_requeue_interval),
+        eso_core::render::builtin_providers(),
+    ));
+    let cluster_stores = args.enable_cluster_store_reconciler && args.namespace.is_none();
+    let stores_on = args.enable_secret_store_reconciler;
+    let ces_on = args.enable_cluster_external_secret_reconciler && args.namespace.is_none();
+    let ces_client = client.clone();
+
     let manager = match &lease_namespace {
         Some(ns) => Some(
             LeaseManager::new(client, ns, identity.clone(), lease_config.clone())
@@ -340,7 +366,11 @@ async fn run(args: RunArgs) -> Result<()> {
 
     let admin = Arc::new(Admin {
         metrics,
-        series: controller.status_series(),
+        series: vec![
+            controller.status_series(),
+            store_ctx.store_series.clone(),
+            store_ctx.cluster_store_series.clone(),
+        ],
         leading: leading.clone(),
         per_object: args.metrics_per_object,
         ready: AtomicBool::new(false),
@@ -389,10 +419,40 @@ async fn run(args: RunArgs) -> Result<()> {
         }))
     });
     let (controller, who) = (&controller, identity.as_str());
-    eso_leader::run_terms(leading, stop_rx, move |end| async move {
-        tracing::info!(identity = who, "starting reconcilers");
-        controller.reconcile_until(end, Some(grace)).await;
-        tracing::info!(identity = who, "reconcilers stopped");
+    let store_ctx = &store_ctx;
+    let ces_client = &ces_client;
+    eso_leader::run_terms(leading, stop_rx, move |end| {
+        // One end of term, seen by every controller of this replica.
+        let (term_tx, term_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            end.await;
+            term_tx.send_replace(true);
+        });
+        let ended = move || {
+            let mut rx = term_rx.clone();
+            async move {
+                let _ = rx.wait_for(|e| *e).await;
+            }
+        };
+        async move {
+            tracing::info!(identity = who, "starting reconcilers");
+            let stores = async {
+                if stores_on {
+                    run_store_controllers(store_ctx.clone(), cluster_stores, ended()).await;
+                }
+            };
+            let fanout = async {
+                if ces_on {
+                    run_ces_controller(ces_client.clone(), ended()).await;
+                }
+            };
+            tokio::join!(
+                controller.reconcile_until(ended(), Some(grace)),
+                stores,
+                fanout
+            );
+            tracing::info!(identity = who, "reconcilers stopped");
+        }
     })
     .await;
     // Reconcilers are stopped: now the Lease can go.
@@ -512,7 +572,7 @@ mod tests {
         let (leading_tx, leading) = watch::channel(false);
         let admin = |per_object| Admin {
             metrics: metrics.clone(),
-            series: series.clone(),
+            series: vec![series.clone()],
             leading: leading.clone(),
             per_object,
             ready: AtomicBool::new(true),

@@ -227,4 +227,6 @@ pub fn builtin_providers() -> ProviderRegistry {
         .with(Arc::new(eso_provider_fake::FakeProvider))
         .with(Arc::new(eso_provider_vault::VaultProvider::vault()))
         .with(Arc::new(eso_provider_vault::VaultProvider::open_bao()))
+        .with(Arc::new(eso_provider_kubernetes::KubernetesProvider::new()))
+        .with(Arc::new(eso_provider_webhook::WebhookProvider::new()))
 }

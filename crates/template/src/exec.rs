@@ -427,6 +427,9 @@ impl<'a> State<'a> {
                     }),
                 },
             },
+            Value::Cert { cert, key } if name == "Cert" || name == "Key" => {
+                Ok(Value::Str(if name == "Cert" { cert } else { key }))
+            }
             Value::Nil => {
                 Err(self.exec_err(cmd, format!("nil pointer evaluating interface {{}}.{name}")))
             }
@@ -630,6 +633,7 @@ impl<'a> State<'a> {
             | (Value::Float(_), P::Float)
             | (Value::Bool(_), P::Bool) => true,
             (Value::Map(m), P::Dict) => m.elem == Elem::Any,
+            (Value::Time(_), P::Time) | (Value::Cert { .. }, P::Cert) => true,
             _ => false,
         };
         if ok {

@@ -315,6 +315,18 @@ fn fmt_value(out: &mut Vec<u8>, v: &Value, verb: char, f: Flags, depth: usize) {
             }
             out.push(b']');
         }
+        // A Stringer: fmt prints t.String() for every verb that takes a string.
+        Value::Time(t) => {
+            let s = t.go_string();
+            fmt_str(out, &Value::str(&s), s.as_bytes(), verb, f);
+        }
+        Value::Cert { cert, key } => {
+            out.push(b'{');
+            fmt_str(out, v, cert, verb, f);
+            out.push(b' ');
+            fmt_str(out, v, key, verb, f);
+            out.push(b'}');
+        }
     }
 }
 

@@ -45,18 +45,32 @@
 //! a function that is not registered fails at parse time with `function "X" not defined`.
 //!
 //! Not implemented (so not registered), with the reason:
-//! - dates: `ago`, `date`, `date_in_zone`, `date_modify`, `dateInZone`, `dateModify`,
-//!   `duration`, `durationRound`, `htmlDate`, `htmlDateInZone`, `must_date_modify`,
-//!   `mustDateModify`, `mustToDate`, `now`, `toDate`, `unixEpoch` (need Go's time layouts and
-//!   a `time.Time` value type; not done yet);
-//! - `semver`, `semverCompare` (Masterminds semver constraint grammar; not done yet);
-//! - `snakecase`, `camelcase`, `kebabcase` (xstrings' word-splitting rules for digits and
-//!   acronyms are intricate; an approximation would silently differ from Go);
-//! - sprig key and certificate generation and password hashing: `bcrypt`, `htpasswd`,
-//!   `genPrivateKey`, `derivePassword`, `buildCustomCert`, `genCA`, `genCAWithKey`,
-//!   `genSelfSignedCert`, `genSelfSignedCertWithKey`, `genSignedCert`, `genSignedCertWithKey`;
+//! - `semver`, `semverCompare` (Masterminds semver v3 constraint grammar and the `*Version`
+//!   methods templates call, such as `.Major`; not done yet);
 //! - `pemToPkcs12`, `pemToPkcs12Pass`, `fullPemToPkcs12`, `fullPemToPkcs12Pass`,
-//!   `pemTruststoreToPKCS12`, `pemTruststoreToPKCS12Pass` (PKCS#12 writing).
+//!   `pemTruststoreToPKCS12`, `pemTruststoreToPKCS12Pass` (PKCS#12 writing; not done yet).
+//!
+//! # Dates
+//!
+//! Times are Go `time.Time` values ([`GoTime`]): `date` and friends take Go reference-time
+//! layouts (`"2006-01-02 15:04:05"`), `toDate` parses with Go's `time.Parse` rules, and
+//! durations print as Go's `Duration.String()`. Named zones (`dateInZone`, `htmlDateInZone`)
+//! come from the IANA database bundled into the binary (jiff's `tzdb-bundle-always`); nothing
+//! is read from `/usr/share/zoneinfo` or the environment. Go's `Local` is UTC, as in ESO's
+//! container image (no `/etc/localtime`, no `TZ`). [`ExecOptions::now`] fixes the clock.
+//! Differences: `now` prints Go's monotonic suffix `m=+...` counted from the first use in
+//! this process rather than from process start (and none with a fixed clock); method calls on
+//! times (`(now).Year`) are not available.
+//!
+//! # Keys and certificates
+//!
+//! `genPrivateKey` makes RSA 4096, ECDSA P-256 and Ed25519 keys in sprig's PEM block types;
+//! `"dsa"` is an error (DSA is not implemented). Certificates (`genCA*`, `genSelfSignedCert*`,
+//! `genSignedCert*`) follow sprig's template and Go's `x509.CreateCertificate` encoding; keys
+//! passed in may be RSA, ECDSA P-256 or Ed25519 (PKCS#1, SEC 1 or PKCS#8 PEM); other curves
+//! and DSA keys give an error. The CA's subject key identifier is the SHA-1 of its public key
+//! (Go 1.25 and later truncate SHA-256 instead; either is valid). `bcrypt`/`htpasswd` use
+//! `$2a$` with cost 10, as Go's `bcrypt.DefaultCost`.
 //!
 //! # Differences from Go that remain
 //!
@@ -94,12 +108,14 @@ mod error;
 mod exec;
 mod funcs;
 mod gofmt;
+mod gotime;
 mod parse;
 mod value;
 
 use std::sync::Arc;
 
 pub use error::{ErrorKind, TemplateError};
+pub use gotime::GoTime;
 pub use value::{Elem, Map, Value};
 
 /// What a missing map key does (Go's `missingkey` option).
@@ -198,6 +214,23 @@ pub struct ExecOptions {
     /// Fixed seed for random functions (`randAlphaNum`, `uuidv4`, `shuffle`, ...), for
     /// reproducible output in tests. `None` uses the operating system's random source.
     pub seed: Option<u64>,
+    /// Fixed clock for `now`, `ago`, `durationRound` of a time and the validity of generated
+    /// certificates, for reproducible output in tests. `None` reads the system clock.
+    pub now: Option<std::time::SystemTime>,
+}
+
+impl ExecOptions {
+    /// Sets the random seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Fixes the clock.
+    pub fn now(mut self, now: std::time::SystemTime) -> Self {
+        self.now = Some(now);
+        self
+    }
 }
 
 /// A parsed template, with every `define`d and `block` sub-template from its text.
@@ -282,6 +315,7 @@ impl Template {
                 Some(s) => funcs::Rng::Seeded(s),
                 None => funcs::Rng::Os,
             },
+            now: opts.now,
             max_bytes: self.opts.limits.max_output_bytes,
             max_items: self.opts.limits.max_iterations,
         };

@@ -113,6 +113,15 @@ pub enum Value {
     List(Arc<Vec<Value>>, Elem),
     /// A map with string keys.
     Map(Map),
+    /// Go's `time.Time` (from `now`, `toDate`, `dateModify`, ...).
+    Time(crate::gotime::GoTime),
+    /// sprig's `certificate` struct (`genCA`, `genSignedCert`, ...): PEM `.Cert` and `.Key`.
+    Cert {
+        /// The PEM certificate.
+        cert: Arc<[u8]>,
+        /// The PEM private key.
+        key: Arc<[u8]>,
+    },
 }
 
 impl Value {
@@ -179,6 +188,8 @@ impl Value {
             Value::Str(_) => "string".into(),
             Value::List(_, e) => format!("[]{}", e.go_name()),
             Value::Map(m) => format!("map[string]{}", m.elem.go_name()),
+            Value::Time(_) => "time.Time".into(),
+            Value::Cert { .. } => "sprig.certificate".into(),
         }
     }
 
@@ -194,6 +205,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(..) => "slice",
             Value::Map(_) => "map",
+            Value::Time(_) | Value::Cert { .. } => "struct",
         }
     }
 
@@ -208,6 +220,7 @@ impl Value {
             Value::Str(s) => !s.is_empty(),
             Value::List(l, _) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
+            Value::Time(_) | Value::Cert { .. } => true,
         }
     }
 
@@ -271,6 +284,10 @@ fn deep_equal_budget(a: &Value, b: &Value, depth: usize, budget: &mut usize) -> 
         (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Time(x), Value::Time(y)) => x.nanos == y.nanos && x.go_string() == y.go_string(),
+        (Value::Cert { cert: c1, key: k1 }, Value::Cert { cert: c2, key: k2 }) => {
+            c1 == c2 && k1 == k2
+        }
         (Value::List(x, ex), Value::List(y, ey)) => {
             ex == ey
                 && x.len() == y.len()

@@ -819,12 +819,179 @@ const CASES: &[Case] = &[
         "{{ urlJoin (dict \"scheme\" \"https\" \"host\" \"h\" \"path\" \"/p\" \"query\" \"a=b\") }}",
         "https://h/p?a=b",
     ),
+    // ---- dates (clock fixed at 2023-11-14 22:13:20.123456789 UTC; Local is UTC) ----
+    // Go prints a monotonic reading (` m=+...`) after `now`; a fixed clock has none.
+    doc("{{ now }}", "2023-11-14 22:13:20.123456789 +0000 UTC"),
+    doc(
+        "{{ now | date \"2006-01-02 15:04:05.000 Mon Jan _2 3PM -07:00 MST\" }}",
+        "2023-11-14 22:13:20.123 Tue Nov 14 10PM +00:00 UTC",
+    ),
+    doc(
+        "{{ now | date \"__2 002 .999 ,000000 Monday January 1 01 06 pm Z07:00\" }}",
+        "318 318 .123 ,123456 Tuesday November 11 11 23 pm Z",
+    ),
+    go(
+        "{{ toDate \"2006-01-02\" \"2017-12-31\" | date \"02/01/2006\" }}",
+        "31/12/2017",
+    ),
+    go(
+        "{{ toDate \"02 Jan 06 15:04:05 MST\" \"13 Jun 19 20:39:39 GMT\" | unixEpoch }}",
+        "1560458379",
+    ),
+    go(
+        "{{ dateInZone \"02 Jan 06 15:04 -0700\" 1560458379 \"UTC\" }} {{ date_in_zone \"02 Jan 06 15:04 -0700\" (int64 1560458379) \"UTC\" }}",
+        "13 Jun 19 20:39 +0000 13 Jun 19 20:39 +0000",
+    ),
+    go(
+        "{{ duration \"61\" }} {{ duration \"3600\" }} {{ duration \"93784\" }}",
+        "1m1s 1h0m0s 26h3m4s",
+    ),
+    go(
+        "{{ durationRound \"2h5s\" }} {{ durationRound \"24h5s\" }} {{ durationRound \"2400h5s\" }}",
+        "2h 1d 3mo",
+    ),
+    // sprig's duration takes a string or an int64: a template int constant is 0.
+    doc(
+        "{{ duration 95 }} {{ duration (int64 95) }} {{ duration \"x\" }} {{ duration \"-1\" }}",
+        "0s 1m35s 0s -1s",
+    ),
+    doc(
+        "{{ durationRound (toDate \"2006\" \"2020\") }} {{ durationRound (int64 1500) }} {{ durationRound \"-3m1s\" }}",
+        "3y 0s 3m",
+    ),
+    go("{{ htmlDate 0 }}", "1970-01-01"),
+    doc(
+        "{{ htmlDateInZone 0 \"America/New_York\" }} {{ dateInZone \"15:04 MST\" 0 \"Europe/Berlin\" }} {{ dateInZone \"15:04 MST\" 0 \"No/Such\" }}",
+        "1969-12-31 01:00 CET 00:00 UTC",
+    ),
+    doc(
+        "{{ dateInZone \"2006-01-02 15:04:05 Z07:00\" (toDate \"2006-01-02\" \"2024-07-01\") \"Asia/Kolkata\" }}",
+        "2024-07-01 05:30:00 +05:30",
+    ),
+    doc(
+        "{{ now | dateModify \"-1.5h\" | date \"15:04\" }} {{ now | date_modify \"bad\" | date \"15:04\" }}",
+        "20:43 22:13",
+    ),
+    doc(
+        "{{ now | must_date_modify \"90m\" | unixEpoch }} {{ now | mustDateModify \"1h1m1s\" | date \"15:04:05\" }}",
+        "1700005400 23:14:21",
+    ),
+    doc_err("{{ now | mustDateModify \"bad\" }}", Exec),
+    doc_err("{{ dateModify \"1h\" \"2020-01-01\" }}", Exec),
+    doc(
+        "{{ ago (toDate \"2006-01-02 15:04:05\" \"2023-11-14 20:00:00\") }} {{ ago (now | dateModify \"5s\") }} {{ ago 1699999000 }}",
+        "2h13m20s -5s 16m40s",
+    ),
+    doc("{{ unixEpoch now }}", "1700000000"),
+    doc("{{ typeOf now }} {{ kindOf now }}", "time.Time struct"),
+    doc(
+        "{{ toDate \"2006-01-02\" \"bad\" }}",
+        "0001-01-01 00:00:00 +0000 UTC",
+    ),
+    doc_err("{{ mustToDate \"2006-01-02\" \"2017-13-01\" }}", Exec),
+    doc_err("{{ mustToDate \"2006-01-02\" \"2017-02-29\" }}", Exec),
+    doc_err("{{ mustToDate \"2006-01-02\" \"2017-02-01x\" }}", Exec),
+    doc(
+        "{{ toDate \"2006-01-02T15:04:05Z07:00\" \"2020-02-29T12:30:00+02:00\" }}",
+        "2020-02-29 12:30:00 +0200 +0200",
+    ),
+    doc(
+        "{{ toDate \"2006-01-02T15:04:05Z07:00\" \"2020-02-29T12:30:00.5Z\" | toJson }}",
+        "\"2020-02-29T12:30:00.5Z\"",
+    ),
+    doc(
+        "{{ date \"Jan 2, 2006 at 3:04pm (MST)\" (toDate \"2006-01-02 15:04\" \"2024-07-04 09:05\") }}",
+        "Jul 4, 2024 at 9:05am (UTC)",
+    ),
+    doc(
+        "{{ toDate \"Mon, 02 Jan 2006 15:04:05 MST\" \"Thu, 04 Jul 2024 09:05:00 CEST\" }}",
+        "2024-07-04 09:05:00 +0000 CEST",
+    ),
+    doc(
+        "{{ toDate \"3:04PM\" \"12:30AM\" }} {{ mustToDate \"2006 002\" \"2024 060\" | htmlDate }}",
+        "0000-01-01 00:30:00 +0000 UTC 2024-02-29",
+    ),
+    // ---- xstrings case conversion (samples from xstrings' and sprig's docs and tests) ----
+    go(
+        "{{ snakecase \"FirstName\" }} {{ snakecase \"HTTPServer\" }} {{ snakecase \"NoHTTPS\" }} {{ snakecase \"GO_PATH\" }} {{ snakecase \"GO PATH\" }} {{ snakecase \"GO-PATH\" }}",
+        "first_name http_server no_https go_path go_path go_path",
+    ),
+    go(
+        "{{ snakecase \"http2xx\" }} {{ snakecase \"HTTP20xOK\" }} {{ snakecase \"Duration2m3s\" }} {{ snakecase \"Bld4Floor3rd\" }}",
+        "http_2xx http_20x_ok duration_2m3s bld4_floor_3rd",
+    ),
+    go(
+        "{{ kebabcase \"FirstName\" }} {{ kebabcase \"HTTPServer\" }} {{ kebabcase \"NoHTTPS\" }} {{ kebabcase \"GO_PATH\" }} {{ kebabcase \"http2xx\" }} {{ kebabcase \"HTTP20xOK\" }} {{ kebabcase \"Bld4Floor3rd\" }}",
+        "first-name http-server no-https go-path http-2xx http-20x-ok bld4-floor-3rd",
+    ),
+    go(
+        "{{ camelcase \"http_server\" }} {{ camelcase \"some_words\" }} {{ camelcase \"no_https\" }} {{ camelcase \"_complex__case_\" }} {{ camelcase \"some words\" }} {{ camelcase \"GOLANG_IS_GREAT\" }}",
+        "HttpServer SomeWords NoHttps _Complex_Case_ SomeWords GolangIsGreat",
+    ),
+    doc(
+        "[{{ snakecase \"\" }}] {{ snakecase \"a\" }} {{ snakecase \"ABC\" }} {{ snakecase \"  lead trail  \" }} {{ snakecase \"a.b\" }} {{ snakecase \"userID\" }}",
+        "[] a abc __lead_trail__ a.b user_id",
+    ),
+    doc(
+        "[{{ camelcase \"\" }}] {{ camelcase \"a\" }} {{ camelcase \"_\" }} {{ camelcase \"x-y z\" }} {{ camelcase \"ID\" }}",
+        "[] A __ XYZ Id",
+    ),
+    // ---- password hashing and derivation ----
+    doc(
+        "{{ bcrypt \"pw\" | len }} {{ bcrypt \"pw\" | hasPrefix \"$2a$10$\" }} {{ htpasswd \"user\" \"pw\" | hasPrefix \"user:$2a$10$\" }}",
+        "60 true true",
+    ),
+    go("{{ htpasswd \"a:b\" \"x\" }}", "invalid username: a:b"),
+    go(
+        "{{ derivePassword 1 \"long\" \"password\" \"user\" \"example.com\" }} {{ derivePassword 2 \"long\" \"password\" \"user\" \"example.com\" }}",
+        "ZedaFaxcZaso9* Fovi2@JifpTupx",
+    ),
+    go(
+        "{{ derivePassword 1 \"maximum\" \"password\" \"user\" \"example.com\" }} {{ derivePassword 1 \"pin\" \"password\" \"user\" \"example.com\" }}",
+        "pf4zS1LjCg&LjhsZ7T2~ 6685",
+    ),
+    go(
+        "{{ derivePassword 1 \"nope\" \"password\" \"user\" \"example.com\" }}",
+        "cannot find password template nope",
+    ),
+    // ---- key and certificate generation (checked with openssl in tests/openssl.rs) ----
+    doc(
+        "{{ genPrivateKey \"ecdsa\" | hasPrefix \"-----BEGIN EC PRIVATE KEY-----\" }} {{ genPrivateKey \"ed25519\" | hasPrefix \"-----BEGIN PRIVATE KEY-----\" }} {{ genPrivateKey \"foo\" }}",
+        "true true Unknown type foo",
+    ),
+    doc_err("{{ genPrivateKey \"dsa\" }}", Exec),
+    doc(
+        "{{ $ca := genCAWithKey \"ca\" 365 (genPrivateKey \"ecdsa\") }}{{ $ca.Cert | hasPrefix \"-----BEGIN CERTIFICATE-----\" }} {{ $ca.Key | hasPrefix \"-----BEGIN EC PRIVATE KEY-----\" }} {{ typeOf $ca }}",
+        "true true sprig.certificate",
+    ),
+    doc(
+        "{{ $c := genSelfSignedCertWithKey \"x\" (list \"10.0.0.1\") (list \"a.example\") 1 (genPrivateKey \"ed25519\") }}{{ $c.Cert | hasPrefix \"-----BEGIN CERTIFICATE-----\" }}",
+        "true",
+    ),
+    doc(
+        "{{ $ca := genCAWithKey \"ca\" 1 (genPrivateKey \"ed25519\") }}{{ $c := genSignedCertWithKey \"leaf\" nil nil 1 $ca (genPrivateKey \"ecdsa\") }}{{ $c.Key | hasPrefix \"-----BEGIN EC PRIVATE KEY-----\" }}",
+        "true",
+    ),
+    doc_err(
+        "{{ genSelfSignedCertWithKey \"x\" (list \"not-an-ip\") nil 1 (genPrivateKey \"ecdsa\") }}",
+        Exec,
+    ),
+    doc_err(
+        "{{ genSignedCertWithKey \"x\" nil nil 1 (dict \"Cert\" \"\" \"Key\" \"\") (genPrivateKey \"ecdsa\") }}",
+        Exec,
+    ),
+    doc(
+        "{{ $ca := genCAWithKey \"ca\" 1 (genPrivateKey \"ecdsa\") }}{{ $b := buildCustomCert ($ca.Cert | b64enc) ($ca.Key | b64enc) }}{{ eq $b.Cert $ca.Cert }}",
+        "true",
+    ),
+    doc_err("{{ buildCustomCert \"!!\" \"\" }}", Exec),
     // ---- delimiters and binary data handled in separate tests ----
 ];
 
 fn run(tpl: &str) -> Result<Vec<u8>, eso_template::TemplateError> {
     let t = Template::parse("case", tpl, &ParseOptions::default())?;
-    t.execute_with(&data(), &ExecOptions { seed: Some(7) })
+    let clock = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
+    t.execute_with(&data(), &ExecOptions::default().seed(7).now(clock))
 }
 
 #[test]
@@ -882,6 +1049,10 @@ fn every_registered_function_appears_in_the_table() {
         "filterPEM",
         "filterCertChain",
         "certSANs",
+        // RSA 2048 key generation: checked with openssl in tests/openssl.rs.
+        "genCA",
+        "genSelfSignedCert",
+        "genSignedCert",
     ];
     let missing: Vec<&str> = eso_template::function_names()
         .into_iter()
@@ -1000,7 +1171,7 @@ fn seeded_randomness_is_reproducible() {
         &ParseOptions::default(),
     )
     .unwrap();
-    let o = ExecOptions { seed: Some(1) };
+    let o = ExecOptions::default().seed(1);
     assert_eq!(
         t.execute_with(&data(), &o).unwrap(),
         t.execute_with(&data(), &o).unwrap()

@@ -442,3 +442,133 @@ fn rsa_decrypt_oaep_from_openssl() {
     );
     assert!(render("{{ rsaDecrypt \"RSA-PSS\" \"SHA256\" \"x\" .key }}", &data).is_err());
 }
+
+/// Renders `tpl` and splits the output at `|`.
+fn render_parts(tpl: &str) -> Vec<String> {
+    let out = Template::parse("t", tpl, &ParseOptions::default())
+        .unwrap()
+        .execute(&Value::from_bytes_map(&BTreeMap::new()))
+        .unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .split('|')
+        .map(str::to_string)
+        .collect()
+}
+
+fn public_key_of_cert(dir: &Path, cert: &str) -> Vec<u8> {
+    openssl(dir, &["x509", "-in", cert, "-noout", "-pubkey"])
+}
+
+fn public_key_of_key(dir: &Path, key: &str) -> Vec<u8> {
+    openssl(dir, &["pkey", "-in", key, "-pubout"])
+}
+
+/// sprig's certificate generators: openssl parses the PEM, verifies the chain, and finds
+/// the extensions and the key pair sprig's template gives.
+#[test]
+fn generated_certificates_verify_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, tpl) in [
+        (
+            "rsa",
+            "{{ $ca := genCA \"root-ca\" 30 }}{{ $l := genSignedCert \"leaf\" (list \"10.0.0.1\" \"2001:db8::1\") (list \"a.example\") 30 $ca }}{{ $s := genSelfSignedCert \"self\" nil (list \"b.example\") 1 }}{{ $ca.Cert }}|{{ $ca.Key }}|{{ $l.Cert }}|{{ $l.Key }}|{{ $s.Cert }}|{{ $s.Key }}",
+        ),
+        (
+            "ec",
+            "{{ $ca := genCAWithKey \"root-ca\" 30 (genPrivateKey \"ecdsa\") }}{{ $l := genSignedCertWithKey \"leaf\" (list \"10.0.0.1\") (list \"a.example\") 30 $ca (genPrivateKey \"ed25519\") }}{{ $s := genSelfSignedCertWithKey \"self\" nil (list \"b.example\") 1 (genPrivateKey \"ecdsa\") }}{{ $ca.Cert }}|{{ $ca.Key }}|{{ $l.Cert }}|{{ $l.Key }}|{{ $s.Cert }}|{{ $s.Key }}",
+        ),
+        (
+            "ed",
+            "{{ $ca := genCAWithKey \"root-ca\" 30 (genPrivateKey \"ed25519\") }}{{ $l := genSignedCertWithKey \"leaf\" (list \"10.0.0.1\") (list \"a.example\") 30 $ca (genPrivateKey \"ecdsa\") }}{{ $s := genSelfSignedCertWithKey \"self\" nil (list \"b.example\") 1 (genPrivateKey \"ed25519\") }}{{ $ca.Cert }}|{{ $ca.Key }}|{{ $l.Cert }}|{{ $l.Key }}|{{ $s.Cert }}|{{ $s.Key }}",
+        ),
+    ] {
+        let p = render_parts(tpl);
+        assert_eq!(p.len(), 6, "{name}");
+        for (i, f) in [
+            "ca.pem", "ca.key", "leaf.pem", "leaf.key", "self.pem", "self.key",
+        ]
+        .iter()
+        .enumerate()
+        {
+            std::fs::write(d.join(f), &p[i]).unwrap();
+        }
+        let v = openssl(d, &["verify", "-CAfile", "ca.pem", "leaf.pem"]);
+        assert!(
+            String::from_utf8_lossy(&v).contains("leaf.pem: OK"),
+            "{name}"
+        );
+        let ca_text =
+            String::from_utf8(openssl(d, &["x509", "-in", "ca.pem", "-noout", "-text"])).unwrap();
+        assert!(ca_text.contains("CA:TRUE"), "{name}: {ca_text}");
+        assert!(ca_text.contains("Certificate Sign"), "{name}: {ca_text}");
+        assert!(
+            ca_text.contains("Subject Key Identifier"),
+            "{name}: {ca_text}"
+        );
+        assert!(
+            ca_text.replace(" = ", "=").contains("Subject: CN=root-ca"),
+            "{name}: {ca_text}"
+        );
+        let leaf_text =
+            String::from_utf8(openssl(d, &["x509", "-in", "leaf.pem", "-noout", "-text"])).unwrap();
+        assert!(leaf_text.contains("CA:FALSE"), "{name}: {leaf_text}");
+        assert!(leaf_text.contains("DNS:a.example"), "{name}: {leaf_text}");
+        assert!(
+            leaf_text.contains("IP Address:10.0.0.1"),
+            "{name}: {leaf_text}"
+        );
+        assert!(
+            leaf_text.replace(" = ", "=").contains("Issuer: CN=root-ca"),
+            "{name}: {leaf_text}"
+        );
+        assert!(leaf_text.contains("TLS Web Server Authentication, TLS Web Client Authentication"));
+        assert!(
+            leaf_text.contains("Authority Key Identifier"),
+            "{name}: {leaf_text}"
+        );
+        let self_text =
+            String::from_utf8(openssl(d, &["x509", "-in", "self.pem", "-noout", "-text"])).unwrap();
+        assert!(self_text.contains("DNS:b.example"), "{name}: {self_text}");
+        for (c, k) in [
+            ("ca.pem", "ca.key"),
+            ("leaf.pem", "leaf.key"),
+            ("self.pem", "self.key"),
+        ] {
+            assert_eq!(
+                public_key_of_cert(d, c),
+                public_key_of_key(d, k),
+                "{name} {c}"
+            );
+        }
+        // Self-signed: the signature verifies with its own key.
+        openssl(
+            d,
+            &[
+                "verify",
+                "-CAfile",
+                "self.pem",
+                "-partial_chain",
+                "self.pem",
+            ],
+        );
+    }
+}
+
+/// `genPrivateKey` output is a key openssl reads, in sprig's PEM block types.
+#[test]
+fn generated_private_keys_parse_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = render_parts("{{ genPrivateKey \"ecdsa\" }}|{{ genPrivateKey \"ed25519\" }}");
+    std::fs::write(d.join("ec.key"), &p[0]).unwrap();
+    std::fs::write(d.join("ed.key"), &p[1]).unwrap();
+    assert!(p[0].starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+    assert!(p[1].starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    let ec = String::from_utf8(openssl(d, &["pkey", "-in", "ec.key", "-noout", "-text"])).unwrap();
+    assert!(ec.contains("prime256v1") || ec.contains("P-256"), "{ec}");
+    let ed = String::from_utf8(openssl(d, &["pkey", "-in", "ed.key", "-noout", "-text"])).unwrap();
+    assert!(ed.contains("ED25519"), "{ed}");
+    openssl(d, &["ec", "-in", "ec.key", "-check", "-noout"]);
+}

@@ -256,6 +256,13 @@ fn eq2(a: &Value, b: &Value) -> Result<bool, FnError> {
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Nil, Value::Nil) => true,
+        // Comparable structs compare field by field (Go's `==` on the interface values).
+        (Value::Cert { cert: c1, key: k1 }, Value::Cert { cert: c2, key: k2 }) => {
+            c1 == c2 && k1 == k2
+        }
+        (Value::Time(x), Value::Time(y)) => {
+            x.nanos == y.nanos && x.mono == y.mono && x.go_string() == y.go_string()
+        }
         _ => match (a.as_i64(), b.as_i64()) {
             (Some(x), Some(y)) => x == y,
             _ => {

@@ -356,6 +356,23 @@ fn write_json(
         Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Float(f) => out.extend_from_slice(json_float(*f)?.as_bytes()),
         Value::Str(s) => json_string(out, s, esc),
+        // time.Time's MarshalJSON: RFC 3339 with nanoseconds.
+        Value::Time(t) => json_string(
+            out,
+            t.format("2006-01-02T15:04:05.999999999Z07:00").as_bytes(),
+            esc,
+        ),
+        Value::Cert { cert, key } => {
+            let m = Value::dict(
+                [
+                    ("Cert".to_string(), Value::Str(cert.clone())),
+                    ("Key".to_string(), Value::Str(key.clone())),
+                ]
+                .into_iter()
+                .collect(),
+            );
+            write_json(out, &m, esc, indent, level)?;
+        }
         Value::List(items, _) => {
             out.push(b'[');
             if items.is_empty() {
@@ -494,6 +511,17 @@ fn to_y(v: &Value, depth: usize, budget: &mut usize) -> Result<Y, String> {
             }
         }
         Value::Str(s) => Y::Str(String::from_utf8_lossy(s).into_owned()),
+        Value::Time(t) => Y::Str(t.format("2006-01-02T15:04:05.999999999Z07:00")),
+        Value::Cert { cert, key } => Y::Map(vec![
+            (
+                "Cert".into(),
+                Y::Str(String::from_utf8_lossy(cert).into_owned()),
+            ),
+            (
+                "Key".into(),
+                Y::Str(String::from_utf8_lossy(key).into_owned()),
+            ),
+        ]),
         Value::List(items, _) => Y::Seq(
             items
                 .iter()

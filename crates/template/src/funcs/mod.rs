@@ -9,10 +9,13 @@ use std::sync::OnceLock;
 use crate::value::Value;
 
 mod builtins;
+mod case;
 mod crypto;
 mod data;
+mod date;
 mod der;
 mod encoding;
+mod keygen;
 mod pem;
 mod sprig;
 
@@ -29,6 +32,10 @@ pub(crate) enum P {
     Bool,
     /// `map[string]interface {}`
     Dict,
+    /// `time.Time`
+    Time,
+    /// sprig's `certificate` struct
+    Cert,
 }
 
 impl P {
@@ -41,6 +48,8 @@ impl P {
             P::Float => "float64",
             P::Bool => "bool",
             P::Dict => "map[string]interface {}",
+            P::Time => "time.Time",
+            P::Cert => "sprig.certificate",
         }
     }
 
@@ -93,11 +102,22 @@ pub(crate) struct Func {
 /// Per-execution context for functions that need randomness, the clock or the limits.
 pub(crate) struct Ctx {
     pub(crate) rng: Rng,
+    /// The fixed clock of [`crate::ExecOptions::now`], if any.
+    pub(crate) now: Option<std::time::SystemTime>,
     pub(crate) max_bytes: usize,
     pub(crate) max_items: u64,
 }
 
 impl Ctx {
+    /// The current time as nanoseconds since the Unix epoch, from the fixed clock if set.
+    pub(crate) fn now_nanos(&self) -> i128 {
+        let t = self.now.unwrap_or_else(std::time::SystemTime::now);
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        }
+    }
+
     /// Fails with a limit error when a result of `n` bytes would be too large.
     pub(crate) fn check_size(&self, n: usize) -> Result<(), FnError> {
         if n > self.max_bytes {
@@ -178,6 +198,9 @@ fn registry() -> &'static HashMap<&'static str, Func> {
         for table in [
             builtins::FUNCS,
             sprig::FUNCS,
+            date::FUNCS,
+            case::FUNCS,
+            keygen::FUNCS,
             data::FUNCS,
             encoding::FUNCS,
             crypto::FUNCS,
