@@ -427,3 +427,191 @@ async fn nothing_is_written_when_nothing_changed() {
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_secrets_are_collected_orphans_survive_and_none_writes_nothing() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    for (name, policy) in [("owned", "Owner"), ("orphan", "Orphan"), ("none", "None")] {
+        apply(
+            &env.ess,
+            &external_secret(
+                &ns,
+                name,
+                json!({
+                    "secretStoreRef": {"name": "fake"},
+                    "target": {"creationPolicy": policy},
+                    "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+                }),
+            ),
+        )
+        .await;
+    }
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secrets = env.secrets.clone();
+    eventually("the owned and orphan Secrets", || async {
+        secrets.get_opt("owned").await.ok().flatten().is_some()
+            && secrets.get_opt("orphan").await.ok().flatten().is_some()
+    })
+    .await
+    .unwrap();
+    let ess = env.ess.clone();
+    eventually("the None policy to be Ready", || async {
+        ess.get("none")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, _, _)| s == "True")
+    })
+    .await
+    .unwrap();
+    assert!(
+        env.secrets.get_opt("none").await.unwrap().is_none(),
+        "creationPolicy None writes nothing"
+    );
+
+    for name in ["owned", "orphan"] {
+        env.ess
+            .delete(name, &DeleteParams::background())
+            .await
+            .unwrap();
+    }
+    let secrets = env.secrets.clone();
+    eventually("the owned Secret to be garbage-collected", || async {
+        secrets.get_opt("owned").await.ok().flatten().is_none()
+    })
+    .await
+    .unwrap();
+    assert!(
+        env.secrets.get_opt("orphan").await.unwrap().is_some(),
+        "an Orphan Secret outlives its ExternalSecret"
+    );
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_objects_get_a_precise_reason_and_no_secret() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    let cases = [
+        (
+            "bad-regexp",
+            json!({"secretStoreRef": {"name": "fake"}, "dataFrom": [{"find": {"name": {"regexp": "(unclosed"}}}]}),
+            "(unclosed",
+        ),
+        (
+            "no-store",
+            json!({"secretStoreRef": {"name": "absent"}, "data": [{"secretKey": "k", "remoteRef": {"key": "token"}}]}),
+            "SecretStore \"absent\" not found",
+        ),
+        (
+            "bad-template",
+            json!({"secretStoreRef": {"name": "fake"}, "target": {"template": {"data": {"x": "{{ .nope }}"}}}, "data": [{"secretKey": "k", "remoteRef": {"key": "token"}}]}),
+            "spec.target.template.data[x]",
+        ),
+    ];
+    for (name, spec, _) in &cases {
+        apply(&env.ess, &external_secret(&ns, name, spec.clone())).await;
+    }
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    for (name, _, needle) in &cases {
+        let ess = env.ess.clone();
+        eventually(&format!("{name} to be Ready=False"), || async {
+            ess.get(name)
+                .await
+                .ok()
+                .and_then(|es| ready(&es))
+                .is_some_and(|(s, _, _)| s == "False")
+        })
+        .await
+        .unwrap();
+        let (_, reason, message) = ready(&env.ess.get(name).await.unwrap()).unwrap();
+        assert_eq!(reason, "SecretSyncedError");
+        assert!(
+            message.contains(needle),
+            "{name}: missing {needle:?} in {message}"
+        );
+        assert!(
+            env.secrets.get_opt(name).await.unwrap().is_none(),
+            "{name}: no Secret may be written"
+        );
+    }
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_external_secret_is_synced_again() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(
+            &ns,
+            json!([{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]),
+        ),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(&ns, "app", json!({"secretStoreRef": {"name": "fake"}, "refreshInterval": "1h", "data": [{"secretKey": "v", "remoteRef": {"key": "a"}}]})),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secrets = env.secrets.clone();
+    eventually("the first sync", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "v").as_deref() == Some("1"))
+    })
+    .await
+    .unwrap();
+    // A full PUT, as `kubectl replace` sends, with a changed spec.
+    let mut current = env.ess.get("app").await.unwrap();
+    current.spec.data[0].remote_ref.key = "b".into();
+    current.status = None;
+    env.ess
+        .replace("app", &Default::default(), &current)
+        .await
+        .unwrap();
+    let secrets = env.secrets.clone();
+    eventually("the replaced spec to be synced", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "v").as_deref() == Some("2"))
+    })
+    .await
+    .unwrap();
+    let ess = env.ess.clone();
+    eventually("Ready=True for generation 2", || async {
+        ess.get("app").await.ok().is_some_and(|es| {
+            ready(&es).is_some_and(|(s, _, _)| s == "True")
+                && es
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.synced_resource_version.clone())
+                    .is_some_and(|v| v.starts_with("2-"))
+        })
+    })
+    .await
+    .unwrap();
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
