@@ -1,0 +1,466 @@
+//! A real moto server for the tests (`moto_server`, from `pip install 'moto[server]'`), an
+//! SDK client to seed data, a metrics recorder, and store builders.
+//!
+//! Servers are started through a small `sh` watchdog that kills moto when its stdin closes:
+//! when the test process exits (even on SIGKILL) the kernel closes the pipe, so no moto
+//! outlives the tests, including the shared server held in a static.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use eso_api::provider::{AwsAuth, AwsAuthSecretRef, AwsProvider as AwsSpec, AwsService};
+use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
+use eso_provider::{
+    ClientContext, Provider, ProviderError, SecretsClient, ServiceAccountTokens,
+    StaticSecretReader, StoreInfo,
+};
+use eso_provider_aws::{AwsConfig, AwsProvider};
+use tokio::sync::OnceCell;
+
+pub const NS: &str = "default";
+pub const REGION: &str = "eu-west-1";
+const INSTALL: &str = "cd /work/main && .venv-emu/bin/pip install 'moto[server]==5.2.5' \
+                       (or: python3 -m venv .venv-emu && .venv-emu/bin/pip install 'moto[server]==5.2.5')";
+
+fn moto_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("ESO_MOTO_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "ESO_MOTO_BIN={} is not a file. Install moto with:\n    {INSTALL}",
+            p.display()
+        );
+        return p;
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("moto_server");
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../.venv-emu/bin/moto_server");
+    if venv.is_file() {
+        return venv;
+    }
+    panic!(
+        "`moto_server` was not found (looked at $ESO_MOTO_BIN, PATH and .venv-emu/bin/moto_server). \
+         Install it with:\n    {INSTALL}"
+    );
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One running `moto_server`.
+pub struct Moto {
+    pub port: u16,
+    pub endpoint: String,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+    watchdog: Option<ChildStdin>,
+}
+
+impl Moto {
+    /// Starts a server on a free port and waits until it answers.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a server with extra environment variables (e.g. moto's auth mode).
+    pub async fn start_with(env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::start_on(free_port(), env).await
+    }
+
+    async fn start_on(port: u16, env: Vec<(String, String)>) -> Self {
+        let bin = moto_binary();
+        // Under target/tmp: the shared server lives in a static, which is never dropped, so
+        // its log is not removed; this keeps it out of /tmp and available after a failure.
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new("sh")
+            .arg("-c")
+            // moto runs in the background; when our end of stdin closes, `read` returns and
+            // the server is stopped.
+            .arg(r#""$0" "$@" & pid=$!; read _ignored; kill $pid 2>/dev/null; wait $pid"#)
+            .arg(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        let watchdog = child.stdin.take();
+        let mut server = Self {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            env,
+            log,
+            child: Some(child),
+            watchdog,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        loop {
+            if http
+                .get(format!("{}/moto-api/", self.endpoint))
+                .send()
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "moto exited with {status} before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "moto was not ready after 60 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server and waits for it to exit.
+    pub fn stop(&mut self) {
+        drop(self.watchdog.take());
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a fresh (empty) server on the same port.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let fresh = Box::pin(Self::start_on(self.port, self.env.clone())).await;
+        *self = fresh;
+    }
+
+    /// An admin Secrets Manager client for seeding and checking.
+    pub fn sm(&self) -> aws_sdk_secretsmanager::Client {
+        let conf = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("admin", "admin", None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
+    /// An admin SSM client for seeding and checking.
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        let conf = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("admin", "admin", None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_ssm::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+static SHARED: OnceCell<Moto> = OnceCell::const_new();
+
+/// The server shared by a test binary (tests use unique names, so they never see each
+/// other's data).
+pub async fn moto() -> &'static Moto {
+    SHARED.get_or_init(Moto::start).await
+}
+
+/// A unique name per test.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+// ----- metrics -----------------------------------------------------------------------------
+
+type Counts = Arc<Mutex<HashMap<(String, String, String), u64>>>;
+
+struct Count {
+    key: (String, String, String),
+    counts: Counts,
+}
+
+impl metrics::CounterFn for Count {
+    fn increment(&self, value: u64) {
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry(self.key.clone())
+            .or_default() += value;
+    }
+    fn absolute(&self, value: u64) {
+        self.counts.lock().unwrap().insert(self.key.clone(), value);
+    }
+}
+
+struct Recorder(Counts);
+
+impl metrics::Recorder for Recorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        if key.name() != "externalsecret_provider_api_calls_count" {
+            return metrics::Counter::noop();
+        }
+        let label = |n: &str| {
+            key.labels()
+                .find(|l| l.key() == n)
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default()
+        };
+        metrics::Counter::from_arc(Arc::new(Count {
+            key: (label("provider"), label("call"), label("status")),
+            counts: self.0.clone(),
+        }))
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+fn counts() -> &'static Counts {
+    static COUNTS: OnceLock<Counts> = OnceLock::new();
+    COUNTS.get_or_init(|| {
+        let counts = Counts::default();
+        metrics::set_global_recorder(Recorder(counts.clone())).unwrap();
+        counts
+    })
+}
+
+/// Installs the counting recorder (once per binary).
+pub fn install_recorder() {
+    let _ = counts();
+}
+
+/// How many calls were counted with these labels.
+pub fn calls(provider: &str, call: &str, status: &str) -> u64 {
+    counts()
+        .lock()
+        .unwrap()
+        .get(&(provider.to_owned(), call.to_owned(), status.to_owned()))
+        .copied()
+        .unwrap_or(0)
+}
+
+// ----- stores and clients ------------------------------------------------------------------
+
+/// One TokenRequest: (namespace, name, audiences).
+pub type TokenAsk = (String, String, Vec<String>);
+
+/// ServiceAccount tokens for tests: always the same string (moto does not check it).
+#[derive(Default)]
+pub struct FakeTokens {
+    pub asked: Mutex<Vec<TokenAsk>>,
+}
+
+#[async_trait]
+impl ServiceAccountTokens for FakeTokens {
+    async fn token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[String],
+        _expiration_seconds: Option<i64>,
+    ) -> Result<String, ProviderError> {
+        self.asked.lock().unwrap().push((
+            namespace.to_owned(),
+            name.to_owned(),
+            audiences.to_vec(),
+        ));
+        Ok(
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDplc28ifQ.c2ln"
+                .to_owned(),
+        )
+    }
+}
+
+pub fn selector(name: &str, key: &str) -> SecretKeySelector {
+    SecretKeySelector {
+        name: Some(name.to_owned()),
+        namespace: None,
+        key: Some(key.to_owned()),
+    }
+}
+
+/// A store, the Secrets its credentials live in, and optional ServiceAccount tokens.
+pub struct TestStore {
+    pub spec: AwsSpec,
+    pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    pub tokens: Option<Arc<FakeTokens>>,
+    pub config: AwsConfig,
+}
+
+impl TestStore {
+    /// A store of `service` on the server, with static credentials from a Secret.
+    pub fn new(moto: &Moto, service: AwsService) -> Self {
+        Self {
+            spec: AwsSpec {
+                service,
+                region: REGION.to_owned(),
+                ..Default::default()
+            },
+            secrets: BTreeMap::new(),
+            tokens: None,
+            config: AwsConfig::default()
+                .endpoint_url(Some(moto.endpoint.clone()))
+                .max_attempts(1),
+        }
+        .static_keys("AKIAEXAMPLE", "secret", None)
+    }
+
+    pub fn sm(moto: &Moto) -> Self {
+        Self::new(moto, AwsService::SecretsManager)
+    }
+
+    pub fn ps(moto: &Moto) -> Self {
+        Self::new(moto, AwsService::ParameterStore)
+    }
+
+    pub fn secret(mut self, name: &str, key: &str, value: &str) -> Self {
+        self.secrets
+            .entry(name.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value.as_bytes().to_vec());
+        self
+    }
+
+    pub fn static_keys(self, access_key: &str, secret_key: &str, token: Option<&str>) -> Self {
+        let mut s = self.secret("aws-creds", "access-key", access_key).secret(
+            "aws-creds",
+            "secret-key",
+            secret_key,
+        );
+        if let Some(t) = token {
+            s = s.secret("aws-creds", "session-token", t);
+        }
+        s.spec.auth = Some(AwsAuth {
+            secret_ref: Some(AwsAuthSecretRef {
+                access_key_id_secret_ref: Some(selector("aws-creds", "access-key")),
+                secret_access_key_secret_ref: Some(selector("aws-creds", "secret-key")),
+                session_token_secret_ref: token.map(|_| selector("aws-creds", "session-token")),
+            }),
+            jwt: None,
+        });
+        s
+    }
+
+    pub fn config(mut self, f: impl FnOnce(AwsConfig) -> AwsConfig) -> Self {
+        self.config = f(self.config);
+        self
+    }
+
+    pub fn store_info(&self) -> StoreInfo {
+        let mut spec = SecretStoreSpec::default();
+        spec.provider.aws = Some(self.spec.clone());
+        StoreInfo {
+            kind: StoreKind::SecretStore,
+            name: "aws".into(),
+            namespace: Some(NS.into()),
+            uid: None,
+            generation: None,
+            spec,
+        }
+    }
+
+    pub async fn try_client(&self) -> Result<Arc<dyn SecretsClient>, ProviderError> {
+        let store = self.store_info();
+        let mut reader = StaticSecretReader::new();
+        for (name, data) in &self.secrets {
+            reader.insert(NS, name, data.clone());
+        }
+        let provider = AwsProvider::new().config(self.config.clone());
+        provider.validate_store(&store)?;
+        provider
+            .new_client(ClientContext {
+                store: &store,
+                namespace: NS,
+                secrets: &reader,
+                tokens: self
+                    .tokens
+                    .as_deref()
+                    .map(|t| t as &dyn ServiceAccountTokens),
+            })
+            .await
+    }
+
+    pub async fn client(&self) -> Arc<dyn SecretsClient> {
+        match self.try_client().await {
+            Ok(c) => c,
+            Err(e) => panic!("client: {}", e.chain()),
+        }
+    }
+}
