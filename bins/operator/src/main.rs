@@ -108,6 +108,10 @@ struct RunArgs {
     /// How often stores without spec.refreshInterval are re-validated (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     store_requeue_interval: Duration,
+    /// Endpoint of an AWS-compatible service for the aws provider (default: the
+    /// AWS_ENDPOINT_URL environment variable, else AWS itself).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -305,6 +309,7 @@ async fn run(args: RunArgs) -> Result<()> {
         .context("cannot reach the Kubernetes API server")?;
     tracing::info!(server = %version.git_version, "connected to the API server");
 
+    let aws = eso_provider_aws::AwsConfig::default().endpoint_url(args.aws_endpoint_url.clone());
     let identity = leader_identity();
     let config = ControllerConfig::default()
         .controller_class(args.controller_class.clone())
@@ -315,7 +320,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let controller = ExternalSecretController::new(
         client.clone(),
         config,
-        eso_core::render::builtin_providers(),
+        eso_core::render::builtin_providers_with(aws.clone()),
     );
 
     let store_ctx = Arc::new(StoreContext::new(
@@ -324,7 +329,7 @@ async fn run(args: RunArgs) -> Result<()> {
             .controller_class(args.controller_class.clone())
             .namespace(args.namespace.clone())
             .requeue_interval(args.store_requeue_interval),
-        eso_core::render::builtin_providers(),
+        eso_core::render::builtin_providers_with(aws.clone()),
     ));
     let cluster_stores = args.enable_cluster_store_reconciler && args.namespace.is_none();
     let stores_on = args.enable_secret_store_reconciler;

@@ -6,6 +6,12 @@
 //!
 //! Exit status: 0 when every ExternalSecret rendered, 1 when some failed (the others are still
 //! printed), 2 for usage errors and unreadable or invalid input files.
+//!
+//! `sync-once run` syncs the ExternalSecrets of the cluster in `KUBECONFIG` (or in-cluster)
+//! once, through the operator's reconcile path.
+//!
+//! This binary is the first embedder of `eso-core`: it uses only the surface at the crate's
+//! root (`docs/embedding.md`), so whatever it does, another tool can do.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,8 +19,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use eso_core::manifests::{ManifestError, ManifestSet};
-use eso_core::render::{Rendered, builtin_providers, render_all};
+use eso_core::api::duration::{format_go_duration, parse_go_duration};
+use eso_core::{
+    ControllerConfig, ManifestError, ManifestSet, OneShotOptions, Rendered, SyncOutcome,
+    builtin_providers, render_all, sync_cluster,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -194,7 +203,7 @@ async fn render(args: RenderArgs) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let timeout = match eso_api::duration::parse_go_duration(&args.timeout) {
+    let timeout = match parse_go_duration(&args.timeout) {
         Ok(t) if !t.is_zero() => t,
         Ok(_) => {
             eprintln!("error: --timeout must be more than zero");
@@ -208,20 +217,14 @@ async fn run(args: RunArgs) -> ExitCode {
     match tokio::time::timeout(timeout, run_inner(args)).await {
         Ok(code) => code,
         Err(_) => {
-            eprintln!(
-                "error: gave up after {}",
-                eso_api::duration::format_go_duration(timeout)
-            );
+            eprintln!("error: gave up after {}", format_go_duration(timeout));
             ExitCode::from(1)
         }
     }
 }
 
 async fn run_inner(args: RunArgs) -> ExitCode {
-    use eso_core::controller::{ControllerConfig, SyncOutcome};
-    use eso_core::oneshot::{OneShotOptions, sync_cluster};
-
-    let client = match kube::Client::try_default().await {
+    let client = match eso_core::kube::Client::try_default().await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: cannot build a Kubernetes client (KUBECONFIG or in-cluster): {e}");

@@ -24,6 +24,31 @@
 //! - [`crds`]: the CustomResourceDefinitions and their YAML as checked in under `deploy/crds/`.
 //! - [`duration`]: Go `time.Duration` strings.
 //! - [`labels`]: well-known labels, annotations, finalizers and field managers.
+//!
+//! # Use
+//!
+//! Read a manifest, apply upstream's defaults through the accessors, and validate it:
+//!
+//! ```
+//! use std::time::Duration;
+//! use eso_api::{CreationPolicy, ExternalSecret, validate::validate_external_secret};
+//!
+//! let es: ExternalSecret = serde_saphyr::from_str(
+//!     r#"
+//! apiVersion: external-secrets.io/v1
+//! kind: ExternalSecret
+//! metadata: {name: db, namespace: apps}
+//! spec:
+//!   secretStoreRef: {name: vault}
+//!   data: [{secretKey: password, remoteRef: {key: db, property: password}}]
+//! "#,
+//! )?;
+//! assert_eq!(es.target_name(), "db"); // spec.target.name, else the ExternalSecret's name
+//! assert_eq!(es.spec.refresh_interval()?, Duration::from_secs(3600)); // upstream's 1h
+//! assert_eq!(es.spec.creation_policy(), CreationPolicy::Owner);
+//! assert!(validate_external_secret(&es.spec).is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod cluster_external_secret;
 pub mod common;

@@ -289,7 +289,7 @@ impl Context {
     }
 }
 
-/// What one sync did, for `sync-once run` and logs.
+/// What one sync did, for [`sync_cluster`](crate::sync_cluster), `sync-once run` and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {
     /// Nothing was due: the Secret is up to date and no refresh was needed.

@@ -1,27 +1,153 @@
-//! `eso-core`: the reconciliation core of eso-rs.
+//! `eso-core`: the reconciliation core of eso-rs, and the library other Rust tools embed.
 //!
-//! The path is the same for the operator, `sync-once` and embedding tools:
-//! [`fetch`] (I/O: resolve stores, reuse provider clients, read and post-process data) →
-//! [`plan`] (pure: the desired Secret, the `Ready` condition and events) → apply (server-side
-//! apply of the Secret and its status, in the operator). [`render`] runs fetch and plan offline
-//! over manifests, for `sync-once render`. [`hash`] reproduces upstream's hashes byte for byte.
+//! The path is the same for the operator, `sync-once` and embedding tools: fetch (I/O: resolve
+//! stores, reuse provider clients, read and post-process data) → plan (pure: the desired
+//! Secret, the `Ready` condition and events) → apply (server-side apply of the Secret and its
+//! status). Offline rendering runs fetch and plan over manifests; a one-shot sync runs all
+//! three against a cluster, once.
+//!
+//! # The stable surface
+//!
+//! Everything documented on this page is the embedding surface; `sync-once` uses exactly it and
+//! nothing else. Semver applies to it once the crate is published (0.x today: a breaking change
+//! bumps the minor version and is listed in the changelog).
+//!
+//! | task | items |
+//! |---|---|
+//! | read manifests | [`ManifestSet`] ([`ManifestSet::new`], [`ManifestSet::add_text`]), [`ManifestError`], [`Source`], [`Sourced`] |
+//! | render offline | [`render_all`] → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
+//! | sync a cluster once | [`sync_cluster`] with [`OneShotOptions`] and [`ControllerConfig`] → [`OneShotResult`] with a [`SyncOutcome`], or a [`ListError`] |
+//! | providers | [`builtin_providers`], [`ProviderRegistry`], and the [`Provider`] / [`SecretsClient`] traits with [`ClientContext`], [`StoreInfo`], [`SecretData`], [`ValidationResult`], [`ProviderError`], [`ErrorKind`] |
+//! | types and dependencies | [`api`] (eso-api: the `external-secrets.io` types), [`provider`] (eso-provider, the whole provider contract), [`kube`], [`k8s_openapi`], and [`async_trait`](macro@async_trait) for implementing the provider traits |
+//!
+//! The re-exported crates are part of the surface: a major-version change of `kube` or
+//! `k8s-openapi` is a breaking change of `eso-core`. Use them through these re-exports
+//! (`eso_core::kube::Client`) so that your tool always builds against the same versions.
+//!
+//! Not stable: the modules hidden from these docs (`controller`, `store_controller`,
+//! `ces_controller`, `fetch`, `plan`, `apply`, `object_metrics`, `testing`, ...). They are
+//! public only so that the operator binary and this workspace's tests can reach them, and they
+//! change without notice. Running the long-lived controllers in your own process is not
+//! supported yet: deploy `eso-operator` instead. See `docs/embedding.md` for when to embed.
+//!
+//! # Render offline
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use eso_core::{ManifestSet, builtin_providers, render_all};
+//!
+//! let yaml = r#"
+//! apiVersion: external-secrets.io/v1
+//! kind: SecretStore
+//! metadata: {name: store}
+//! spec:
+//!   provider:
+//!     fake:
+//!       data: [{key: db-password, value: s3cr3t}]
+//! ---
+//! apiVersion: external-secrets.io/v1
+//! kind: ExternalSecret
+//! metadata: {name: db}
+//! spec:
+//!   secretStoreRef: {name: store}
+//!   data: [{secretKey: password, remoteRef: {key: db-password}}]
+//! "#;
+//! let mut set = ManifestSet::new("default");
+//! assert!(set.add_text("inline.yaml", yaml).is_empty());
+//! let rendered = render_all(&set, &builtin_providers()).await;
+//! let secret = rendered[0].result.as_ref().ok().and_then(Option::as_ref);
+//! let data = secret.and_then(|s| s.data.as_ref());
+//! assert_eq!(data.map(|d| d["password"].0.as_slice()), Some(&b"s3cr3t"[..]));
+//! # }
+//! ```
+//!
+//! # Sync a cluster once
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use eso_core::{OneShotOptions, builtin_providers, sync_cluster};
+//!
+//! let client = eso_core::kube::Client::try_default().await?; // KUBECONFIG or in-cluster
+//! let options = OneShotOptions {
+//!     namespace: Some("demo".to_owned()),
+//!     ..OneShotOptions::default()
+//! };
+//! for result in sync_cluster(client, builtin_providers(), options).await? {
+//!     println!("{}: {:?}", result.external_secret, result.outcome);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Add a provider
+//!
+//! Implement [`Provider`] (validates a store, builds a client) and [`SecretsClient`] (reads
+//! values), and add it to a registry with [`ProviderRegistry::with`]. Stores select it with
+//! its key, `spec.provider.<key>`; the key's value is available to the provider as JSON in
+//! `store.spec.provider.other[key]`. The `custom_provider` example of the `eso-examples` crate
+//! is a complete one.
 
+#[doc(hidden)]
 pub mod apply;
+#[doc(hidden)]
 pub mod ces_controller;
+#[doc(hidden)]
 pub mod controller;
+#[doc(hidden)]
 pub mod fetch;
+#[doc(hidden)]
 pub mod hash;
+#[doc(hidden)]
 pub mod kube_io;
+#[doc(hidden)]
 pub mod manifests;
+#[doc(hidden)]
 pub mod object_metrics;
+#[doc(hidden)]
 pub mod oneshot;
+#[doc(hidden)]
 pub mod plan;
+#[doc(hidden)]
 pub mod render;
+#[doc(hidden)]
 pub mod schedule;
+#[doc(hidden)]
 pub mod selector;
+#[doc(hidden)]
 pub mod status;
+#[doc(hidden)]
 pub mod store;
+#[doc(hidden)]
 pub mod store_controller;
+#[doc(hidden)]
 pub mod sync_window;
+#[doc(hidden)]
 pub mod template;
+#[doc(hidden)]
 pub mod testing;
+
+// Reading manifests and rendering offline.
+pub use manifests::{ManifestError, ManifestSet, Source, Sourced};
+pub use render::{RenderError, Rendered, builtin_providers, render_all};
+
+// Why a render or a sync failed.
+pub use fetch::FetchError;
+pub use plan::PlanError;
+pub use store::StoreError;
+
+// One-shot sync against a cluster.
+pub use controller::{ControllerConfig, SyncOutcome};
+pub use oneshot::{ListError, OneShotOptions, OneShotResult, sync_cluster};
+
+// The provider contract, so that a provider written outside this workspace needs only eso-core.
+pub use eso_provider::{
+    ClientContext, ErrorKind, Provider, ProviderError, ProviderRegistry, SecretData, SecretsClient,
+    StoreInfo, ValidationResult,
+};
+
+// Crates whose types appear in the surface.
+pub use async_trait::async_trait;
+pub use eso_api as api;
+pub use eso_provider as provider;
+pub use k8s_openapi;
+pub use kube;

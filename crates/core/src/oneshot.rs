@@ -13,7 +13,8 @@ use kube::{Api, Client, ResourceExt};
 use crate::controller::{Context, ControllerConfig, SyncOutcome, sync_once};
 use crate::manifests::{ManifestSet, Source, Sourced};
 
-/// What to sync.
+/// What [`sync_cluster`] syncs, and how. The default syncs every namespace, writes, and uses
+/// the `default` controller class.
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct OneShotOptions {
@@ -23,7 +24,8 @@ pub struct OneShotOptions {
     pub selector: Option<String>,
     /// Compute changes without writing.
     pub dry_run: bool,
-    /// Controller settings (class, cluster stores).
+    /// Controller settings: of these, a one-shot sync uses the controller class, whether
+    /// ClusterSecretStores may be used, and the reporter named on events.
     pub config: ControllerConfig,
 }
 
@@ -36,7 +38,8 @@ pub struct OneShotResult {
     pub outcome: SyncOutcome,
 }
 
-/// A failure before any ExternalSecret could be synced.
+/// A failure before any ExternalSecret could be synced: ExternalSecrets, SecretStores or
+/// ClusterSecretStores could not be listed (its source is the Kubernetes client's error).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot list {what}")]
 pub struct ListError {
@@ -52,7 +55,15 @@ fn source() -> Source {
     }
 }
 
-/// Syncs every matching ExternalSecret once, in name order.
+/// Syncs every matching ExternalSecret once, in (namespace, name) order, through the
+/// operator's own reconcile path, and says what happened to each.
+///
+/// The stores are listed once up front (no watches, no Lease); every ExternalSecret is synced
+/// even if no refresh is due. Writes are the operator's (server-side apply of the Secret and of
+/// the ExternalSecret's status, events), unless [`OneShotOptions::dry_run`] is set. A failing
+/// ExternalSecret is reported in its [`OneShotResult`] and does not stop the others; only a
+/// failure to list is an `Err`. The caller builds the client: this crate never reads
+/// `KUBECONFIG` or other environment variables.
 pub async fn sync_cluster(
     client: Client,
     registry: ProviderRegistry,

@@ -115,7 +115,7 @@ impl RenderError {
     }
 }
 
-/// What rendering one ExternalSecret gave.
+/// What rendering one ExternalSecret gave; [`render_all`] returns one per ExternalSecret.
 #[derive(Debug)]
 pub struct Rendered {
     /// Where the ExternalSecret came from.
@@ -131,6 +131,12 @@ pub struct Rendered {
 
 /// Renders every ExternalSecret of the set, in input order. A failing ExternalSecret does not
 /// stop the others.
+///
+/// Each ExternalSecret is validated, its data fetched from the providers in `registry` (store
+/// credentials and template sources come from the set's Secrets and ConfigMaps; one client per
+/// store is built and reused), and planned exactly as the operator would, against the set's
+/// copy of the target Secret if it holds one. Nothing is written anywhere. Requests for
+/// ServiceAccount tokens fail, as there is no cluster to issue them.
 pub async fn render_all(set: &ManifestSet, registry: &ProviderRegistry) -> Vec<Rendered> {
     let clients = ClientCache::new();
     let ctx = FetchContext {
@@ -220,10 +226,19 @@ async fn render_one(
     (Ok(secret), notes)
 }
 
-/// A registry with every built-in provider this crate knows.
+/// A registry with every provider built into eso-rs ([`ProviderRegistry::keys`] lists their
+/// store keys), with default settings. Add your own with [`ProviderRegistry::with`].
 #[must_use]
 pub fn builtin_providers() -> ProviderRegistry {
+    builtin_providers_with(eso_provider_aws::AwsConfig::default())
+}
+
+/// Like [`builtin_providers`], with the AWS provider configured (e.g. an endpoint override for
+/// AWS-compatible services, which binaries take from `AWS_ENDPOINT_URL` or a flag).
+#[must_use]
+pub fn builtin_providers_with(aws: eso_provider_aws::AwsConfig) -> ProviderRegistry {
     ProviderRegistry::new()
+        .with(Arc::new(eso_provider_aws::AwsProvider::new().config(aws)))
         .with(Arc::new(eso_provider_fake::FakeProvider))
         .with(Arc::new(eso_provider_vault::VaultProvider::vault()))
         .with(Arc::new(eso_provider_vault::VaultProvider::open_bao()))

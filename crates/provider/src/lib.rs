@@ -10,6 +10,64 @@
 //! It knows nothing of the Kubernetes client: credentials a store references are read through
 //! the [`SecretReader`] the caller passes in, so the same provider serves the operator (reading
 //! from the API server) and `sync-once render` (reading from manifest files).
+//!
+//! # Use
+//!
+//! A provider is two small types: a [`Provider`] that validates stores and builds clients, and
+//! a [`SecretsClient`] that reads values. This one serves a single fixed value under the store
+//! key `constant` (`spec.provider.constant: {}`); a tool adds it to the registry the reconciler
+//! uses (`eso_core::builtin_providers().with(...)` when embedding `eso-core`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use eso_api::{ExternalSecretDataRemoteRef, ExternalSecretFind, SecretStoreCapabilities};
+//! use eso_provider::{
+//!     ClientContext, ErrorKind, Provider, ProviderError, ProviderRegistry, SecretData,
+//!     SecretsClient, StoreInfo, ValidationResult,
+//! };
+//!
+//! struct Constant;
+//!
+//! #[async_trait]
+//! impl Provider for Constant {
+//!     fn key(&self) -> &'static str { "constant" }
+//!     fn capabilities(&self) -> SecretStoreCapabilities { SecretStoreCapabilities::ReadOnly }
+//!     fn validate_store(&self, _: &StoreInfo) -> Result<Vec<String>, ProviderError> {
+//!         Ok(Vec::new())
+//!     }
+//!     async fn new_client(&self, _: ClientContext<'_>) -> Result<Arc<dyn SecretsClient>, ProviderError> {
+//!         Ok(Arc::new(Constant))
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl SecretsClient for Constant {
+//!     async fn get_secret(&self, remote: &ExternalSecretDataRemoteRef) -> Result<Vec<u8>, ProviderError> {
+//!         match remote.key.as_str() {
+//!             "answer" => Ok(b"42".to_vec()),
+//!             // Typed by cause: only a confirmed NotFound may ever lead to deleting data.
+//!             other => Err(ProviderError::not_found(other)),
+//!         }
+//!     }
+//!     async fn get_secret_map(&self, _: &ExternalSecretDataRemoteRef) -> Result<SecretData, ProviderError> {
+//!         Err(ProviderError::unsupported("constant cannot extract"))
+//!     }
+//!     async fn get_all_secrets(&self, _: &ExternalSecretFind) -> Result<SecretData, ProviderError> {
+//!         Err(ProviderError::unsupported("constant cannot find"))
+//!     }
+//!     async fn validate(&self) -> Result<ValidationResult, ProviderError> {
+//!         Ok(ValidationResult::Ready)
+//!     }
+//! }
+//!
+//! let registry = ProviderRegistry::new().with(Arc::new(Constant));
+//! assert_eq!(registry.keys().collect::<Vec<_>>(), ["constant"]);
+//!
+//! let err = ProviderError::not_found("db");
+//! assert_eq!((err.kind(), err.reason()), (ErrorKind::NotFound, "NotFound"));
+//! assert!(ProviderError::throttled("slow down").kind().is_transient());
+//! ```
 
 pub mod convert;
 mod error;
