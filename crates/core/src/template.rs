@@ -181,6 +181,47 @@ fn write_pairs(
     Ok(())
 }
 
+/// Renders the items of one templateFrom ConfigMap or Secret into the target parts.
+struct ItemWriter<'a, 'b> {
+    renderer: &'a Renderer<'b>,
+    data: &'a Value,
+    parts: &'a mut TargetParts,
+    target: Target,
+    decoding: DecodingStrategy,
+}
+
+impl ItemWriter<'_, '_> {
+    /// `kind` names the source in upstream's missing-key message (`configmap`, `secret`).
+    fn write_all<'c>(
+        &mut self,
+        field: &str,
+        kind: &str,
+        source: &eso_api::TemplateRef,
+        get: impl Fn(&str) -> Option<&'c [u8]>,
+    ) -> Result<(), String> {
+        for item in &source.items {
+            let raw = get(&item.key).ok_or_else(|| {
+                format!("error in {kind} {}: missing key {}", source.name, item.key)
+            })?;
+            let name = format!("{field}[{}]", item.key);
+            let text = std::str::from_utf8(raw)
+                .map_err(|_| format!("{name}: the template is not UTF-8 text"))?;
+            let rendered = self.renderer.render(&name, text, self.data)?;
+            match item.template_as.unwrap_or_default() {
+                TemplateScope::Values => {
+                    let value = decode_value(self.decoding, &item.key, rendered)
+                        .map_err(|e| format!("{name}: {}", e.chain()))?;
+                    write(self.parts, self.target, item.key.clone(), value, &name)?;
+                }
+                TemplateScope::KeysAndValues => {
+                    write_pairs(self.parts, self.target, &rendered, self.decoding, &name)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Applies the template. `base_data` is the data the Secret keeps before the template is
 /// applied (the existing data for Merge policies, else nothing).
 pub fn apply_template(
@@ -208,29 +249,22 @@ pub fn apply_template(
         let field = format!("spec.target.template.templateFrom[{i}]");
         let target = parse_target(from.target.as_deref(), &field)?;
         let decoding = from.values_decoding_strategy.unwrap_or_default();
+        let mut items = ItemWriter {
+            renderer: &renderer,
+            data: &data,
+            parts: &mut parts,
+            target,
+            decoding,
+        };
         if let Some(cm) = &from.config_map {
             let cm_field = format!("{field}.configMap");
             let contents = sources
                 .config_maps
                 .get(&cm.name)
                 .ok_or_else(|| format!("{cm_field}: ConfigMap {:?} not found", cm.name))?;
-            for item in &cm.items {
-                let text = contents.get(&item.key).ok_or_else(|| {
-                    format!("error in configmap {}: missing key {}", cm.name, item.key)
-                })?;
-                let name = format!("{cm_field}[{}]", item.key);
-                let rendered = renderer.render(&name, text, &data)?;
-                match item.template_as.unwrap_or_default() {
-                    TemplateScope::Values => {
-                        let value = decode_value(decoding, &item.key, rendered)
-                            .map_err(|e| format!("{name}: {}", e.chain()))?;
-                        write(&mut parts, target, item.key.clone(), value, &name)?;
-                    }
-                    TemplateScope::KeysAndValues => {
-                        write_pairs(&mut parts, target, &rendered, decoding, &name)?
-                    }
-                }
-            }
+            items.write_all(&cm_field, "configmap", cm, |k| {
+                contents.get(k).map(String::as_bytes)
+            })?;
         }
         if let Some(secret) = &from.secret {
             let s_field = format!("{field}.secret");
@@ -238,25 +272,9 @@ pub fn apply_template(
                 .secrets
                 .get(&secret.name)
                 .ok_or_else(|| format!("{s_field}: Secret {:?} not found", secret.name))?;
-            for item in &secret.items {
-                let raw = contents.get(&item.key).ok_or_else(|| {
-                    format!("error in secret {}: missing key {}", secret.name, item.key)
-                })?;
-                let name = format!("{s_field}[{}]", item.key);
-                let text = std::str::from_utf8(raw)
-                    .map_err(|_| format!("{name}: the template is not UTF-8 text"))?;
-                let rendered = renderer.render(&name, text, &data)?;
-                match item.template_as.unwrap_or_default() {
-                    TemplateScope::Values => {
-                        let value = decode_value(decoding, &item.key, rendered)
-                            .map_err(|e| format!("{name}: {}", e.chain()))?;
-                        write(&mut parts, target, item.key.clone(), value, &name)?;
-                    }
-                    TemplateScope::KeysAndValues => {
-                        write_pairs(&mut parts, target, &rendered, decoding, &name)?
-                    }
-                }
-            }
+            items.write_all(&s_field, "secret", secret, |k| {
+                contents.get(k).map(Vec::as_slice)
+            })?;
         }
         if let Some(literal) = &from.literal {
             let name = format!("{field}.literal");
