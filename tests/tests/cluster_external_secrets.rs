@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use eso_api::{ClusterExternalSecret, ExternalSecret};
-use eso_core::ces_controller::run_ces_controller;
+use std::sync::Arc;
+
+use eso_core::ces_controller::{run_ces_controller, spawn_ces_series};
+use eso_core::object_metrics::StatusSeries;
 use eso_tests::{TEST_MANAGER, TestCluster, eventually, install_crds};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -47,6 +50,8 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
         .await
         .unwrap();
 
+    let series = Arc::new(StatusSeries::cluster_external_secrets());
+    let series_task = spawn_ces_series(client.clone(), series.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run_ces_controller(client.clone(), async move {
         let _ = rx.await;
@@ -83,6 +88,16 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
     .await
     .unwrap();
 
+    // The stored Ready condition is exported as clusterexternalsecret_status_condition.
+    let ready_line = format!(
+        "clusterexternalsecret_status_condition{{name=\"{ces_name}\",namespace=\"\",condition=\"Ready\",status=\"True\"}} 1"
+    );
+    eventually("the Ready series", || async {
+        series.render().contains(&ready_line)
+    })
+    .await
+    .unwrap();
+
     // The namespace stops matching: its ExternalSecret goes away.
     namespaces
         .patch(
@@ -103,6 +118,14 @@ async fn fans_out_to_selected_namespaces_and_cleans_up() {
         .delete(&ces_name, &DeleteParams::default())
         .await
         .unwrap();
+    let gone = format!("name=\"{ces_name}\"");
+    eventually(
+        "the series of the deleted ClusterExternalSecret to go",
+        || async { !series.render().contains(&gone) },
+    )
+    .await
+    .unwrap();
+    series_task.abort();
     let _ = tx.send(());
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
     cluster.cleanup().await.unwrap();

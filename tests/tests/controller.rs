@@ -9,6 +9,7 @@ use eso_api::labels::{ANNOTATION_DATA_HASH, LABEL_MANAGED};
 use eso_api::{ExternalSecret, SecretStore};
 use eso_tests::{RunningController, TEST_MANAGER, TestCluster, eventually, install_crds};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
@@ -388,18 +389,48 @@ async fn nothing_is_written_when_nothing_changed() {
     })
     .await
     .unwrap();
-    let before_secret = env
-        .secrets
-        .get("app")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version;
+    let events: Api<Event> = Api::namespaced(env.cluster.client(), &ns);
+    let event_count = || async { events.list(&Default::default()).await.unwrap().items.len() };
+    let before_secret = env.secrets.get("app").await.unwrap();
     let before_es = env.ess.get("app").await.unwrap();
-    let first_refresh = before_es.status.as_ref().unwrap().refresh_time.clone();
-    // Let several 1 s refreshes happen: each reads the provider and finds nothing to change.
+    let before_events = event_count().await;
+
+    // Several 1 s refreshes: each reads the provider and finds nothing to change, so neither
+    // the Secret, nor the ExternalSecret's status, nor the event list is written.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let after_secret = env.secrets.get("app").await.unwrap();
+    let after_es = env.ess.get("app").await.unwrap();
+    assert_eq!(
+        before_secret.metadata.resource_version, after_secret.metadata.resource_version,
+        "the Secret was rewritten although nothing changed"
+    );
+    assert_eq!(
+        before_es.metadata.resource_version, after_es.metadata.resource_version,
+        "the status was rewritten although nothing changed"
+    );
+    assert_eq!(before_events, event_count().await, "events at steady state");
+
+    // The refreshes did happen: a new remote value is picked up within a few of them, and
+    // that write records a new refreshTime.
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t2"}])),
+    )
+    .await;
+    let secrets = env.secrets.clone();
+    eventually("the new value", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t2"))
+    })
+    .await
+    .unwrap();
+    let first_refresh = before_es.status.unwrap().refresh_time;
     let ess = env.ess.clone();
-    eventually("a later refresh", || {
+    eventually("a newer refreshTime", || {
         let first = first_refresh.clone();
         let ess = ess.clone();
         async move {
@@ -412,18 +443,6 @@ async fn nothing_is_written_when_nothing_changed() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after_secret = env
-        .secrets
-        .get("app")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version;
-    assert_eq!(
-        before_secret, after_secret,
-        "the Secret was rewritten although nothing changed"
-    );
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
@@ -609,6 +628,180 @@ async fn a_replaced_external_secret_is_synced_again() {
                     .and_then(|st| st.synced_resource_version.clone())
                     .is_some_and(|v| v.starts_with("2-"))
         })
+    })
+    .await
+    .unwrap();
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immutable_secret_is_never_changed_in_place_but_recreated_when_deleted() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
+                "target": {"immutable": true},
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secrets = env.secrets.clone();
+    eventually("the immutable Secret", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.immutable == Some(true))
+    })
+    .await
+    .unwrap();
+    let first = env.secrets.get("app").await.unwrap();
+    assert_eq!(data_of(&first, "token").as_deref(), Some("t1"));
+
+    // The remote value changes: the Secret cannot follow, and the ExternalSecret says why.
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t2"}])),
+    )
+    .await;
+    let ess = env.ess.clone();
+    eventually("Ready=False for the immutable target", || async {
+        ess.get("app")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, _, m)| s == "False" && m.contains("immutable"))
+    })
+    .await
+    .unwrap();
+    let (_, reason, message) = ready(&env.ess.get("app").await.unwrap()).unwrap();
+    assert_eq!(reason, "SecretSyncedError");
+    assert!(message.contains("\"app\""), "names the Secret: {message}");
+    let kept = env.secrets.get("app").await.unwrap();
+    assert_eq!(data_of(&kept, "token").as_deref(), Some("t1"));
+    assert_eq!(
+        kept.metadata.uid, first.metadata.uid,
+        "not recreated behind the user's back"
+    );
+
+    // Deleting it is the user's way to accept the new value: it is recreated with it.
+    env.secrets
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    let secrets = env.secrets.clone();
+    eventually("the recreated Secret", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t2"))
+    })
+    .await
+    .unwrap();
+    let recreated = env.secrets.get("app").await.unwrap();
+    assert_eq!(recreated.immutable, Some(true));
+    assert_ne!(recreated.metadata.uid, first.metadata.uid);
+    let ess = env.ess.clone();
+    eventually("Ready=True again", || async {
+        ess.get("app")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, _, _)| s == "True")
+    })
+    .await
+    .unwrap();
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_reconnects_after_an_api_server_restart() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "before",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secrets = env.secrets.clone();
+    eventually("the first Secret", || async {
+        secrets.get_opt("before").await.ok().flatten().is_some()
+    })
+    .await
+    .unwrap();
+
+    // A real cluster's API server cannot be restarted from here; there the test checks the
+    // same convergence without the outage.
+    if let Some(server) = env.cluster.server() {
+        server.stop().await;
+        // Long enough for every watch to notice and back off at least once.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        server.restart().await.unwrap();
+    }
+
+    // Changes made after the restart reach the controller through its new watches.
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t2"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "after",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1h",
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let secrets = env.secrets.clone();
+    eventually("both Secrets with the new value", || async {
+        let mut ok = true;
+        for name in ["before", "after"] {
+            ok &= secrets
+                .get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t2"));
+        }
+        ok
     })
     .await
     .unwrap();

@@ -2,10 +2,13 @@
 //! provider (100 distinct keys), one `eso-operator` process (leader election off).
 //!
 //! Reports: time until every Secret exists, create-to-Secret latency (p50/p99 over 20 new
-//! ExternalSecrets while the N refresh every 60 s), writes and Events during one steady-state
-//! refresh window, and the operator's peak RSS.
+//! ExternalSecrets created while the N refresh every 60 s), writes and Events of the N during
+//! one steady-state refresh window, and the operator's peak RSS.
 //!
 //! Run: `ESO_BENCH_N=5000 cargo bench -p eso-operator --bench operator_scale` (default N=1000).
+//! `ESO_BENCH_UNRELATED=20000` first fills the namespace with that many unrelated 100 KiB
+//! Secrets (not managed by any ExternalSecret), to show the operator's memory does not follow
+//! them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -109,6 +112,34 @@ async fn main() {
         )
         .await
         .unwrap();
+    let unrelated: usize = std::env::var("ESO_BENCH_UNRELATED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if unrelated > 0 {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let blob = k8s_openapi::ByteString(vec![b'x'; 100 * 1024]);
+        let t = Instant::now();
+        for i in 0..unrelated {
+            let secret = Secret {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(format!("unrelated-{i}")),
+                    labels: Some([("app".to_owned(), "unrelated".to_owned())].into()),
+                    ..Default::default()
+                },
+                data: Some([("blob".to_owned(), blob.clone())].into()),
+                ..Default::default()
+            };
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .unwrap();
+        }
+        eprintln!(
+            "created {unrelated} unrelated 100 KiB Secrets in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     let es_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &es_resource());
     for i in 0..n {
         create_es(&es_api, ns, &format!("es-{i}"), i % 100).await;
@@ -148,18 +179,6 @@ async fn main() {
     }
     let converge = started.elapsed();
 
-    let mut latencies = Vec::new();
-    for i in 0..20 {
-        let name = format!("late-{i}");
-        let t = Instant::now();
-        create_es(&es_api, ns, &name, i).await;
-        while secrets.get_opt(&name).await.unwrap().is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        latencies.push(t.elapsed());
-    }
-    latencies.sort();
-
     // Steady state: let every ExternalSecret refresh once (60 s interval, up to 10 % jitter)
     // and count what changed.
     let before: std::collections::BTreeMap<String, String> = managed_secrets(&secrets)
@@ -184,31 +203,56 @@ async fn main() {
     };
     let es_before = es_versions(es_api.list(&ListParams::default()).await.unwrap().items);
     let events_api: Api<Event> = Api::namespaced(client.clone(), ns);
-    let events_before = events_api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .len();
-    tokio::time::sleep(Duration::from_secs(70)).await;
+    // Events about the N (not about the ExternalSecrets created during the window).
+    let events_of_n = |events: Vec<Event>| {
+        events
+            .iter()
+            .filter(|e| {
+                !e.regarding
+                    .as_ref()
+                    .and_then(|r| r.name.as_deref())
+                    .unwrap_or_default()
+                    .starts_with("late-")
+            })
+            .count()
+    };
+    let events_before = events_of_n(events_api.list(&ListParams::default()).await.unwrap().items);
+    // During the window, one new ExternalSecret every 3.5 s: how long until its Secret exists
+    // while the N refresh around it.
+    let window = Instant::now();
+    let mut latencies = Vec::new();
+    for i in 0..20 {
+        let name = format!("late-{i}");
+        let t = Instant::now();
+        create_es(&es_api, ns, &name, i).await;
+        while secrets.get_opt(&name).await.unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        latencies.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(3500).saturating_sub(t.elapsed())).await;
+    }
+    latencies.sort();
+    tokio::time::sleep(Duration::from_secs(70).saturating_sub(window.elapsed())).await;
     let after = managed_secrets(&secrets).await;
     let rewritten = after
         .iter()
+        .filter(|s| {
+            !s.metadata
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("late-")
+        })
         .filter(|s| {
             before.get(s.metadata.name.as_deref().unwrap_or_default())
                 != s.metadata.resource_version.as_ref()
         })
         .count();
-    let events_after = events_api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .len();
+    let events_after = events_of_n(events_api.list(&ListParams::default()).await.unwrap().items);
     let es_after = es_versions(es_api.list(&ListParams::default()).await.unwrap().items);
     let status_writes = es_after
         .iter()
-        .filter(|(k, v)| es_before.get(*k) != Some(*v))
+        .filter(|(k, v)| !k.starts_with("late-") && es_before.get(*k) != Some(*v))
         .count();
     let rss = peak_rss_kib(pid);
     let _ = operator.kill();

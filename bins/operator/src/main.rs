@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use eso_core::ces_controller::run_ces_controller;
+use eso_core::ces_controller::{run_ces_controller, spawn_ces_series};
 use eso_core::controller::{ControllerConfig, ExternalSecretController};
 use eso_core::object_metrics::StatusSeries;
 use eso_core::store_controller::{StoreContext, StoreControllerConfig, run_store_controllers};
@@ -108,6 +108,11 @@ struct RunArgs {
     /// How often stores without spec.refreshInterval are re-validated (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     store_requeue_interval: Duration,
+    /// When a refresh that found nothing new writes `status.refreshTime`: `on-change` writes
+    /// nothing at steady state (refreshTime then tells when the Secret or the condition last
+    /// changed); `every-refresh` writes it at every refresh, as upstream does.
+    #[arg(long, value_enum, default_value_t = StatusRefreshTime::OnChange)]
+    status_refresh_time: StatusRefreshTime,
     /// Endpoint of an AWS-compatible service for the aws provider (default: the
     /// AWS_ENDPOINT_URL environment variable, else AWS itself).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -124,6 +129,23 @@ struct RunArgs {
 enum LogFormat {
     Json,
     Text,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum StatusRefreshTime {
+    /// Only when the Secret, the condition or the synced version changes.
+    OnChange,
+    /// At every refresh (upstream's behaviour).
+    EveryRefresh,
+}
+
+impl From<StatusRefreshTime> for eso_core::status::RefreshTimeWrites {
+    fn from(value: StatusRefreshTime) -> Self {
+        match value {
+            StatusRefreshTime::OnChange => Self::OnChange,
+            StatusRefreshTime::EveryRefresh => Self::EveryRefresh,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,7 +338,8 @@ async fn run(args: RunArgs) -> Result<()> {
         .namespace(args.namespace.clone())
         .concurrency(args.concurrent)
         .cluster_stores(args.enable_cluster_store_reconciler)
-        .instance(Some(identity.clone()));
+        .instance(Some(identity.clone()))
+        .refresh_time_writes(args.status_refresh_time.into());
     let controller = ExternalSecretController::new(
         client.clone(),
         config,
@@ -369,12 +392,14 @@ async fn run(args: RunArgs) -> Result<()> {
         }
     });
 
+    let ces_series = Arc::new(StatusSeries::cluster_external_secrets());
     let admin = Arc::new(Admin {
         metrics,
         series: vec![
             controller.status_series(),
             store_ctx.store_series.clone(),
             store_ctx.cluster_store_series.clone(),
+            ces_series.clone(),
         ],
         leading: leading.clone(),
         per_object: args.metrics_per_object,
@@ -401,6 +426,12 @@ async fn run(args: RunArgs) -> Result<()> {
 
     // Every replica keeps its caches and status series warm; only the leader reconciles.
     controller.start_watches();
+    if stores_on {
+        store_ctx.start_series_watches(cluster_stores);
+    }
+    if ces_on {
+        spawn_ces_series(ces_client.clone(), ces_series);
+    }
     admin.ready.store(true, Ordering::Relaxed);
     tracing::info!(%metrics_addr, %health_addr, %identity, leader_election = manager.is_some(), "eso-operator started");
 

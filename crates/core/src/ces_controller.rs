@@ -284,6 +284,25 @@ fn ces_error_policy(
     Action::requeue(Duration::from_secs(5))
 }
 
+/// Keeps `series` (`clusterexternalsecret_status_condition`) equal to the stored conditions
+/// of every ClusterExternalSecret. Every replica runs it, so a new leader exports at once.
+pub fn spawn_ces_series(
+    client: Client,
+    series: Arc<crate::object_metrics::StatusSeries>,
+) -> tokio::task::JoinHandle<()> {
+    crate::object_metrics::spawn_condition_watch(
+        Api::<ClusterExternalSecret>::all(client),
+        series,
+        |ces| {
+            ces.status
+                .iter()
+                .flat_map(|s| &s.conditions)
+                .map(|c| (c.type_.clone(), c.status))
+                .collect()
+        },
+    )
+}
+
 /// Runs the ClusterExternalSecret controller until `shutdown` resolves.
 pub async fn run_ces_controller(
     client: Client,

@@ -31,8 +31,8 @@ use crate::fetch::{ClientCache, FetchContext, FetchError, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
 use crate::plan::{EventType, PlanError, PlanInput, SecretAction, plan};
-use crate::schedule::{is_secret_valid, jitter_for, requeue_after, should_refresh};
-use crate::status::{Outcome, next_status};
+use crate::schedule::{RefreshLedger, is_secret_valid, jitter_for, requeue_after, should_refresh};
+use crate::status::{Outcome, RefreshTimeWrites, next_status, status_needs_write};
 use crate::store::StoreLookup;
 
 /// Field manager of status writes.
@@ -54,6 +54,8 @@ pub struct ControllerConfig {
     pub reporter: String,
     /// Instance (pod name) reported on events.
     pub instance: Option<String>,
+    /// Whether a refresh that changed nothing still writes `status.refreshTime`.
+    pub refresh_time_writes: RefreshTimeWrites,
 }
 
 impl Default for ControllerConfig {
@@ -65,6 +67,7 @@ impl Default for ControllerConfig {
             cluster_stores: true,
             reporter: "external-secrets".to_owned(),
             instance: None,
+            refresh_time_writes: RefreshTimeWrites::OnChange,
         }
     }
 }
@@ -95,6 +98,11 @@ impl ControllerConfig {
         self.instance = instance;
         self
     }
+    /// Sets when a refresh that changed nothing writes the status.
+    pub fn refresh_time_writes(mut self, writes: RefreshTimeWrites) -> Self {
+        self.refresh_time_writes = writes;
+        self
+    }
 }
 
 /// Shared state of the controller.
@@ -109,6 +117,7 @@ pub struct Context {
     recorder: Recorder,
     failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
     series: Arc<StatusSeries>,
+    refreshed: RefreshLedger,
 }
 
 /// Why a reconcile failed; every variant is retried with per-object backoff.
@@ -177,6 +186,7 @@ impl Context {
             recorder,
             failures: Mutex::new(Default::default()),
             series: Arc::new(StatusSeries::external_secrets()),
+            refreshed: RefreshLedger::new(),
         }
     }
 
@@ -245,9 +255,15 @@ impl Context {
         es: &ExternalSecret,
         outcome: &Outcome,
         started: Timestamp,
+        secret_written: bool,
     ) -> Result<(), ReconcileError> {
         let status = next_status(es, outcome, started);
-        if es.status.as_ref() == Some(&status) {
+        if !status_needs_write(
+            es.status.as_ref(),
+            &status,
+            secret_written,
+            self.config.refresh_time_writes,
+        ) {
             return Ok(());
         }
         let api: Api<ExternalSecret> =
@@ -283,7 +299,7 @@ impl Context {
             reason: reasons::SECRET_SYNCED_ERROR,
             message,
         };
-        if let Err(e) = self.write_status(es, &outcome, started).await {
+        if let Err(e) = self.write_status(es, &outcome, started, false).await {
             tracing::warn!(error = %e, "cannot record the failure in status");
         }
     }
@@ -456,8 +472,12 @@ async fn sync(
         None => Action::await_change(),
     };
 
-    if !mode.force && !should_refresh(es, started) && is_secret_valid(es, existing.as_ref()) {
-        return Ok((next(es), SyncOutcome::Skipped));
+    // The stored refreshTime, moved forward to this process's last refresh (status is not
+    // rewritten when a refresh changes nothing).
+    let scheduled = ctx.refreshed.effective(es);
+    if !mode.force && !should_refresh(&scheduled, started) && is_secret_valid(es, existing.as_ref())
+    {
+        return Ok((next(&scheduled), SyncOutcome::Skipped));
     }
 
     let problems = eso_api::validate::validate_external_secret(&es.spec);
@@ -588,7 +608,13 @@ async fn sync(
         reason: planned.condition.reason,
         message: planned.condition.message.clone(),
     };
-    ctx.write_status(es, &status, started).await?;
+    let secret_written = !matches!(outcome, SyncOutcome::Unchanged { .. });
+    ctx.write_status(es, &status, started, secret_written)
+        .await?;
+    if let Some(uid) = es.uid() {
+        let interval = es.spec.refresh_interval().unwrap_or_default();
+        ctx.refreshed.record(&uid, started, interval);
+    }
     let mut after = es.clone();
     after.status = Some(next_status(es, &status, started));
     Ok((next(&after), outcome))

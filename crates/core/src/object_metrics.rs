@@ -20,6 +20,8 @@ pub const STATUS_CONDITION: &str = "externalsecret_status_condition";
 pub const STORE_STATUS_CONDITION: &str = "secretstore_status_condition";
 /// The ClusterSecretStore metric name, as upstream.
 pub const CLUSTER_STORE_STATUS_CONDITION: &str = "clustersecretstore_status_condition";
+/// The ClusterExternalSecret metric name, as upstream.
+pub const CES_STATUS_CONDITION: &str = "clusterexternalsecret_status_condition";
 
 /// (namespace, name) of an object, and its (condition type, status) pairs.
 type SeriesMap = BTreeMap<(String, String), Vec<(String, ConditionStatus)>>;
@@ -78,14 +80,38 @@ impl StatusSeries {
         )
     }
 
+    /// The ClusterExternalSecret series (`clusterexternalsecret_status_condition`). Unlike
+    /// upstream, which only ever sets it for Ready=True, it follows the stored condition both
+    /// ways.
+    #[must_use]
+    pub fn cluster_external_secrets() -> Self {
+        Self::new(
+            CES_STATUS_CONDITION,
+            "The status condition of a specific ClusterExternalSecret",
+        )
+    }
+
     /// Records an object's conditions as stored.
     pub fn observe_conditions(&self, namespace: &str, name: &str, conditions: &[Condition]) {
-        let entry: Vec<(String, ConditionStatus)> = conditions
-            .iter()
-            .map(|c| (c.type_.clone(), c.status))
-            .collect();
+        self.observe_pairs(
+            namespace,
+            name,
+            conditions
+                .iter()
+                .map(|c| (c.type_.clone(), c.status))
+                .collect(),
+        );
+    }
+
+    /// Records an object's (condition type, status) pairs as stored.
+    pub fn observe_pairs(
+        &self,
+        namespace: &str,
+        name: &str,
+        pairs: Vec<(String, ConditionStatus)>,
+    ) {
         if let Ok(mut objects) = self.objects.lock() {
-            objects.insert((namespace.to_owned(), name.to_owned()), entry);
+            objects.insert((namespace.to_owned(), name.to_owned()), pairs);
         }
     }
 
@@ -177,6 +203,59 @@ impl StatusSeries {
         }
         out
     }
+}
+
+/// Keeps `series` equal to the stored conditions of every object `api` lists: every change,
+/// every deletion, and a full replacement on each relist (so objects deleted while the watch
+/// was down disappear). Runs until the returned task is aborted.
+pub fn spawn_condition_watch<K>(
+    api: kube::Api<K>,
+    series: std::sync::Arc<StatusSeries>,
+    conditions: fn(&K) -> Vec<(String, ConditionStatus)>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use futures::StreamExt as _;
+    use kube::ResourceExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+
+    tokio::spawn(async move {
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        futures::pin_mut!(stream);
+        let mut relist = SeriesMap::new();
+        let key = |o: &K| (o.namespace().unwrap_or_default(), o.name_any());
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(o)) => {
+                    let (namespace, name) = key(&o);
+                    series.observe_pairs(&namespace, &name, conditions(&o));
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    let (namespace, name) = key(&o);
+                    series.forget(&namespace, &name);
+                }
+                Ok(watcher::Event::Init) => relist.clear(),
+                Ok(watcher::Event::InitApply(o)) => {
+                    relist.insert(key(&o), conditions(&o));
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if let Ok(mut objects) = series.objects.lock() {
+                        *objects = std::mem::take(&mut relist);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(metric = series.metric, error = %e, "status watch failed; retrying")
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]

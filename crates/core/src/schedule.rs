@@ -135,6 +135,98 @@ pub fn requeue_after(es: &ExternalSecret, now: Timestamp, jitter: f64) -> Option
     Some(remaining + spread)
 }
 
+/// Refresh times this process has seen, newer than the stored `status.refreshTime`.
+///
+/// With status writes only on change (the default), a refresh that found nothing new leaves
+/// `refreshTime` as it was, so the stored value alone would make every later look at the
+/// object (a watch event, a new leadership term) read the provider again. The ledger keeps the
+/// last successful refresh per object (by uid, so a recreated object starts afresh); a new
+/// process starts empty and falls back to the stored value, which costs at most one read per
+/// object after a restart or failover.
+#[derive(Debug, Default)]
+pub struct RefreshLedger {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (Timestamp, Duration)>>,
+}
+
+/// Entries are pruned once the ledger holds more than this many.
+const LEDGER_PRUNE_AT: usize = 4096;
+
+impl RefreshLedger {
+    /// An empty ledger.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Remembers that the object with this uid was refreshed at `at`. Once large, the
+    /// ledger drops entries overdue by more than their interval plus ten minutes: those
+    /// objects were deleted (or are refreshed from their stored time, which is as good).
+    pub fn record(&self, uid: &str, at: Timestamp, interval: Duration) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        seen.insert(uid.to_owned(), (at, interval));
+        if seen.len() > LEDGER_PRUNE_AT {
+            seen.retain(|_, (t, interval)| {
+                let keep = interval.saturating_mul(2) + Duration::from_secs(600);
+                Duration::try_from(at.duration_since(*t)).unwrap_or(Duration::ZERO) <= keep
+            });
+        }
+    }
+
+    /// Forgets an object (deleted).
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.remove(uid);
+        }
+    }
+
+    /// How many objects are remembered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.seen.lock().map(|s| s.len()).unwrap_or_default()
+    }
+
+    /// Whether nothing is remembered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The object with its `refreshTime` moved forward to the last refresh this process
+    /// remembers, if that is later than the stored one; the object itself otherwise.
+    #[must_use]
+    pub fn effective<'a>(&self, es: &'a ExternalSecret) -> std::borrow::Cow<'a, ExternalSecret> {
+        use std::borrow::Cow;
+        let Some(uid) = es.metadata.uid.as_deref() else {
+            return Cow::Borrowed(es);
+        };
+        let remembered = self
+            .seen
+            .lock()
+            .ok()
+            .and_then(|s| s.get(uid).map(|(t, _)| *t));
+        let Some(remembered) = remembered else {
+            return Cow::Borrowed(es);
+        };
+        // Only a synced object has a stored time worth moving; an object that was never synced
+        // (or whose spec changed) is refreshed on its own rules.
+        let Some(status) = es.status.as_ref() else {
+            return Cow::Borrowed(es);
+        };
+        if refresh_time(es).is_some_and(|stored| stored >= remembered) {
+            return Cow::Borrowed(es);
+        }
+        let mut moved = es.clone();
+        let mut status = status.clone();
+        status.refresh_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            remembered,
+        ));
+        moved.status = Some(status);
+        Cow::Owned(moved)
+    }
+}
+
 /// A stable number in `[0, 1)` derived from an object's identity, for [`requeue_after`].
 #[must_use]
 pub fn jitter_for(uid_or_name: &str) -> f64 {
@@ -246,6 +338,53 @@ mod tests {
             requeue_after(&never, at(0), 0.0),
             Some(Duration::from_secs(600))
         );
+    }
+
+    #[test]
+    fn ledger_moves_the_refresh_time_forward_only() {
+        let mut es = synced(with_interval("1m"), 0);
+        es.metadata.uid = Some("u1".into());
+        let ledger = RefreshLedger::new();
+        assert!(matches!(
+            ledger.effective(&es),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert!(should_refresh(&ledger.effective(&es), at(70)));
+
+        ledger.record("u1", at(65), Duration::from_secs(60));
+        let moved = ledger.effective(&es);
+        assert!(!should_refresh(&moved, at(70)), "refreshed 5 s ago");
+        assert!(should_refresh(&moved, at(125)));
+        assert_eq!(
+            requeue_after(&moved, at(70), 0.0),
+            Some(Duration::from_secs(55))
+        );
+
+        // A stored time newer than the remembered one wins.
+        let newer = synced(es.clone(), 100);
+        assert!(matches!(
+            ledger.effective(&newer),
+            std::borrow::Cow::Borrowed(_)
+        ));
+
+        // A recreated object (new uid) is not confused with the old one.
+        let mut other = es.clone();
+        other.metadata.uid = Some("u2".into());
+        assert!(should_refresh(&ledger.effective(&other), at(70)));
+
+        ledger.forget("u1");
+        assert!(ledger.is_empty());
+    }
+
+    #[test]
+    fn ledger_prunes_long_overdue_entries_once_large() {
+        let ledger = RefreshLedger::new();
+        for i in 0..LEDGER_PRUNE_AT {
+            ledger.record(&format!("old-{i}"), at(0), Duration::from_secs(60));
+        }
+        assert_eq!(ledger.len(), LEDGER_PRUNE_AT);
+        ledger.record("fresh", at(10_000), Duration::from_secs(60));
+        assert_eq!(ledger.len(), 1);
     }
 
     #[test]

@@ -87,6 +87,38 @@ pub fn next_status(
     }
 }
 
+/// When a successful refresh writes the status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RefreshTimeWrites {
+    /// Only when something other than `refreshTime` changes, or the Secret was written: a
+    /// refresh that finds nothing new writes nothing (zero API writes at steady state).
+    #[default]
+    OnChange,
+    /// On every refresh, as upstream does (`refreshTime` always current).
+    EveryRefresh,
+}
+
+/// Whether `new` must be written over the stored status `old`.
+#[must_use]
+pub fn status_needs_write(
+    old: Option<&ExternalSecretStatus>,
+    new: &ExternalSecretStatus,
+    secret_written: bool,
+    policy: RefreshTimeWrites,
+) -> bool {
+    let Some(old) = old else { return true };
+    if old == new {
+        return false;
+    }
+    if secret_written || policy == RefreshTimeWrites::EveryRefresh {
+        return true;
+    }
+    let mut same_time = new.clone();
+    same_time.refresh_time = old.refresh_time.clone();
+    // A status that never recorded a refresh must get one.
+    old.refresh_time.is_none() || *old != same_time
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +160,34 @@ mod tests {
         assert_eq!(s.binding.unwrap().name.as_deref(), Some("creds"));
         assert_eq!(s.conditions[0].status, ConditionStatus::True);
         assert_eq!(s.conditions[0].reason.as_deref(), Some("SecretSynced"));
+    }
+
+    #[test]
+    fn an_unchanged_refresh_writes_nothing_unless_asked_to() {
+        let es = EsBuilder::new("es").data("k", "r").build();
+        let first = next_status(&es, &ok(), at(10));
+        let on_change = RefreshTimeWrites::OnChange;
+        assert!(status_needs_write(None, &first, false, on_change));
+
+        let mut synced = es.clone();
+        synced.status = Some(first.clone());
+        let again = next_status(&synced, &ok(), at(70));
+        assert!(!status_needs_write(Some(&first), &again, false, on_change));
+        assert!(status_needs_write(Some(&first), &again, true, on_change));
+        assert!(status_needs_write(
+            Some(&first),
+            &again,
+            false,
+            RefreshTimeWrites::EveryRefresh
+        ));
+
+        // A changed condition is written even though only the time would differ otherwise.
+        let failing = next_status(&synced, &failed(), at(70));
+        assert!(status_needs_write(Some(&first), &failing, false, on_change));
+        // So is a status without refreshTime (a fresh object, or one another writer reset).
+        let mut no_time = first.clone();
+        no_time.refresh_time = None;
+        assert!(status_needs_write(Some(&no_time), &again, false, on_change));
     }
 
     #[test]

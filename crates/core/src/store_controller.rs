@@ -20,11 +20,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::kube_io::{ApiSecretReader, ApiTokens};
-use crate::object_metrics::StatusSeries;
+use crate::object_metrics::{StatusSeries, spawn_condition_watch};
 use crate::status::set_condition;
 
 /// Field manager of store status writes.
@@ -175,6 +175,7 @@ pub struct StoreContext {
     pub store_series: Arc<StatusSeries>,
     /// ClusterSecretStore series.
     pub cluster_store_series: Arc<StatusSeries>,
+    series_watches: std::sync::OnceLock<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl StoreContext {
@@ -198,6 +199,7 @@ impl StoreContext {
             recorder,
             store_series: Arc::new(StatusSeries::secret_stores()),
             cluster_store_series: Arc::new(StatusSeries::cluster_secret_stores()),
+            series_watches: std::sync::OnceLock::new(),
         }
     }
 
@@ -425,41 +427,39 @@ fn store_error_policy<K: StoreObject>(
     Action::requeue(Duration::from_secs(5))
 }
 
-fn spawn_series<K: StoreObject>(api: Api<K>, series: Arc<StatusSeries>) {
-    tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default()).default_backoff();
-        futures::pin_mut!(stream);
-        let mut relist: Vec<K> = Vec::new();
-        let observe = |series: &StatusSeries, s: &K| {
-            let conditions = s
-                .stored_status()
-                .map(|st| st.conditions.as_slice())
-                .unwrap_or_default();
-            series.observe_conditions(
-                &s.namespace().unwrap_or_default(),
-                &s.name_any(),
-                conditions,
-            );
-        };
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Apply(s)) => observe(&series, &s),
-                Ok(watcher::Event::Delete(s)) => {
-                    series.forget(&s.namespace().unwrap_or_default(), &s.name_any())
-                }
-                Ok(watcher::Event::Init) => relist.clear(),
-                Ok(watcher::Event::InitApply(s)) => relist.push(s),
-                Ok(watcher::Event::InitDone) => {
-                    let fresh = StatusSeries::new("", "");
-                    for s in relist.drain(..) {
-                        observe(&fresh, &s);
-                    }
-                    series.replace_from(&fresh);
-                }
-                Err(e) => tracing::warn!(error = %e, "store watch failed; retrying"),
+fn store_conditions<K: StoreObject>(store: &K) -> Vec<(String, ConditionStatus)> {
+    store
+        .stored_status()
+        .map(|st| {
+            st.conditions
+                .iter()
+                .map(|c| (c.type_.clone(), c.status))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl StoreContext {
+    /// Starts the watches that keep the store status series current. Idempotent; they run as
+    /// long as the process (every replica keeps them, so a new leader exports at once).
+    pub fn start_series_watches(&self, cluster_stores: bool) {
+        self.series_watches.get_or_init(|| {
+            let ns = self.config.namespace.as_deref();
+            let mut tasks = vec![spawn_condition_watch(
+                SecretStore::api_for(&self.client, ns),
+                self.store_series.clone(),
+                store_conditions::<SecretStore>,
+            )];
+            if cluster_stores && ns.is_none() {
+                tasks.push(spawn_condition_watch(
+                    ClusterSecretStore::api_for(&self.client, None),
+                    self.cluster_store_series.clone(),
+                    store_conditions::<ClusterSecretStore>,
+                ));
             }
-        }
-    });
+            tasks
+        });
+    }
 }
 
 /// Runs the SecretStore controller and, unless scoped to a namespace, the ClusterSecretStore
@@ -479,7 +479,7 @@ pub async fn run_store_controllers(
     };
     let ns = ctx.config.namespace.clone();
     let stores_api = SecretStore::api_for(&ctx.client, ns.as_deref());
-    spawn_series(stores_api.clone(), ctx.store_series.clone());
+    ctx.start_series_watches(cluster_stores);
     let stores = Controller::new(stores_api, watcher::Config::default())
         .graceful_shutdown_on(stop(rx.clone()))
         .run(
@@ -490,7 +490,6 @@ pub async fn run_store_controllers(
         .for_each(|_| async {});
     if cluster_stores && ns.is_none() {
         let api = ClusterSecretStore::api_for(&ctx.client, None);
-        spawn_series(api.clone(), ctx.cluster_store_series.clone());
         let cluster = Controller::new(api, watcher::Config::default())
             .graceful_shutdown_on(stop(rx))
             .run(
