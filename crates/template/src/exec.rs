@@ -430,6 +430,12 @@ impl<'a> State<'a> {
             Value::Cert { cert, key } if name == "Cert" || name == "Key" => {
                 Ok(Value::Str(if name == "Cert" { cert } else { key }))
             }
+            Value::Semver(v) => v.field(name).ok_or_else(|| {
+                self.exec_err(
+                    cmd,
+                    format!("can't evaluate field {name} in type *semver.Version"),
+                )
+            }),
             Value::Nil => {
                 Err(self.exec_err(cmd, format!("nil pointer evaluating interface {{}}.{name}")))
             }

@@ -320,6 +320,10 @@ fn fmt_value(out: &mut Vec<u8>, v: &Value, verb: char, f: Flags, depth: usize) {
             let s = t.go_string();
             fmt_str(out, &Value::str(&s), s.as_bytes(), verb, f);
         }
+        Value::Semver(v) => {
+            let s = v.canonical();
+            fmt_str(out, &Value::str(&s), s.as_bytes(), verb, f);
+        }
         Value::Cert { cert, key } => {
             out.push(b'{');
             fmt_str(out, v, cert, verb, f);

@@ -44,12 +44,19 @@
 //! `getHostByName`) and ESO's helpers. [`function_names`] lists what is registered. A call to
 //! a function that is not registered fails at parse time with `function "X" not defined`.
 //!
-//! Not implemented (so not registered), with the reason:
-//! - `semver`, `semverCompare` (Masterminds semver v3 constraint grammar and the `*Version`
-//!   methods templates call, such as `.Major`; not done yet);
-//! - `pemToPkcs12`, `pemToPkcs12Pass`, `fullPemToPkcs12`, `fullPemToPkcs12Pass`,
-//!   `pemTruststoreToPKCS12`, `pemTruststoreToPKCS12Pass` (PKCS#12 writing; not done yet).
+//! `semver` and `semverCompare` follow Masterminds/semver v3 (see [`SemVer`]): the
+//! constraint language (`=`, `!=`, `>`, `<`, `>=`, `<=`, `~`, `^`, `x`/`*` wildcards, hyphen
+//! ranges, AND by space or comma, OR by `||`) and its prerelease rule are implemented here,
+//! since the `semver` crate's Cargo semantics differ. A version prints in canonical form
+//! (`semver "v1.2"` prints `1.2.0`) and exposes `.Major`, `.Minor`, `.Patch`,
+//! `.Prerelease`, `.Metadata`, `.Original` and `.String`.
 //!
+//! `pemToPkcs12`, `fullPemToPkcs12`, `pemTruststoreToPKCS12` and their `Pass` forms write
+//! what go-pkcs12's `Modern` encoder writes (byte for byte given the same random salts and
+//! IVs): PBES2 with PBKDF2-HMAC-SHA256 (2048 iterations) and AES-256-CBC, and a SHA-256 MAC.
+//! That is OpenSSL 3's default too, so `openssl pkcs12` reads the archives without
+//! `-legacy`. The result is base64, as upstream returns it.
+
 //! # Dates
 //!
 //! Times are Go `time.Time` values ([`GoTime`]): `date` and friends take Go reference-time
@@ -90,7 +97,10 @@
 //! - Random functions (`randAlphaNum`, `uuidv4`, `shuffle`, `randInt`, `randBytes`,
 //!   `encryptAES` IVs) read the operating system's random source, or a fixed seed from
 //!   [`ExecOptions::seed`] for reproducible tests.
-//! - Method calls on values (`.Method`) do not exist: no value type has methods.
+//! - Method calls with arguments do not exist. Only a semver version has methods, and only
+//!   its argument-less ones are available (`.Major`, `.Prerelease`, ...; not `.Compare`,
+//!   `.LessThan`, `.IncMajor`, ...); `.Major`, `.Minor` and `.Patch` are `int64` values where
+//!   Go has `uint64` (same printed value).
 //! - `printf` does not support explicit argument indexes (`%[2]d`).
 //!
 //! # Limits
@@ -115,6 +125,7 @@ mod value;
 use std::sync::Arc;
 
 pub use error::{ErrorKind, TemplateError};
+pub use funcs::SemVer;
 pub use gotime::GoTime;
 pub use value::{Elem, Map, Value};
 

@@ -122,6 +122,8 @@ pub enum Value {
         /// The PEM private key.
         key: Arc<[u8]>,
     },
+    /// Masterminds' `*semver.Version`, from sprig's `semver`.
+    Semver(Arc<crate::SemVer>),
 }
 
 impl Value {
@@ -190,6 +192,7 @@ impl Value {
             Value::Map(m) => format!("map[string]{}", m.elem.go_name()),
             Value::Time(_) => "time.Time".into(),
             Value::Cert { .. } => "sprig.certificate".into(),
+            Value::Semver(_) => "*semver.Version".into(),
         }
     }
 
@@ -206,6 +209,7 @@ impl Value {
             Value::List(..) => "slice",
             Value::Map(_) => "map",
             Value::Time(_) | Value::Cert { .. } => "struct",
+            Value::Semver(_) => "ptr",
         }
     }
 
@@ -220,7 +224,7 @@ impl Value {
             Value::Str(s) => !s.is_empty(),
             Value::List(l, _) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Time(_) | Value::Cert { .. } => true,
+            Value::Time(_) | Value::Cert { .. } | Value::Semver(_) => true,
         }
     }
 
@@ -288,6 +292,8 @@ fn deep_equal_budget(a: &Value, b: &Value, depth: usize, budget: &mut usize) -> 
         (Value::Cert { cert: c1, key: k1 }, Value::Cert { cert: c2, key: k2 }) => {
             c1 == c2 && k1 == k2
         }
+        // DeepEqual follows pointers: equal when the pointed-to structs are.
+        (Value::Semver(x), Value::Semver(y)) => x == y,
         (Value::List(x, ex), Value::List(y, ey)) => {
             ex == ey
                 && x.len() == y.len()

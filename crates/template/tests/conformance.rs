@@ -985,6 +985,92 @@ const CASES: &[Case] = &[
         "true",
     ),
     doc_err("{{ buildCustomCert \"!!\" \"\" }}", Exec),
+    // ---- semver (Masterminds/semver v3 through sprig) ----
+    go(
+        "{{ semver \"1.2.3-beta.1+c0ff33\" }}",
+        "1.2.3-beta.1+c0ff33",
+    ),
+    go(
+        "{{ $s := semver \"1.2.3-beta.1+c0ff33\" }}{{ $s.Prerelease }}",
+        "beta.1",
+    ),
+    go(
+        "{{ $s := semver \"1.2.3-beta.1+c0ff33\" }}{{ $s.Major }}",
+        "1",
+    ),
+    go(
+        "{{ $v := semver \"v1.2\" }}{{ $v }} {{ $v.Original }} {{ $v.Minor }}.{{ $v.Patch }} [{{ $v.Metadata }}]",
+        "1.2.0 v1.2 2.0 []",
+    ),
+    go(
+        "{{ typeOf (semver \"1.0.0\") }} {{ kindOf (semver \"1.0.0\") }}",
+        "*semver.Version ptr",
+    ),
+    go("{{ semver \"2.0.0+m\" | toJson }}", "\"2.0.0+m\""),
+    go(
+        "{{ printf \"%s|%v|%q\" (semver \"1.0\") (semver \"1\") (semver \"3.0.0\") }}",
+        "1.0.0|1.0.0|\"3.0.0\"",
+    ),
+    go(
+        "{{ $v := semver \"1.0.0\" }}{{ eq $v $v }} {{ eq $v (semver \"1.0.0\") }}",
+        "true false",
+    ),
+    go_err("{{ semver \"1.2.3.4\" }}", Exec),
+    go_err("{{ (semver \"1.0.0\").Nope }}", Exec),
+    go("{{ semverCompare \"1.2.3\" \"1.2.3\" }}", "true"),
+    go("{{ semverCompare \"^1.2.0\" \"1.2.3\" }}", "true"),
+    go("{{ semverCompare \"^1.2.0\" \"2.2.3\" }}", "false"),
+    go(
+        "{{ semverCompare \">=1.1 <2\" \"1.9.9\" }} {{ semverCompare \">=1.1, <2\" \"2.0.0\" }}",
+        "true false",
+    ),
+    go(
+        "{{ semverCompare \">2 || <1\" \"0.5.0\" }} {{ semverCompare \">2 || <1\" \"1.5.0\" }}",
+        "true false",
+    ),
+    go(
+        "{{ semverCompare \"1.1 - 2\" \"2.9.0\" }} {{ semverCompare \"1.1 - 2.0.0\" \"2.0.1\" }}",
+        "true false",
+    ),
+    go(
+        "{{ semverCompare \"~1.2.3\" \"1.2.9\" }} {{ semverCompare \"~1.2.3\" \"1.3.0\" }}",
+        "true false",
+    ),
+    go(
+        "{{ semverCompare \"^0.2.3\" \"0.2.9\" }} {{ semverCompare \"^0.2.3\" \"0.3.0\" }}",
+        "true false",
+    ),
+    go(
+        "{{ semverCompare \"1.2.x\" \"1.2.7\" }} {{ semverCompare \"*\" \"7.0.0\" }} {{ semverCompare \"!=1.2\" \"1.2.5\" }}",
+        "true true false",
+    ),
+    go(
+        "{{ semverCompare \">=1.0.0\" \"1.5.0-beta\" }} {{ semverCompare \">=1.0.0-0\" \"1.5.0-beta\" }}",
+        "false true",
+    ),
+    go(
+        "{{ semverCompare \"v1.2.3\" \"v1.2.3\" }} {{ semverCompare \">1.0.0-beta.2\" \"1.0.0-beta.11\" }}",
+        "true true",
+    ),
+    go_err("{{ semverCompare \"foo\" \"1.0.0\" }}", Exec),
+    go_err("{{ semverCompare \">1\" \"one\" }}", Exec),
+    doc_err("{{ semverCompare \"\" \"1.0.0\" }}", Exec),
+    // ---- PKCS#12 writers (openssl checks the archives in tests/openssl.rs) ----
+    // Upstream dereferences pem.Decode's nil result: Go's nil-pointer error.
+    go_err("{{ pemToPkcs12 \"not pem\" \"\" }}", Exec),
+    go_err("{{ pemTruststoreToPKCS12 \"junk\" }}", Exec),
+    doc(
+        "{{ $ca := genCAWithKey \"ca\" 1 (genPrivateKey \"ecdsa\") }}{{ $p := pemToPkcs12 $ca.Cert $ca.Key | b64dec }}{{ eq (pkcs12cert $p) $ca.Cert }} {{ $q := fullPemToPkcs12Pass $ca.Cert $ca.Key \"pw\" | b64dec }}{{ eq (pkcs12certPass \"pw\" $q) $ca.Cert }}",
+        "true true",
+    ),
+    doc(
+        "{{ $ca := genCAWithKey \"ca\" 1 (genPrivateKey \"ecdsa\") }}{{ $t := pemTruststoreToPKCS12Pass $ca.Cert \"pw\" | b64dec }}{{ len $t | lt 100 }}",
+        "true",
+    ),
+    doc_err(
+        "{{ $ca := genCAWithKey \"ca\" 1 (genPrivateKey \"ecdsa\") }}{{ pemToPkcs12 $ca.Cert \"-----BEGIN X-----\\nAAAA\\n-----END X-----\\n\" }}",
+        Exec,
+    ),
     // ---- delimiters and binary data handled in separate tests ----
 ];
 
@@ -1049,6 +1135,13 @@ fn every_registered_function_appears_in_the_table() {
         "filterPEM",
         "filterCertChain",
         "certSANs",
+        // PKCS#12 writers: read back with openssl in tests/openssl.rs.
+        "pemToPkcs12",
+        "pemToPkcs12Pass",
+        "fullPemToPkcs12",
+        "fullPemToPkcs12Pass",
+        "pemTruststoreToPKCS12",
+        "pemTruststoreToPKCS12Pass",
         // RSA 2048 key generation: checked with openssl in tests/openssl.rs.
         "genCA",
         "genSelfSignedCert",
@@ -1183,4 +1276,21 @@ fn parsed_templates_can_be_cached_across_threads() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Template>();
     assert_send_sync::<Value>();
+}
+
+#[test]
+fn semver_errors_use_esos_messages() {
+    let msg = |tpl: &str| run(tpl).unwrap_err().message().to_string();
+    assert_eq!(
+        msg("{{ semverCompare \">>1\" \"1.0.0\" }}"),
+        "executing \"case\" at <semverCompare \">>1\" \"1.0.0\">: error calling semverCompare: invalid version constraint"
+    );
+    assert_eq!(
+        msg("{{ semverCompare \"^1\" \"x\" }}"),
+        "executing \"case\" at <semverCompare \"^1\" \"x\">: error calling semverCompare: invalid version"
+    );
+    assert_eq!(
+        msg("{{ semver \"1.0.0\" | upper }}"),
+        "executing \"case\" at <upper>: wrong type for value; expected string; got *semver.Version"
+    );
 }

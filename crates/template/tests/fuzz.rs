@@ -107,6 +107,9 @@ const FRAGMENTS: &[&str] = &[
     "filterPEM",
     "certSANs",
     "pkcs12key",
+    "pemTruststoreToPKCS12",
+    "semver",
+    "semverCompare \">1 || ~2.x\"",
     "jwkPublicKeyPem",
     "dig",
     "chunk",
@@ -159,6 +162,11 @@ proptest! {
     fn arbitrary_action_bodies_never_panic(body in "[ -~]{0,60}") {
         run(&format!("{{{{ {body} }}}}"));
         run(&format!("{{{{ range $k, $v := . }}}}{{{{ {body} }}}}{{{{ end }}}}"));
+    }
+
+    #[test]
+    fn semver_inputs_never_panic(c in "[ 0-9xX*.,|<>=!~^v+a-z-]{0,30}", v in "[0-9.a-z+-]{0,15}") {
+        run(&format!("{{{{ semverCompare {c:?} {v:?} }}}}{{{{ (semver {v:?}).Major }}}}"));
     }
 
     #[test]

@@ -572,3 +572,235 @@ fn generated_private_keys_parse_with_openssl() {
     assert!(ed.contains("ED25519"), "{ed}");
     openssl(d, &["ec", "-in", "ec.key", "-check", "-noout"]);
 }
+
+/// The PEM blocks of one type in openssl's output, without its "Bag Attributes" lines.
+fn pem_blocks(text: &[u8], kind: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(text);
+    let (begin, end) = (
+        format!("-----BEGIN {kind}-----"),
+        format!("-----END {kind}-----"),
+    );
+    let mut out = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(i) = rest.find(&begin) {
+        let j = rest[i..].find(&end).unwrap() + i + end.len();
+        out.push(format!("{}\n", &rest[i..j]));
+        rest = &rest[j..];
+    }
+    out
+}
+
+/// Runs openssl, returning stdout on success and stderr as the error.
+fn try_openssl(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Renders a PKCS#12 writer template, checks that the output is base64 as upstream returns
+/// it, and stores the archive as `name`.
+fn write_archive(dir: &Path, name: &str, tpl: &str, data: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = render(tpl, data).unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .expect("writers return standard base64");
+    std::fs::write(dir.join(name), &der).unwrap();
+    der
+}
+
+/// What openssl reads from an archive with `pass`: the key as canonical PKCS#8 PEM (if
+/// any), the certificates in bag order, and the whole `-info` listing (stderr and stdout).
+fn openssl_read(dir: &Path, name: &str, pass: &str) -> (Option<String>, Vec<String>, String) {
+    let pw = format!("pass:{pass}");
+    let out = Command::new("openssl")
+        .args(["pkcs12", "-in", name, "-passin", &pw, "-nodes", "-info"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    let info = String::from_utf8_lossy(&[out.stderr, out.stdout.clone()].concat()).into_owned();
+    assert!(out.status.success(), "openssl pkcs12 -in {name}: {info}");
+    let key = pem_blocks(&out.stdout, "PRIVATE KEY").first().map(|k| {
+        std::fs::write(dir.join("read.key"), k).unwrap();
+        text_of(openssl(dir, &["pkey", "-in", "read.key"]))
+    });
+    (key, pem_blocks(&out.stdout, "CERTIFICATE"), info)
+}
+
+fn text_of(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap()
+}
+
+/// Every key and certificate written by our functions is what openssl reads back, with the
+/// PBE openssl 3 and go-pkcs12 `Modern` use, and our own readers agree.
+fn check_writers(dir: &Path, key_file: &str) {
+    let leaf = text_of(read(dir, "leaf.pem"));
+    let chain: Vec<String> = ["leaf.pem", "int.pem", "root.pem"]
+        .iter()
+        .map(|f| text_of(read(dir, f)))
+        .collect();
+    let pk8 = text_of(read(dir, "leaf.pk8"));
+    let data = [
+        ("cert", read(dir, "leaf.pem")),
+        ("chain", chain_pem(dir)),
+        ("key", read(dir, key_file)),
+    ];
+
+    // Leaf only, empty password (encrypted with the empty password, as go-pkcs12 does).
+    let der = write_archive(dir, "a.p12", "{{ pemToPkcs12 .cert .key }}", &data);
+    let (key, certs, info) = openssl_read(dir, "a.p12", "");
+    assert_eq!(key.as_deref(), Some(pk8.as_str()), "{key_file}");
+    assert_eq!(certs, vec![leaf.clone()]);
+    assert!(info.contains("MAC: sha256, Iteration 2048"), "{info}");
+    assert!(
+        info.contains("PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256"),
+        "{info}"
+    );
+    let ours = [("p12", der)];
+    assert_eq!(text_of(render("{{ pkcs12key .p12 }}", &ours).unwrap()), pk8);
+    assert_eq!(
+        text_of(render("{{ pkcs12cert .p12 }}", &ours).unwrap()),
+        leaf
+    );
+
+    // The chain, with a password; openssl refuses a wrong one.
+    let der = write_archive(
+        dir,
+        "b.p12",
+        "{{ fullPemToPkcs12Pass .chain .key \"s3cret\" }}",
+        &data,
+    );
+    let (key, certs, _) = openssl_read(dir, "b.p12", "s3cret");
+    assert_eq!(key.as_deref(), Some(pk8.as_str()));
+    assert_eq!(certs, chain);
+    assert!(
+        try_openssl(
+            dir,
+            &["pkcs12", "-in", "b.p12", "-passin", "pass:wrong", "-nodes"]
+        )
+        .is_err()
+    );
+    let ours = [("p12", der)];
+    assert_eq!(
+        text_of(render("{{ pkcs12keyPass \"s3cret\" .p12 }}", &ours).unwrap()),
+        pk8
+    );
+    assert_eq!(
+        text_of(render("{{ pkcs12certPass \"s3cret\" .p12 }}", &ours).unwrap()),
+        chain.concat()
+    );
+
+    // The other two forms.
+    write_archive(
+        dir,
+        "c.p12",
+        "{{ pemToPkcs12Pass .chain .key \"pw\" }}",
+        &data,
+    );
+    let (key, certs, _) = openssl_read(dir, "c.p12", "pw");
+    assert_eq!(
+        (key.as_deref(), certs),
+        (Some(pk8.as_str()), vec![leaf.clone()])
+    );
+    write_archive(dir, "d.p12", "{{ fullPemToPkcs12 .chain .key }}", &data);
+    let (key, certs, _) = openssl_read(dir, "d.p12", "");
+    assert_eq!((key.as_deref(), certs), (Some(pk8.as_str()), chain.clone()));
+}
+
+#[test]
+fn pkcs12_writers_rsa_keys_read_back_with_openssl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_chain(
+        dir,
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    );
+    check_writers(dir, "leaf.pk8");
+    // PKCS#1 ("RSA PRIVATE KEY") input.
+    let pkcs1 = openssl(dir, &["rsa", "-in", "leaf.key", "-traditional"]);
+    assert!(pkcs1.starts_with(b"-----BEGIN RSA PRIVATE KEY-----"));
+    std::fs::write(dir.join("leaf.rsa"), pkcs1).unwrap();
+    check_writers(dir, "leaf.rsa");
+}
+
+#[test]
+fn pkcs12_writers_ec_keys_read_back_with_openssl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_chain(
+        dir,
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+    );
+    check_writers(dir, "leaf.pk8");
+    // SEC 1 ("EC PRIVATE KEY") input.
+    let sec1 = openssl(dir, &["ec", "-in", "leaf.key"]);
+    assert!(sec1.starts_with(b"-----BEGIN EC PRIVATE KEY-----"));
+    std::fs::write(dir.join("leaf.sec1"), sec1).unwrap();
+    check_writers(dir, "leaf.sec1");
+}
+
+#[test]
+fn pkcs12_trust_store_reads_back_with_openssl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_chain(
+        dir,
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let chain: Vec<String> = ["leaf.pem", "int.pem", "root.pem"]
+        .iter()
+        .map(|f| text_of(read(dir, f)))
+        .collect();
+    let data = [("chain", chain_pem(dir))];
+    for (tpl, pass) in [
+        ("{{ pemTruststoreToPKCS12 .chain }}", ""),
+        ("{{ pemTruststoreToPKCS12Pass .chain \"trust\" }}", "trust"),
+    ] {
+        write_archive(dir, "t.p12", tpl, &data);
+        let (key, certs, info) = openssl_read(dir, "t.p12", pass);
+        assert_eq!(key, None);
+        assert_eq!(certs, chain);
+        // Go's pkix.Name.String() of each subject, and Java's trusted-usage attribute.
+        for name in ["CN=leaf", "CN=int", "CN=root"] {
+            assert!(info.contains(&format!("friendlyName: {name}\n")), "{info}");
+        }
+        assert_eq!(
+            info.matches("2.16.840.1.113894.746875.1.1").count(),
+            3,
+            "{info}"
+        );
+    }
+}
+
+#[test]
+fn pkcs12_writer_errors_match_upstream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_chain(
+        dir,
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let data = [
+        ("cert", read(dir, "leaf.pem")),
+        ("key", read(dir, "leaf.key")),
+        ("chain_blank", [chain_pem(dir), b"\n".to_vec()].concat()),
+    ];
+    let msg = |tpl: &str| render(tpl, &data).unwrap_err().to_string();
+    let nil = "runtime error: invalid memory address or nil pointer dereference";
+    assert!(msg("{{ pemToPkcs12 \"x\" .key }}").contains(nil));
+    assert!(msg("{{ pemToPkcs12 .cert \"x\" }}").contains(nil));
+    // upstream's parseCaCerts reads until the input is empty: a trailing blank line fails.
+    assert!(msg("{{ fullPemToPkcs12 .chain_blank .key }}").contains(nil));
+    assert!(msg("{{ pemTruststoreToPKCS12 .chain_blank }}").contains(nil));
+    assert!(
+        msg("{{ pemToPkcs12 .cert .cert }}")
+            .contains("error calling pemToPkcs12: unable to parse private key type")
+    );
+}

@@ -263,6 +263,8 @@ fn eq2(a: &Value, b: &Value) -> Result<bool, FnError> {
         (Value::Time(x), Value::Time(y)) => {
             x.nanos == y.nanos && x.mono == y.mono && x.go_string() == y.go_string()
         }
+        // `*semver.Version` values are pointers: equal only when they are the same one.
+        (Value::Semver(x), Value::Semver(y)) => std::sync::Arc::ptr_eq(x, y),
         _ => match (a.as_i64(), b.as_i64()) {
             (Some(x), Some(y)) => x == y,
             _ => {

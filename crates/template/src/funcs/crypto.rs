@@ -22,20 +22,20 @@ pub(super) static FUNCS: &[(&str, Func)] = table! {
 
 // ---- PKCS#12 ----
 
-const OID_DATA: &str = "1.2.840.113549.1.7.1";
-const OID_ENCRYPTED_DATA: &str = "1.2.840.113549.1.7.6";
+pub(super) const OID_DATA: &str = "1.2.840.113549.1.7.1";
+pub(super) const OID_ENCRYPTED_DATA: &str = "1.2.840.113549.1.7.6";
 const OID_KEY_BAG: &str = "1.2.840.113549.1.12.10.1.1";
-const OID_SHROUDED_KEY_BAG: &str = "1.2.840.113549.1.12.10.1.2";
-const OID_CERT_BAG: &str = "1.2.840.113549.1.12.10.1.3";
-const OID_X509_CERT: &str = "1.2.840.113549.1.9.22.1";
+pub(super) const OID_SHROUDED_KEY_BAG: &str = "1.2.840.113549.1.12.10.1.2";
+pub(super) const OID_CERT_BAG: &str = "1.2.840.113549.1.12.10.1.3";
+pub(super) const OID_X509_CERT: &str = "1.2.840.113549.1.9.22.1";
 const OID_PBE_3DES: &str = "1.2.840.113549.1.12.1.3";
 const OID_PBE_RC2_128: &str = "1.2.840.113549.1.12.1.5";
 const OID_PBE_RC2_40: &str = "1.2.840.113549.1.12.1.6";
-const OID_PBES2: &str = "1.2.840.113549.1.5.13";
-const OID_PBKDF2: &str = "1.2.840.113549.1.5.12";
+pub(super) const OID_PBES2: &str = "1.2.840.113549.1.5.13";
+pub(super) const OID_PBKDF2: &str = "1.2.840.113549.1.5.12";
 
 #[derive(Clone, Copy)]
-enum Hash {
+pub(super) enum Hash {
     Sha1,
     Sha256,
     Sha384,
@@ -83,7 +83,7 @@ impl Hash {
         }
     }
 
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    pub(super) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         fn run<M: hmac::Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
             match <M as hmac::digest::KeyInit>::new_from_slice(key) {
                 Ok(mut m) => {
@@ -101,7 +101,7 @@ impl Hash {
         }
     }
 
-    fn pbkdf2(self, pw: &[u8], salt: &[u8], iter: u32, out: &mut [u8]) {
+    pub(super) fn pbkdf2(self, pw: &[u8], salt: &[u8], iter: u32, out: &mut [u8]) {
         match self {
             Hash::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(pw, salt, iter, out),
             Hash::Sha256 => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pw, salt, iter, out),
@@ -115,7 +115,7 @@ impl Hash {
 const MAX_ITERATIONS: u64 = 1_000_000;
 
 /// RFC 7292 appendix B key derivation.
-fn pkcs12_kdf(h: Hash, pw: &[u8], salt: &[u8], id: u8, iter: u64, n: usize) -> Vec<u8> {
+pub(super) fn pkcs12_kdf(h: Hash, pw: &[u8], salt: &[u8], id: u8, iter: u64, n: usize) -> Vec<u8> {
     let v = h.block();
     let fill = |s: &[u8]| -> Vec<u8> {
         if s.is_empty() {
@@ -432,7 +432,7 @@ fn decode_pkcs12(pfx: &[u8], password: &[u8]) -> Result<Decoded, String> {
 /// Go's `MarshalPKCS8PrivateKey(ParsePKCS8PrivateKey(der))`: version 0, the algorithm, the
 /// key; attributes and the optional public key field are dropped, and an EC key loses its
 /// inner curve parameters (they live in the algorithm identifier).
-fn normalize_pkcs8(d: &[u8]) -> Result<Vec<u8>, String> {
+pub(super) fn normalize_pkcs8(d: &[u8]) -> Result<Vec<u8>, String> {
     let (top, _) =
         der::expect(d, der::SEQ).map_err(|e| format!("x509: failed to parse private key: {e}"))?;
     let f = der::items(top.body)?;

@@ -362,6 +362,8 @@ fn write_json(
             t.format("2006-01-02T15:04:05.999999999Z07:00").as_bytes(),
             esc,
         ),
+        // Version's MarshalJSON: its canonical string.
+        Value::Semver(v) => json_string(out, v.canonical().as_bytes(), esc),
         Value::Cert { cert, key } => {
             let m = Value::dict(
                 [
@@ -512,6 +514,7 @@ fn to_y(v: &Value, depth: usize, budget: &mut usize) -> Result<Y, String> {
         }
         Value::Str(s) => Y::Str(String::from_utf8_lossy(s).into_owned()),
         Value::Time(t) => Y::Str(t.format("2006-01-02T15:04:05.999999999Z07:00")),
+        Value::Semver(v) => Y::Str(v.canonical()),
         Value::Cert { cert, key } => Y::Map(vec![
             (
                 "Cert".into(),

@@ -17,7 +17,11 @@ mod der;
 mod encoding;
 mod keygen;
 mod pem;
+mod pkcs12_encode;
+mod semver;
 mod sprig;
+
+pub use semver::SemVer;
 
 /// A Go parameter type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +209,8 @@ fn registry() -> &'static HashMap<&'static str, Func> {
             encoding::FUNCS,
             crypto::FUNCS,
             pem::FUNCS,
+            pkcs12_encode::FUNCS,
+            semver::FUNCS,
         ] {
             for (name, f) in table {
                 m.insert(
