@@ -38,12 +38,21 @@ pub async fn install_crds(client: &Client) -> Result<()> {
 
 /// Polls `check` every 100 ms until it holds, failing after 30 s (an upper bound, not a
 /// timing assertion).
-pub async fn eventually<F, Fut>(what: &str, mut check: F) -> Result<()>
+pub async fn eventually<F, Fut>(what: &str, check: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    eventually_for(what, Duration::from_secs(30), check).await
+}
+
+/// [`eventually`] with another upper bound.
+pub async fn eventually_for<F, Fut>(what: &str, bound: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + bound;
     loop {
         if check().await {
             return Ok(());

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use eso_api::labels::{ANNOTATION_DATA_HASH, LABEL_MANAGED};
 use eso_api::{ExternalSecret, SecretStore};
-use eso_tests::{RunningController, TEST_MANAGER, TestCluster, eventually, install_crds};
+use eso_tests::{
+    RunningController, TEST_MANAGER, TestCluster, eventually, eventually_for, install_crds,
+};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -791,18 +793,24 @@ async fn the_controller_reconnects_after_an_api_server_restart() {
     )
     .await;
     let secrets = env.secrets.clone();
-    eventually("both Secrets with the new value", || async {
-        let mut ok = true;
-        for name in ["before", "after"] {
-            ok &= secrets
-                .get_opt(name)
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t2"));
-        }
-        ok
-    })
+    // Watches come back with kube's reconnect backoff (up to 30 s between attempts), so this
+    // bound is longer than the usual one.
+    eventually_for(
+        "both Secrets with the new value",
+        Duration::from_secs(90),
+        || async {
+            let mut ok = true;
+            for name in ["before", "after"] {
+                ok &= secrets
+                    .get_opt(name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| data_of(&s, "token").as_deref() == Some("t2"));
+            }
+            ok
+        },
+    )
     .await
     .unwrap();
     controller.stop().await;

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use eso_core::ces_controller::{run_ces_controller, spawn_ces_series};
 use eso_core::controller::{ControllerConfig, ExternalSecretController};
+use eso_core::fetch::ReadSharing;
 use eso_core::object_metrics::StatusSeries;
 use eso_core::store_controller::{StoreContext, StoreControllerConfig, run_store_controllers};
 use eso_leader::{LeaseConfig, LeaseManager};
@@ -113,6 +114,13 @@ struct RunArgs {
     /// changed); `every-refresh` writes it at every refresh, as upstream does.
     #[arg(long, value_enum, default_value_t = StatusRefreshTime::OnChange)]
     status_refresh_time: StatusRefreshTime,
+    /// How long a value read from a provider is shared with other ExternalSecrets reading the
+    /// same key of the same store: `refresh-interval` (each reader's own refreshInterval: one
+    /// read per key per refresh window), `in-flight` (only simultaneous reads, as upstream
+    /// reads), or a Go duration. A refresh forced by a change to the ExternalSecret always
+    /// reads afresh.
+    #[arg(long, default_value = "refresh-interval", value_parser = read_sharing)]
+    provider_read_sharing: ReadSharing,
     /// Endpoint of an AWS-compatible service for the aws provider (default: the
     /// AWS_ENDPOINT_URL environment variable, else AWS itself).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -154,6 +162,16 @@ enum PerObjectMetrics {
     Leader,
     /// Every replica exports them (they come from the stored status, so replicas agree).
     All,
+}
+
+fn read_sharing(value: &str) -> Result<ReadSharing, String> {
+    match value {
+        "refresh-interval" => Ok(ReadSharing::WithinRefreshInterval),
+        "in-flight" => Ok(ReadSharing::InFlight),
+        other => go_duration(other).map(ReadSharing::Within).map_err(|e| {
+            format!("expected refresh-interval, in-flight or a duration like 5m: {e}")
+        }),
+    }
 }
 
 fn go_duration(value: &str) -> Result<Duration, String> {
@@ -234,6 +252,10 @@ struct Admin {
 impl Admin {
     fn render_metrics(&self) -> String {
         let mut text = self.metrics.render();
+        // The ExternalSecret series come first in `series`.
+        if let Some(known) = self.series.first() {
+            text = without_deleted_objects(&text, known);
+        }
         if self.per_object == PerObjectMetrics::All || *self.leading.borrow() {
             for series in &self.series {
                 text.push_str(&series.render());
@@ -241,6 +263,59 @@ impl Admin {
         }
         text
     }
+}
+
+/// The `name` and `namespace` labels of one exposition line (`metric{k="v",...} value`).
+fn object_labels(line: &str) -> (Option<&str>, Option<&str>) {
+    let (mut name, mut namespace) = (None, None);
+    let Some(labels) = line
+        .split_once('{')
+        .and_then(|(_, rest)| rest.rsplit_once('}'))
+        .map(|(labels, _)| labels)
+    else {
+        return (None, None);
+    };
+    let mut rest = labels;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        // Values are escaped with backslashes; find the closing quote.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        match key.trim_start_matches(',') {
+            "name" => name = Some(&after[..end]),
+            "namespace" => namespace = Some(&after[..end]),
+            _ => {}
+        }
+        rest = &after[end + 1..];
+    }
+    (name, namespace)
+}
+
+/// The exporter's text without the per-object activity series (`externalsecret_*{name,
+/// namespace}`) of ExternalSecrets that no longer exist: upstream deletes them when the object
+/// is deleted (`RemoveMetrics`), and the metrics facade cannot delete a series.
+fn without_deleted_objects(text: &str, known: &StatusSeries) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let stale = line.starts_with("externalsecret_")
+            && matches!(object_labels(line), (Some(name), Some(ns)) if !known.contains(ns, name));
+        if !stale {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn respond(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -331,7 +406,14 @@ async fn run(args: RunArgs) -> Result<()> {
         .context("cannot reach the Kubernetes API server")?;
     tracing::info!(server = %version.git_version, "connected to the API server");
 
-    let aws = eso_provider_aws::AwsConfig::default().endpoint_url(args.aws_endpoint_url.clone());
+    // AWS_ENDPOINT_URL_<SERVICE> (the SDK's per-service variables) win over the general one.
+    let aws = eso_provider_aws::AwsConfig::default()
+        .endpoint_url(args.aws_endpoint_url.clone())
+        .endpoints_from_variables(|name| {
+            (name != eso_provider_aws::ENDPOINT_VARIABLE)
+                .then(|| std::env::var(name).ok())
+                .flatten()
+        });
     let identity = leader_identity();
     let config = ControllerConfig::default()
         .controller_class(args.controller_class.clone())
@@ -339,7 +421,8 @@ async fn run(args: RunArgs) -> Result<()> {
         .concurrency(args.concurrent)
         .cluster_stores(args.enable_cluster_store_reconciler)
         .instance(Some(identity.clone()))
-        .refresh_time_writes(args.status_refresh_time.into());
+        .refresh_time_writes(args.status_refresh_time.into())
+        .read_sharing(args.provider_read_sharing);
     let controller = ExternalSecretController::new(
         client.clone(),
         config,
@@ -482,11 +565,28 @@ async fn run(args: RunArgs) -> Result<()> {
                     run_ces_controller(ces_client.clone(), ended()).await;
                 }
             };
-            tokio::join!(
-                controller.reconcile_until(ended(), Some(grace)),
-                stores,
-                fanout
-            );
+            let work = async {
+                tokio::join!(
+                    controller.reconcile_until(ended(), Some(grace)),
+                    stores,
+                    fanout
+                )
+            };
+            // kube-runtime's graceful shutdown never finishes when it starts before the
+            // controller's cache is ready (the runner holds its queue until then), so a term
+            // ending right after it began (SIGTERM, a lost Lease) would never end and the
+            // next term would never start. Every controller gets the same grace, then is
+            // dropped, which cancels its in-flight reconciles.
+            let deadline = async {
+                ended().await;
+                tokio::time::sleep(grace).await;
+            };
+            tokio::select! {
+                _ = work => {}
+                () = deadline => {
+                    tracing::warn!(?grace, "controllers still running after the grace period were cancelled");
+                }
+            }
             tracing::info!(identity = who, "reconcilers stopped");
         }
     })
@@ -592,6 +692,40 @@ mod tests {
         assert!(
             Cli::try_parse_from(["eso-operator", "--leader-election-renew-deadline=soon"]).is_err()
         );
+    }
+
+    #[test]
+    fn activity_series_of_deleted_external_secrets_are_not_exported() {
+        let known = StatusSeries::external_secrets();
+        known.observe_pairs("ns", "kept", Vec::new());
+        let text = "# TYPE externalsecret_sync_calls_total counter\n\
+            externalsecret_sync_calls_total{name=\"kept\",namespace=\"ns\"} 3\n\
+            externalsecret_sync_calls_total{name=\"gone\",namespace=\"ns\"} 2\n\
+            externalsecret_reconcile_duration{namespace=\"ns\",name=\"gone\"} 5\n\
+            externalsecret_provider_api_calls_count{provider=\"fake\",call=\"get\"} 7\n\
+            leader_election_master_status{name=\"gone\"} 1\n";
+        let out = without_deleted_objects(text, &known);
+        assert_eq!(
+            out,
+            "# TYPE externalsecret_sync_calls_total counter\n\
+            externalsecret_sync_calls_total{name=\"kept\",namespace=\"ns\"} 3\n\
+            externalsecret_provider_api_calls_count{provider=\"fake\",call=\"get\"} 7\n\
+            leader_election_master_status{name=\"gone\"} 1\n"
+        );
+    }
+
+    #[test]
+    fn read_sharing_takes_a_mode_or_a_duration() {
+        assert_eq!(
+            read_sharing("refresh-interval"),
+            Ok(ReadSharing::WithinRefreshInterval)
+        );
+        assert_eq!(read_sharing("in-flight"), Ok(ReadSharing::InFlight));
+        assert_eq!(
+            read_sharing("90s"),
+            Ok(ReadSharing::Within(Duration::from_secs(90)))
+        );
+        assert!(read_sharing("sometimes").unwrap_err().contains("in-flight"));
     }
 
     #[test]

@@ -11,19 +11,26 @@
 //! once, through the operator's reconcile path.
 //!
 //! This binary is the first embedder of `eso-core`: it uses only the surface at the crate's
-//! root (`docs/embedding.md`), so whatever it does, another tool can do.
+//! root (`docs/embedding.md`), so whatever it does, another tool can do. The one addition is
+//! the AWS endpoint, set the way the operator sets it: `--aws-endpoint-url`, else the SDK's
+//! standard variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`,
+//! `AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL_STS`), given to the `aws` provider that replaces
+//! the built-in one in the registry.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use eso_core::api::duration::{format_go_duration, parse_go_duration};
 use eso_core::{
-    ControllerConfig, ManifestError, ManifestSet, OneShotOptions, Rendered, SyncOutcome,
-    builtin_providers, render_all, sync_cluster,
+    ControllerConfig, ManifestError, ManifestSet, OneShotOptions, ProviderRegistry, Rendered,
+    SyncOutcome, builtin_providers, render_all, sync_cluster,
 };
+use eso_provider_aws::{AwsConfig, AwsProvider};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -64,6 +71,39 @@ struct RunArgs {
     /// Process only stores whose spec.controller is empty or this.
     #[arg(long, default_value = "default")]
     controller_class: String,
+    #[command(flatten)]
+    providers: ProviderArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ProviderArgs {
+    /// Endpoint of an AWS-compatible service for the aws provider (default: the
+    /// AWS_ENDPOINT_URL environment variable, else AWS itself). AWS_ENDPOINT_URL_SECRETS_MANAGER,
+    /// AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_STS set one service's endpoint and win over
+    /// both.
+    #[arg(long, value_name = "URL")]
+    aws_endpoint_url: Option<String>,
+}
+
+impl ProviderArgs {
+    /// The built-in providers, the aws one pointed at the configured endpoints.
+    fn registry(&self) -> ProviderRegistry {
+        // One-shot syncs read one ExternalSecret after another, so a read never finds others to
+        // share a batch with: waiting for them only adds latency (docs/benchmarks.md). `find`
+        // still reads the values it matched in batches.
+        let mut aws = AwsConfig::default().batch_window(Duration::ZERO);
+        if let Some(url) = &self.aws_endpoint_url {
+            aws = aws.endpoint_url(Some(url.clone()));
+        }
+        let aws = aws.endpoints_from_variables(|name| {
+            // An explicit flag wins over the general variable, not over a service's own.
+            if name == eso_provider_aws::ENDPOINT_VARIABLE && self.aws_endpoint_url.is_some() {
+                return None;
+            }
+            std::env::var(name).ok()
+        });
+        builtin_providers().with(Arc::new(AwsProvider::new().config(aws)))
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -78,6 +118,8 @@ struct RenderArgs {
     /// The namespace of objects that set none.
     #[arg(short = 'n', long = "namespace", default_value = "default")]
     namespace: String,
+    #[command(flatten)]
+    providers: ProviderArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,7 +232,7 @@ async fn render(args: RenderArgs) -> ExitCode {
         eprintln!("error: the input holds no ExternalSecret (apiVersion external-secrets.io/v1)");
         return ExitCode::from(2);
     }
-    let registry = builtin_providers();
+    let registry = args.providers.registry();
     let rendered = render_all(&set, &registry).await;
     match print_rendered(&rendered, args.output) {
         Ok(failed) if failed => ExitCode::from(1),
@@ -241,7 +283,7 @@ async fn run_inner(args: RunArgs) -> ExitCode {
         dry_run: args.dry_run,
         config: ControllerConfig::default().controller_class(args.controller_class.clone()),
     };
-    let results = match sync_cluster(client, builtin_providers(), options).await {
+    let results = match sync_cluster(client, args.providers.registry(), options).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}: {}", e_source(&e));

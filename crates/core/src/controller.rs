@@ -27,7 +27,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::apply::{apply_secret, field_manager, owned_data_keys};
-use crate::fetch::{ClientCache, FetchContext, FetchError, fetch};
+use crate::fetch::{ClientCache, FetchContext, FetchError, ReadSharing, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
 use crate::plan::{EventType, PlanError, PlanInput, SecretAction, plan};
@@ -56,6 +56,8 @@ pub struct ControllerConfig {
     pub instance: Option<String>,
     /// Whether a refresh that changed nothing still writes `status.refreshTime`.
     pub refresh_time_writes: RefreshTimeWrites,
+    /// How provider reads are shared between ExternalSecrets.
+    pub read_sharing: ReadSharing,
 }
 
 impl Default for ControllerConfig {
@@ -68,6 +70,7 @@ impl Default for ControllerConfig {
             reporter: "external-secrets".to_owned(),
             instance: None,
             refresh_time_writes: RefreshTimeWrites::OnChange,
+            read_sharing: ReadSharing::WithinRefreshInterval,
         }
     }
 }
@@ -96,6 +99,11 @@ impl ControllerConfig {
     /// Sets the pod name reported on events.
     pub fn instance(mut self, instance: Option<String>) -> Self {
         self.instance = instance;
+        self
+    }
+    /// Sets how provider reads are shared between ExternalSecrets.
+    pub fn read_sharing(mut self, sharing: ReadSharing) -> Self {
+        self.read_sharing = sharing;
         self
     }
     /// Sets when a refresh that changed nothing writes the status.
@@ -175,13 +183,14 @@ impl Context {
                 instance: config.instance.clone(),
             },
         );
+        let sharing = config.read_sharing;
         Self {
             secrets: ApiSecretReader::new(client.clone()),
             tokens: ApiTokens::new(client.clone()),
             client,
             config,
             registry,
-            clients: ClientCache::new(),
+            clients: ClientCache::with_sharing(sharing),
             stores,
             recorder,
             failures: Mutex::new(Default::default()),
@@ -861,27 +870,20 @@ fn secret_owners(store: &Store<ExternalSecret>, secret: &Secret) -> Vec<ObjectRe
 }
 
 /// Keeps the status series equal to the stored statuses: every change, every deletion, and
-/// a full replacement on each relist.
+/// a full replacement on each relist. Only the (condition, status) pairs are kept, never the
+/// objects, so this watch costs little memory even at a relist.
 fn spawn_status_series(api: Api<ExternalSecret>, series: Arc<StatusSeries>) -> AbortOnDrop {
-    AbortOnDrop(tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default()).default_backoff();
-        futures::pin_mut!(stream);
-        let mut relist: Vec<ExternalSecret> = Vec::new();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Apply(es)) => series.observe(&es),
-                Ok(watcher::Event::Delete(es)) => {
-                    series.forget(&es.namespace().unwrap_or_default(), &es.name_any());
-                }
-                Ok(watcher::Event::Init) => relist.clear(),
-                Ok(watcher::Event::InitApply(es)) => relist.push(es),
-                Ok(watcher::Event::InitDone) => {
-                    series.replace_all(std::mem::take(&mut relist).iter())
-                }
-                Err(e) => tracing::warn!(error = %e, "ExternalSecret watch failed; retrying"),
-            }
-        }
-    }))
+    AbortOnDrop(crate::object_metrics::spawn_condition_watch(
+        api,
+        series,
+        |es| {
+            es.status
+                .iter()
+                .flat_map(|s| &s.conditions)
+                .map(|c| (c.type_.clone(), c.status))
+                .collect()
+        },
+    ))
 }
 
 #[cfg(test)]

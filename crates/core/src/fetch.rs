@@ -43,11 +43,77 @@ impl ClientKey {
     }
 }
 
+/// How long a value read from a provider may be handed to other ExternalSecrets that read the
+/// same key through the same client (store, generation and, for cluster stores, namespace).
+///
+/// Upstream reads the provider once per ExternalSecret per refresh: 1,000 ExternalSecrets
+/// sharing 100 keys cost 1,000 reads per interval. Sharing a read brings that to one per key
+/// per window; the price is freshness: a value may be up to one window old when an
+/// ExternalSecret takes it. A refresh caused by a change of the ExternalSecret (spec, labels,
+/// annotations: the force-sync annotation) never takes a shared value, and errors are never
+/// shared beyond reads that were in flight together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadSharing {
+    /// Only reads in flight at the same moment are shared (what `sync-once` and embedders get).
+    #[default]
+    InFlight,
+    /// A value read within the reading ExternalSecret's own `refreshInterval` is reused: one
+    /// provider read per key per refresh window.
+    WithinRefreshInterval,
+    /// A value read within this long is reused.
+    Within(std::time::Duration),
+}
+
+/// The longest a shared value is kept, whatever the interval.
+const MAX_SHARE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl ReadSharing {
+    /// How old a shared value `es` may take now.
+    #[must_use]
+    pub fn max_age(self, es: &ExternalSecret) -> std::time::Duration {
+        use std::time::Duration;
+        let synced = es
+            .status
+            .as_ref()
+            .and_then(|s| s.synced_resource_version.as_deref());
+        if synced != Some(crate::schedule::current_resource_version(es).as_str()) {
+            // New, changed or force-synced: the user asked for a fresh read.
+            return Duration::ZERO;
+        }
+        match self {
+            Self::InFlight => Duration::ZERO,
+            Self::WithinRefreshInterval => match es.spec.refresh_policy() {
+                eso_api::RefreshPolicy::Periodic => es
+                    .spec
+                    .refresh_interval()
+                    .unwrap_or_default()
+                    .min(MAX_SHARE),
+                _ => Duration::ZERO,
+            },
+            Self::Within(d) => d.min(MAX_SHARE),
+        }
+    }
+}
+
+/// A value as shared between readers.
+#[derive(Debug, Clone)]
+enum SharedRead {
+    Value(Arc<Vec<u8>>),
+    Map(Arc<SecretData>),
+}
+
 /// Provider clients reused across reconciles, so a login happens once per client lifetime,
-/// not once per reconcile.
-#[derive(Default)]
+/// not once per reconcile, and the reads made through them (see [`ReadSharing`]).
 pub struct ClientCache {
     clients: Mutex<HashMap<ClientKey, Arc<dyn SecretsClient>>>,
+    sharing: ReadSharing,
+    reads: eso_provider::cache::ReadCache<(ClientKey, String), SharedRead>,
+}
+
+impl Default for ClientCache {
+    fn default() -> Self {
+        Self::with_sharing(ReadSharing::default())
+    }
 }
 
 impl std::fmt::Debug for ClientCache {
@@ -60,10 +126,38 @@ impl std::fmt::Debug for ClientCache {
 }
 
 impl ClientCache {
-    /// An empty cache.
+    /// An empty cache that shares only reads in flight together.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache sharing reads as `sharing` says.
+    #[must_use]
+    pub fn with_sharing(sharing: ReadSharing) -> Self {
+        Self {
+            clients: Mutex::default(),
+            sharing,
+            reads: eso_provider::cache::ReadCache::new(MAX_SHARE),
+        }
+    }
+
+    /// One read through the client `key`, shared with other readers of the same request as
+    /// the sharing policy allows.
+    async fn read<F, Fut>(
+        &self,
+        key: &ClientKey,
+        request: String,
+        max_age: std::time::Duration,
+        fetch: F,
+    ) -> Result<SharedRead, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<SharedRead, ProviderError>>,
+    {
+        self.reads
+            .get_within((key.clone(), request), max_age, fetch)
+            .await
     }
 
     /// How many clients are cached.
@@ -97,21 +191,20 @@ impl ClientCache {
                 !(k.kind == key.kind && k.namespace == key.namespace && k.name == key.name)
                     || k.generation == key.generation
             });
-            clients.insert(key, client);
+            clients.insert(key.clone(), client);
         }
+        self.reads.invalidate_where(|(k, _)| {
+            k.kind == key.kind
+                && k.namespace == key.namespace
+                && k.name == key.name
+                && k.generation != key.generation
+        });
     }
 }
 
-/// Reads ConfigMaps that templates refer to.
-#[async_trait::async_trait]
-pub trait ConfigMapReader: Send + Sync {
-    /// The data of ConfigMap `namespace/name`, or `None` when it does not exist.
-    async fn config_map_data(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, ProviderError>;
-}
+/// Reads ConfigMaps that templates refer to (the provider-level trait, which also serves a
+/// store's `caProvider` of type `ConfigMap`).
+pub use eso_provider::ConfigMapReader;
 
 /// Everything fetching needs.
 #[derive(Clone, Copy)]
@@ -124,7 +217,7 @@ pub struct FetchContext<'a> {
     pub secrets: &'a dyn SecretReader,
     /// Where ServiceAccount tokens come from (`None` offline).
     pub tokens: Option<&'a dyn eso_provider::ServiceAccountTokens>,
-    /// Where template ConfigMaps come from.
+    /// Where ConfigMaps come from (`templateFrom`, and a store's `caProvider`).
     pub config_maps: &'a dyn ConfigMapReader,
     /// Reusable clients.
     pub clients: &'a ClientCache,
@@ -292,6 +385,7 @@ async fn client_for(
             store: &store,
             namespace,
             secrets: ctx.secrets,
+            config_maps: ctx.config_maps,
             tokens: ctx.tokens,
         })
         .await
@@ -353,8 +447,9 @@ pub async fn fetch(ctx: FetchContext<'_>, es: &ExternalSecret) -> Result<Fetched
         jobs.push((name, Job::Data(entry), client));
     }
 
+    let max_age = ctx.clients.sharing.max_age(es);
     let results = join_all(jobs.iter().map(|(name, job, client)| async move {
-        let result = run_job(ctx, name, job, client, skip_missing).await;
+        let result = run_job(ctx, name, job, client, skip_missing, max_age).await;
         if let Err(e) = &result
             && e.provider_error()
                 .is_some_and(|p| p.kind() == eso_provider::ErrorKind::Auth)
@@ -381,6 +476,17 @@ pub async fn fetch(ctx: FetchContext<'_>, es: &ExternalSecret) -> Result<Fetched
     Ok(fetched)
 }
 
+/// The cache key of one request: the call and the request as JSON (every field counts:
+/// version, property, decoding...).
+fn request(call: &str, body: &impl serde::Serialize) -> String {
+    format!("{call}:{}", serde_json::to_string(body).unwrap_or_default())
+}
+
+/// Each request key names its call, and each call stores one shape; a mismatch cannot happen.
+fn unreachable_shape() -> ! {
+    unreachable!("a shared read of one call always has that call's shape")
+}
+
 enum Job<'a> {
     DataFrom(&'a ExternalSecretDataFromRemoteRef),
     Data(&'a eso_api::ExternalSecretData),
@@ -392,6 +498,7 @@ async fn run_job(
     job: &Job<'_>,
     resolved: &ResolvedClient,
     skip_missing: bool,
+    max_age: std::time::Duration,
 ) -> Result<EntryOutcome, FetchError> {
     let fail = |what: String, source: ProviderError| FetchError::Provider {
         entry: entry.to_owned(),
@@ -404,8 +511,16 @@ async fn run_job(
         Job::Data(data) => {
             let remote = &data.remote_ref;
             let what = format!("reading key {:?}", remote.key);
-            let value = match resolved.client.get_secret(remote).await {
-                Ok(v) => v,
+            let read = ctx
+                .clients
+                .read(&resolved.key, request("get", remote), max_age, || async {
+                    let v = resolved.client.get_secret(remote).await?;
+                    Ok(SharedRead::Value(Arc::new(v)))
+                })
+                .await;
+            let value = match read {
+                Ok(SharedRead::Value(v)) => Arc::unwrap_or_clone(v),
+                Ok(SharedRead::Map(_)) => unreachable_shape(),
                 Err(e) if e.is_not_found() && skip_missing => {
                     return Ok(EntryOutcome::Missing(remote.key.clone()));
                 }
@@ -429,8 +544,16 @@ async fn run_job(
             let (raw, what, conversion, decoding, null_policy) = match (&from.extract, &from.find) {
                 (Some(extract), None) => {
                     let what = format!("extracting key {:?}", extract.key);
-                    let raw = match resolved.client.get_secret_map(extract).await {
-                        Ok(m) => m,
+                    let read = ctx
+                        .clients
+                        .read(&resolved.key, request("map", extract), max_age, || async {
+                            let m = resolved.client.get_secret_map(extract).await?;
+                            Ok(SharedRead::Map(Arc::new(m)))
+                        })
+                        .await;
+                    let raw = match read {
+                        Ok(SharedRead::Map(m)) => Arc::unwrap_or_clone(m),
+                        Ok(SharedRead::Value(_)) => unreachable_shape(),
                         Err(e) if e.is_not_found() && skip_missing => {
                             return Ok(EntryOutcome::Missing(extract.key.clone()));
                         }
@@ -446,8 +569,16 @@ async fn run_job(
                 }
                 (None, Some(find)) => {
                     let what = "finding secrets".to_owned();
-                    let raw = match resolved.client.get_all_secrets(find).await {
-                        Ok(m) => m,
+                    let read = ctx
+                        .clients
+                        .read(&resolved.key, request("find", find), max_age, || async {
+                            let m = resolved.client.get_all_secrets(find).await?;
+                            Ok(SharedRead::Map(Arc::new(m)))
+                        })
+                        .await;
+                    let raw = match read {
+                        Ok(SharedRead::Map(m)) => Arc::unwrap_or_clone(m),
+                        Ok(SharedRead::Value(_)) => unreachable_shape(),
                         Err(e) if e.is_not_found() && skip_missing => {
                             return Ok(EntryOutcome::Missing(describe_find(find)));
                         }

@@ -184,4 +184,19 @@ impl ServiceAccountTokens for ApiTokens {
             ))
         })
     }
+
+    async fn service_account_annotations(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let account = api.get_opt(name).await.map_err(|e| {
+            kube_error(
+                format!("cannot read ServiceAccount \"{namespace}/{name}\""),
+                e,
+            )
+        })?;
+        Ok(account.map(|a| a.metadata.annotations.unwrap_or_default()))
+    }
 }

@@ -155,6 +155,14 @@ impl StatusSeries {
         }
     }
 
+    /// Whether the object (as last listed or watched) has series.
+    #[must_use]
+    pub fn contains(&self, namespace: &str, name: &str) -> bool {
+        self.objects
+            .lock()
+            .is_ok_and(|o| o.contains_key(&(namespace.to_owned(), name.to_owned())))
+    }
+
     /// How many objects have series.
     #[must_use]
     pub fn len(&self) -> usize {

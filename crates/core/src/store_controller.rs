@@ -237,6 +237,7 @@ impl StoreContext {
                         store,
                         namespace: &namespace,
                         secrets: &self.secrets,
+                        config_maps: &self.secrets,
                         tokens: Some(&self.tokens),
                     })
                     .await;

@@ -8,7 +8,7 @@ use eso_api::{
     ExternalSecretDataFromRemoteRef, ExternalSecretDataRemoteRef, ExternalSecretFind,
     ExternalSecretRewrite, FindName, RewriteRegexp, SecretStoreRef, StoreKind, StoreSourceRef,
 };
-use eso_core::fetch::{ClientCache, FetchContext, FetchError, Fetched, fetch};
+use eso_core::fetch::{ClientCache, FetchContext, FetchError, Fetched, ReadSharing, fetch};
 use eso_core::manifests::{ManifestSet, Source, Sourced};
 use eso_core::render::builtin_providers;
 use eso_core::testing::{EsBuilder, bytes, fake_store};
@@ -401,4 +401,135 @@ async fn generators_are_reported_as_unsupported() {
         run(&set, &es).await.unwrap_err(),
         FetchError::Unsupported { .. }
     ));
+}
+
+/// The fake provider, counting the reads that reach it.
+struct Counting {
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct CountingClient {
+    inner: std::sync::Arc<dyn eso_provider::SecretsClient>,
+    reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl eso_provider::Provider for Counting {
+    fn key(&self) -> &'static str {
+        "fake"
+    }
+    fn capabilities(&self) -> eso_api::SecretStoreCapabilities {
+        eso_provider_fake::FakeProvider.capabilities()
+    }
+    fn validate_store(
+        &self,
+        store: &eso_provider::StoreInfo,
+    ) -> Result<Vec<String>, eso_provider::ProviderError> {
+        eso_provider_fake::FakeProvider.validate_store(store)
+    }
+    async fn new_client(
+        &self,
+        ctx: eso_provider::ClientContext<'_>,
+    ) -> Result<std::sync::Arc<dyn eso_provider::SecretsClient>, eso_provider::ProviderError> {
+        let inner = eso_provider_fake::FakeProvider.new_client(ctx).await?;
+        Ok(std::sync::Arc::new(CountingClient {
+            inner,
+            reads: self.reads.clone(),
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl eso_provider::SecretsClient for CountingClient {
+    async fn get_secret(
+        &self,
+        remote: &ExternalSecretDataRemoteRef,
+    ) -> Result<Vec<u8>, eso_provider::ProviderError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get_secret(remote).await
+    }
+    async fn get_secret_map(
+        &self,
+        remote: &ExternalSecretDataRemoteRef,
+    ) -> Result<eso_provider::SecretData, eso_provider::ProviderError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get_secret_map(remote).await
+    }
+    async fn get_all_secrets(
+        &self,
+        find: &ExternalSecretFind,
+    ) -> Result<eso_provider::SecretData, eso_provider::ProviderError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get_all_secrets(find).await
+    }
+    async fn validate(
+        &self,
+    ) -> Result<eso_provider::ValidationResult, eso_provider::ProviderError> {
+        self.inner.validate().await
+    }
+}
+
+/// An ExternalSecret as the controller sees it after a successful sync of its current spec.
+fn synced(mut es: eso_api::ExternalSecret) -> eso_api::ExternalSecret {
+    es.spec.refresh_interval = Some("1h".into());
+    es.status = Some(eso_api::ExternalSecretStatus {
+        synced_resource_version: Some(eso_core::schedule::current_resource_version(&es)),
+        ..Default::default()
+    });
+    es
+}
+
+async fn reads_for(sharing: ReadSharing, readers: &[eso_api::ExternalSecret]) -> usize {
+    let set = set_with(&[fake_store("store", &[("db", r#"{"pw":"x"}"#)])]);
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let registry = eso_provider::ProviderRegistry::new().with(std::sync::Arc::new(Counting {
+        reads: reads.clone(),
+    }));
+    let clients = ClientCache::with_sharing(sharing);
+    let ctx = FetchContext {
+        registry: &registry,
+        stores: &set,
+        secrets: &set,
+        tokens: None,
+        config_maps: &set,
+        clients: &clients,
+        transformer: &NoTemplates,
+    };
+    for es in readers {
+        let fetched = fetch(ctx, es).await.unwrap();
+        assert_eq!(fetched.data.get("pw").map(Vec::as_slice), Some(&b"x"[..]));
+    }
+    reads.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn periodic_refreshes_share_one_read_per_key_within_their_interval() {
+    let readers: Vec<_> = (0..10)
+        .map(|i| synced(EsBuilder::new(&format!("es-{i}")).extract("db").build()))
+        .collect();
+    assert_eq!(
+        reads_for(ReadSharing::WithinRefreshInterval, &readers).await,
+        1
+    );
+    assert_eq!(reads_for(ReadSharing::InFlight, &readers).await, 10);
+    assert_eq!(
+        reads_for(ReadSharing::Within(std::time::Duration::ZERO), &readers).await,
+        10
+    );
+}
+
+#[tokio::test]
+async fn a_new_or_changed_external_secret_reads_afresh() {
+    let steady = synced(EsBuilder::new("steady").extract("db").build());
+    let new = EsBuilder::new("new").extract("db").build();
+    let mut forced = steady.clone();
+    forced.metadata.annotations = Some([("force-sync".to_owned(), "2026-11-27".to_owned())].into());
+    assert_eq!(
+        reads_for(ReadSharing::WithinRefreshInterval, &[steady.clone(), new]).await,
+        2
+    );
+    assert_eq!(
+        reads_for(ReadSharing::WithinRefreshInterval, &[steady, forced]).await,
+        2
+    );
 }

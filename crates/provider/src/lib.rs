@@ -5,11 +5,13 @@
 //! may do (only a confirmed [`ErrorKind::NotFound`] can ever lead to deleting data), the
 //! [`ProviderRegistry`] that maps a store's provider key to an implementation, and helpers every
 //! provider shares: value decoding and key conversion ([`convert`]), `find` matching ([`find`]),
-//! `dataFrom.rewrite` ([`rewrite`]) and gjson-style property paths ([`property`]).
+//! `dataFrom.rewrite` ([`rewrite`]), gjson-style property paths ([`property`]) and the CA
+//! roots a store trusts ([`tls`]).
 //!
 //! It knows nothing of the Kubernetes client: credentials a store references are read through
-//! the [`SecretReader`] the caller passes in, so the same provider serves the operator (reading
-//! from the API server) and `sync-once render` (reading from manifest files).
+//! the [`SecretReader`] (ConfigMaps through the [`ConfigMapReader`]) the caller passes in, so
+//! the same provider serves the operator (reading from the API server) and `sync-once render`
+//! (reading from manifest files).
 //!
 //! # Use
 //!
@@ -69,12 +71,14 @@
 //! assert!(ProviderError::throttled("slow down").kind().is_transient());
 //! ```
 
+pub mod cache;
 pub mod convert;
 mod error;
 pub mod find;
 pub mod property;
 mod registry;
 pub mod rewrite;
+pub mod tls;
 mod traits;
 
 pub use error::{ErrorKind, ProviderError};

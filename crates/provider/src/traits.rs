@@ -86,6 +86,53 @@ impl SecretReader for StaticSecretReader {
     }
 }
 
+/// Reads Kubernetes ConfigMaps: a store's `caProvider` of type `ConfigMap` here, and
+/// `templateFrom` ConfigMaps in eso-core. The operator reads from the API server;
+/// `sync-once render` from the manifests it was given.
+#[async_trait]
+pub trait ConfigMapReader: Send + Sync {
+    /// The `data` of ConfigMap `namespace/name`, or `None` when it does not exist.
+    async fn config_map_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError>;
+}
+
+/// A [`ConfigMapReader`] over an in-memory set of ConfigMaps keyed by (namespace, name).
+#[derive(Debug, Clone, Default)]
+pub struct StaticConfigMapReader {
+    config_maps: BTreeMap<(String, String), BTreeMap<String, String>>,
+}
+
+impl StaticConfigMapReader {
+    /// An empty reader.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a ConfigMap.
+    pub fn insert(&mut self, namespace: &str, name: &str, data: BTreeMap<String, String>) {
+        self.config_maps
+            .insert((namespace.to_owned(), name.to_owned()), data);
+    }
+}
+
+#[async_trait]
+impl ConfigMapReader for StaticConfigMapReader {
+    async fn config_map_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        Ok(self
+            .config_maps
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned())
+    }
+}
+
 /// Issues ServiceAccount tokens (the Kubernetes TokenRequest API), for providers that log in
 /// with a workload identity (Vault's Kubernetes and JWT auth, AWS web identity, ...).
 #[async_trait]
@@ -98,6 +145,18 @@ pub trait ServiceAccountTokens: Send + Sync {
         audiences: &[String],
         expiration_seconds: Option<i64>,
     ) -> Result<String, ProviderError>;
+
+    /// The annotations of ServiceAccount `namespace/name` (AWS web identity takes its role from
+    /// `eks.amazonaws.com/role-arn`), or `None` when it does not exist. The default reads
+    /// nothing and answers an empty map, for token sources that cannot read ServiceAccounts.
+    async fn service_account_annotations(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        let _ = (namespace, name);
+        Ok(Some(BTreeMap::new()))
+    }
 }
 
 /// Everything a provider needs to build a client.
@@ -110,6 +169,8 @@ pub struct ClientContext<'a> {
     pub namespace: &'a str,
     /// Where credential Secrets are read from.
     pub secrets: &'a dyn SecretReader,
+    /// Where ConfigMaps (a `caProvider` of type `ConfigMap`) are read from.
+    pub config_maps: &'a dyn ConfigMapReader,
     /// Where ServiceAccount tokens come from; `None` offline (`sync-once render`).
     pub tokens: Option<&'a dyn ServiceAccountTokens>,
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use eso_provider::ProviderError;
 use tokio::sync::oneshot;
 
-use crate::cache::SharedError;
+use eso_provider::cache::SharedError;
 
 /// Per-id answers of one batch call, keyed by the id as asked.
 pub(crate) type Answers<V> = HashMap<String, Result<V, ProviderError>>;

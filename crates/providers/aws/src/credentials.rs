@@ -23,6 +23,10 @@ use crate::{AwsConfig, metrics};
 
 /// The audience upstream requests ServiceAccount tokens for.
 const STS_AUDIENCE: &str = "sts.amazonaws.com";
+/// The ServiceAccount annotation that names the role its tokens are exchanged for (EKS IRSA).
+const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+/// The ServiceAccount annotation that replaces [`STS_AUDIENCE`] (EKS IRSA).
+const AUDIENCE_ANNOTATION: &str = "eks.amazonaws.com/audience";
 /// How long an assumed-role session lasts.
 const SESSION_SECONDS: i32 = 3600;
 
@@ -243,6 +247,8 @@ pub(crate) async fn resolve(
     let auth = spec.auth.as_ref();
     let mut roles: Vec<&str> = spec.additional_roles.iter().map(String::as_str).collect();
     let final_role = spec.role.as_deref().filter(|r| !r.is_empty());
+    // Whether `role` was spent on the web identity exchange (then it is not assumed again).
+    let mut role_is_web_identity = false;
 
     let (mut provider, base) = if let Some(refs) = auth.and_then(|a| a.secret_ref.as_ref()) {
         let ak_ref = refs.access_key_id_secret_ref.as_ref().ok_or_else(|| {
@@ -274,23 +280,28 @@ pub(crate) async fn resolve(
                 "{describe}: {field}.jwt.serviceAccountRef is required"
             ))
         })?;
-        // Upstream takes the web identity role from the ServiceAccount's
-        // `eks.amazonaws.com/role-arn` annotation; ClientContext cannot read ServiceAccounts,
-        // so the store's `role` is the web identity role here.
-        let role = final_role.ok_or_else(|| {
-            ProviderError::invalid_store(format!(
-                "{describe}: {field}.jwt needs spec.provider.aws.role (the role the ServiceAccount token is exchanged for)"
-            ))
-        })?;
-        let token = ctx
-            .service_account_token(account, &[STS_AUDIENCE.to_owned()])
-            .await?;
+        let identity = web_identity(ctx, account).await?;
+        let role = match identity.role {
+            Some(role) => role,
+            // Not upstream: without the annotation the store's `role` is the web identity
+            // role (upstream fails), so a ServiceAccount need not be annotated.
+            None => {
+                let role = final_role.ok_or_else(|| {
+                    ProviderError::invalid_store(format!(
+                        "{describe}: {field}.jwt: ServiceAccount \"{}/{}\" has no {ROLE_ARN_ANNOTATION} annotation and spec.provider.aws.role is empty; one of them names the role to assume with its token",
+                        identity.namespace, account.name
+                    ))
+                })?;
+                role_is_web_identity = true;
+                role.to_owned()
+            }
+        };
         let step = WebIdentity {
             sts: sts_client(config, region, None),
-            role_arn: role.to_owned(),
-            token,
+            role_arn: role.clone(),
+            token: identity.token,
         };
-        (shared(step), BaseIdentity::WebIdentity(role.to_owned()))
+        (shared(step), BaseIdentity::WebIdentity(role))
     } else {
         let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
             .region(Region::new(region.to_owned()))
@@ -299,9 +310,9 @@ pub(crate) async fn resolve(
         (shared(chain), BaseIdentity::DefaultChain)
     };
 
-    // With web identity the final role is already assumed; additional roles follow it.
-    let web = matches!(base, BaseIdentity::WebIdentity(_));
-    if !web && let Some(role) = final_role {
+    // As upstream: additional roles, then `role`, on top of the base credentials (web identity
+    // included), unless `role` was the web identity role itself.
+    if !role_is_web_identity && let Some(role) = final_role {
         roles.push(role);
     }
     let tags = session_tags(spec, ctx)?;
@@ -315,7 +326,7 @@ pub(crate) async fn resolve(
             external_id: spec
                 .external_id
                 .clone()
-                .filter(|e| is_last && !e.is_empty() && (final_role.is_some() || web)),
+                .filter(|e| is_last && !e.is_empty() && final_role.is_some()),
             tags: if is_last { tags.clone() } else { Vec::new() },
             transitive_tag_keys: if is_last {
                 spec.transitive_tag_keys.clone()
@@ -330,6 +341,56 @@ pub(crate) async fn resolve(
         state: tokio::sync::Mutex::new(None),
     });
     Ok(StoreCredentials { provider, base })
+}
+
+/// What a ServiceAccount brings to a web identity exchange.
+struct WebIdentityToken {
+    /// The namespace the ServiceAccount was looked up in.
+    namespace: String,
+    /// Its `eks.amazonaws.com/role-arn` annotation, when set.
+    role: Option<String>,
+    token: String,
+}
+
+/// Reads the ServiceAccount's IRSA annotations and requests its token, as upstream's
+/// `credsFromServiceAccount`: the audience is the `eks.amazonaws.com/audience` annotation or
+/// `sts.amazonaws.com`, followed by the reference's own `audiences`.
+async fn web_identity(
+    ctx: &ClientContext<'_>,
+    account: &eso_api::common::ServiceAccountSelector,
+) -> Result<WebIdentityToken, ProviderError> {
+    let namespace = ctx.credential_namespace(account.namespace.as_deref());
+    let name = &account.name;
+    let tokens = ctx.tokens.ok_or_else(|| {
+        ProviderError::invalid_store(format!(
+            "{}: a token for ServiceAccount \"{namespace}/{name}\" is needed, and none can be requested here (no cluster)",
+            ctx.store.describe()
+        ))
+    })?;
+    let annotations = tokens
+        .service_account_annotations(namespace, name)
+        .await?
+        .ok_or_else(|| {
+            ProviderError::invalid_store(format!(
+                "{}: spec.provider.aws.auth.jwt.serviceAccountRef names ServiceAccount \"{namespace}/{name}\", which does not exist",
+                ctx.store.describe()
+            ))
+        })?;
+    let annotation = |key: &str| {
+        annotations
+            .get(key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let mut audiences =
+        vec![annotation(AUDIENCE_ANNOTATION).unwrap_or_else(|| STS_AUDIENCE.to_owned())];
+    audiences.extend(account.audiences.iter().cloned());
+    let token = tokens.token(namespace, name, &audiences, None).await?;
+    Ok(WebIdentityToken {
+        namespace: namespace.to_owned(),
+        role: annotation(ROLE_ARN_ANNOTATION),
+        token,
+    })
 }
 
 /// Credentials are refreshed this long before they expire.

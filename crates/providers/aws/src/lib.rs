@@ -3,7 +3,8 @@
 //! workspace's one TLS stack).
 //!
 //! It owns the AWS clients of a store: credentials (static keys from a Secret, a
-//! ServiceAccount token exchanged through `AssumeRoleWithWebIdentity`, or the SDK's default
+//! ServiceAccount token exchanged through `AssumeRoleWithWebIdentity` for the role its
+//! `eks.amazonaws.com/role-arn` annotation names (EKS IRSA), or the SDK's default
 //! chain), the role chain (`additionalRoles`, then `role` with `externalID`, `sessionTags`
 //! and `transitiveTagKeys`), reads, `find`, push and delete. It knows nothing of Kubernetes
 //! (credentials come through [`eso_provider::ClientContext`]) and reads no environment
@@ -74,10 +75,13 @@
 //! `InvalidRequest`.
 //!
 //! # Differences from upstream
-//! - With `auth.jwt` the web identity role is the store's `role` (upstream reads the
-//!   ServiceAccount's `eks.amazonaws.com/role-arn` annotation, which `ClientContext` cannot);
-//!   `additionalRoles` are assumed after it. The token is requested once per client; when it
-//!   expires the next refresh fails with `Auth` and the reconciler rebuilds the client.
+//! - With `auth.jwt`, as upstream, the ServiceAccount token (audience: the
+//!   `eks.amazonaws.com/audience` annotation or `sts.amazonaws.com`, then the reference's
+//!   `audiences`) is exchanged for the role its `eks.amazonaws.com/role-arn` annotation names,
+//!   then `additionalRoles` and `role` are assumed. Unlike upstream, a ServiceAccount without
+//!   the annotation is not an error when `role` is set: the token is exchanged for `role`
+//!   itself. The token is requested once per client; when it expires the next refresh fails
+//!   with `Auth` and the reconciler rebuilds the client (upstream requests one per exchange).
 //! - A bare UUID `version` is a version id (upstream treats it as a stage name, which AWS
 //!   then rejects).
 //! - Parameter Store pushes default to `SecureString` (upstream: `String`).
@@ -97,7 +101,6 @@
 //! (moto accepts them unchecked), and AWS's real throttling.
 
 mod batch;
-mod cache;
 mod credentials;
 mod error;
 mod metrics;
@@ -129,6 +132,27 @@ pub enum Service {
     /// AWS Security Token Service, for assumed roles (`AWS_ENDPOINT_URL_STS`).
     Sts,
 }
+
+impl Service {
+    /// Every service [`AwsConfig`] can point elsewhere.
+    pub const ALL: [Self; 3] = [Self::SecretsManager, Self::Ssm, Self::Sts];
+
+    /// The SDK's standard variable that names this service's endpoint (the service id in
+    /// upper snake case after `AWS_ENDPOINT_URL_`).
+    #[must_use]
+    pub const fn endpoint_variable(self) -> &'static str {
+        match self {
+            Self::SecretsManager => "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            Self::Ssm => "AWS_ENDPOINT_URL_SSM",
+            Self::Sts => "AWS_ENDPOINT_URL_STS",
+        }
+    }
+}
+
+/// The SDK's standard variable that names one endpoint for every service.
+pub const ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL";
+/// The SDK's standard variable that, when `true`, makes the endpoint variables ignored.
+pub const IGNORE_ENDPOINTS_VARIABLE: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 
 /// Tuning and endpoints of the clients an [`AwsProvider`] builds.
 #[derive(Debug, Clone)]
@@ -231,9 +255,32 @@ impl AwsConfig {
 
     /// How long a read of a current value waits for others to share a batch call with
     /// (default 5 ms; zero reads each value on its own). Only with
-    /// [`AwsConfig::batch_reads`].
+    /// [`AwsConfig::batch_reads`]. Callers that read one after another (a one-shot sync)
+    /// never share a batch and only pay the wait: give them zero (`find` still batches).
     pub fn batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;
+        self
+    }
+
+    /// Sets the endpoints that the SDK's standard variables name: [`ENDPOINT_VARIABLE`] for
+    /// every service and [`Service::endpoint_variable`] for one (which wins), unless
+    /// [`IGNORE_ENDPOINTS_VARIABLE`] is `true`. Empty values are ignored. `lookup` gives a
+    /// variable's value: binaries pass `|name| std::env::var(name).ok()`, since this crate
+    /// reads no environment itself.
+    pub fn endpoints_from_variables(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let ignore = lookup(IGNORE_ENDPOINTS_VARIABLE)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if ignore {
+            return self;
+        }
+        if let Some(url) = lookup(ENDPOINT_VARIABLE).filter(|u| !u.is_empty()) {
+            self.endpoint_url = Some(url);
+        }
+        for service in Service::ALL {
+            if let Some(url) = lookup(service.endpoint_variable()).filter(|u| !u.is_empty()) {
+                self = self.service_endpoint(service, url);
+            }
+        }
         self
     }
 
@@ -314,15 +361,12 @@ fn check_spec(spec: &AwsSpec, store: &StoreInfo) -> Result<Vec<String>, Provider
                 "auth.secretRef needs accessKeyIDSecretRef and secretAccessKeySecretRef",
             ));
         }
-        if let Some(jwt) = &auth.jwt {
-            if jwt.service_account_ref.is_none() {
-                return Err(invalid("auth.jwt.serviceAccountRef is required"));
-            }
-            if spec.role.as_deref().is_none_or(str::is_empty) {
-                return Err(invalid(
-                    "role is required with auth.jwt (the role the ServiceAccount token is exchanged for)",
-                ));
-            }
+        // The web identity role may come from the ServiceAccount's annotation, which only
+        // building a client can read.
+        if let Some(jwt) = &auth.jwt
+            && jwt.service_account_ref.is_none()
+        {
+            return Err(invalid("auth.jwt.serviceAccountRef is required"));
         }
     }
     if spec.session_tags.iter().any(|t| t.key.is_empty()) {
@@ -441,16 +485,21 @@ mod tests {
         let p = AwsProvider::new();
         assert!(p.validate_store(&store(spec())).unwrap().is_empty());
         assert!(p.validate_store(&store(AwsSpec::default())).is_err());
-        let jwt_without_role = AwsSpec {
+        let jwt = |service_account_ref| AwsSpec {
             auth: Some(AwsAuth {
                 jwt: Some(AwsJwtAuth {
-                    service_account_ref: Some(Default::default()),
+                    service_account_ref,
                 }),
                 ..Default::default()
             }),
             ..spec()
         };
-        assert!(p.validate_store(&store(jwt_without_role)).is_err());
+        // The role may come from the ServiceAccount's annotation.
+        assert!(
+            p.validate_store(&store(jwt(Some(Default::default()))))
+                .is_ok()
+        );
+        assert!(p.validate_store(&store(jwt(None))).is_err());
         let both = AwsSpec {
             secrets_manager: Some(AwsSecretsManager {
                 force_delete_without_recovery: Some(true),
@@ -488,5 +537,36 @@ mod tests {
             Some("http://all")
         );
         assert_eq!(AwsConfig::default().endpoint_for(Service::Ssm), None);
+    }
+
+    fn from_variables(vars: &[(&str, &str)]) -> AwsConfig {
+        AwsConfig::default().endpoints_from_variables(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn endpoint_variables_follow_the_sdk() {
+        let c = from_variables(&[
+            ("AWS_ENDPOINT_URL", "http://all"),
+            ("AWS_ENDPOINT_URL_SSM", "http://ssm"),
+            ("AWS_ENDPOINT_URL_STS", ""),
+        ]);
+        assert_eq!(c.endpoint_for(Service::Ssm).as_deref(), Some("http://ssm"));
+        assert_eq!(c.endpoint_for(Service::Sts).as_deref(), Some("http://all"));
+        let c = from_variables(&[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://sm")]);
+        assert_eq!(
+            c.endpoint_for(Service::SecretsManager).as_deref(),
+            Some("http://sm")
+        );
+        assert_eq!(c.endpoint_for(Service::Ssm), None);
+        let c = from_variables(&[
+            ("AWS_ENDPOINT_URL", "http://all"),
+            ("AWS_ENDPOINT_URL_SSM", "http://ssm"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ]);
+        assert_eq!(c.endpoint_for(Service::Ssm), None);
     }
 }

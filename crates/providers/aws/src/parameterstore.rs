@@ -17,13 +17,13 @@ use eso_provider::{
 };
 
 use crate::batch::{Answers, BatchQueue};
-use crate::cache::ReadCache;
 use crate::credentials::{self, StoreCredentials};
 use crate::error::from_sdk;
 use crate::metrics::{PARAMETER_STORE, observe};
 use crate::ratelimit::RateLimiter;
 use crate::value::{self, is_managed};
 use crate::{ClientSettings, Service};
+use eso_provider::cache::ReadCache;
 
 /// The most names `GetParameters` takes, and the largest `GetParametersByPath` page.
 const GET_BATCH: usize = 10;

@@ -19,12 +19,12 @@ use eso_provider::{
 use futures::StreamExt;
 
 use crate::batch::{Answers, BatchQueue};
-use crate::cache::ReadCache;
 use crate::credentials::{self, StoreCredentials};
 use crate::error::from_sdk;
 use crate::metrics::{SECRETS_MANAGER, observe};
 use crate::value::{self, is_managed};
 use crate::{ClientSettings, Service};
+use eso_provider::cache::ReadCache;
 
 /// The most ids `BatchGetSecretValue` takes at once.
 const BATCH_SIZE: usize = 20;

@@ -266,6 +266,7 @@ mod tests {
                 store: &store,
                 namespace: "default",
                 secrets: &reader,
+                config_maps: &eso_provider::StaticConfigMapReader::new(),
                 tokens: None,
             })
             .await

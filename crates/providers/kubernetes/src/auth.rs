@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use eso_api::SecretKeySelector;
-use eso_api::provider::{CaProviderType, KubernetesProvider as KubernetesSpec};
-use eso_provider::{ClientContext, ProviderError};
+use eso_api::provider::KubernetesProvider as KubernetesSpec;
+use eso_provider::{ClientContext, ProviderError, tls};
 use kube::config::{
     AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
     NamedContext,
@@ -28,23 +28,6 @@ pub(crate) struct Timeouts {
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// `caBundle` as the base64 text a kubeconfig carries: the CRD asks for base64 of PEM, and a
-/// bare PEM is accepted as well since it is unambiguous.
-fn ca_bundle_b64(bundle: &str) -> Result<String, ProviderError> {
-    let trimmed = bundle.trim();
-    if trimmed.starts_with("-----BEGIN") {
-        return Ok(b64(trimmed.as_bytes()));
-    }
-    let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|e| {
-            ProviderError::invalid_store(format!("{FIELD}.server.caBundle is not base64"))
-                .with_source(e)
-        })?;
-    Ok(compact)
 }
 
 /// `server.url` as a URL: client-go reads a bare host (the default `kubernetes.default`) as
@@ -94,26 +77,15 @@ pub(crate) async fn kubeconfig(
 
     let server = spec.server.clone().unwrap_or_default();
     let url = server_url(server.url());
-    let mut ca = match server.ca_bundle.as_deref().filter(|b| !b.trim().is_empty()) {
-        Some(bundle) => Some(ca_bundle_b64(bundle).map_err(|e| {
-            ProviderError::new(e.kind(), format!("{store}: {}", e.message())).with_source(e)
-        })?),
-        None => None,
-    };
-    if let Some(provider) = &server.ca_provider {
-        if provider.type_ == CaProviderType::ConfigMap {
-            return Err(ProviderError::unsupported(format!(
-                "{store}: {FIELD}.server.caProvider of type ConfigMap is not supported yet; use type Secret or caBundle"
-            )));
-        }
-        let selector = SecretKeySelector {
-            name: Some(provider.name.clone()),
-            namespace: provider.namespace.clone(),
-            key: provider.key.clone(),
-        };
-        let pem = read_key(ctx, &selector, &format!("{FIELD}.server.caProvider")).await?;
-        ca = Some(b64(&pem));
-    }
+    // The kubeconfig carries the roots as base64 of PEM.
+    let ca = tls::load_ca_bundle(
+        ctx,
+        server.ca_bundle.as_deref(),
+        server.ca_provider.as_ref(),
+        &format!("{FIELD}.server"),
+    )
+    .await?
+    .map(|pem| b64(&pem));
     if ca.is_none() && url.starts_with("https://") {
         return Err(ProviderError::invalid_store(format!(
             "{store}: {FIELD}.server needs caBundle or caProvider for {url}"
@@ -347,16 +319,5 @@ users:
             "https://kubernetes.default"
         );
         assert_eq!(server_url("http://127.0.0.1:1"), "http://127.0.0.1:1");
-    }
-
-    #[test]
-    fn ca_bundle_is_base64_or_pem() {
-        let pem = "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----";
-        assert_eq!(ca_bundle_b64(pem).unwrap(), b64(pem.as_bytes()));
-        assert_eq!(
-            ca_bundle_b64(&b64(pem.as_bytes())).unwrap(),
-            b64(pem.as_bytes())
-        );
-        assert!(ca_bundle_b64("%%%").is_err());
     }
 }

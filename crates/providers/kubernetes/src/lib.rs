@@ -20,7 +20,8 @@
 //!
 //! # Supported
 //! - `remoteNamespace` (default `default`), `server.url` (default `kubernetes.default`, read as
-//!   `https://kubernetes.default`), `server.caBundle`, `server.caProvider` of type `Secret`.
+//!   `https://kubernetes.default`), `server.caBundle` or (when no `caBundle` is set, as upstream)
+//!   `server.caProvider` of type `Secret` or `ConfigMap`.
 //! - `auth.token.bearerToken`, `auth.cert` (`clientCert` + `clientKey`), `auth.serviceAccount`
 //!   (a TokenRequest token for that ServiceAccount, in the namespace
 //!   [`eso_provider::ClientContext::credential_namespace`] gives), and `authRef` (a kubeconfig
@@ -64,7 +65,6 @@
 //! `CreateSelfSubjectAccessReview`.
 //!
 //! # Not supported, and differences from upstream
-//! - `caProvider` of type `ConfigMap` (eso-provider has no ConfigMap reader yet).
 //! - PushSecret `metadata` (labels, annotations, merge policies) is ignored; pushed Secrets
 //!   are created as `Opaque`.
 //! - A plain `http://` server URL needs no CA (upstream demands one whatever the scheme).
@@ -80,9 +80,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eso_api::provider::{CaProviderType, KubernetesProvider as KubernetesSpec};
-use eso_api::{SecretStoreCapabilities, StoreKind};
-use eso_provider::{ClientContext, Provider, ProviderError, SecretsClient, StoreInfo};
+use eso_api::SecretStoreCapabilities;
+use eso_api::provider::KubernetesProvider as KubernetesSpec;
+use eso_provider::{ClientContext, Provider, ProviderError, SecretsClient, StoreInfo, tls};
 use kube::Api;
 
 pub use client::{FIELD_MANAGER, KubernetesClient};
@@ -210,28 +210,7 @@ fn check_spec(spec: &KubernetesSpec, store: &StoreInfo) -> Result<Vec<String>, P
     }
     let server = spec.server.clone().unwrap_or_default();
     if let Some(ca) = &server.ca_provider {
-        if ca.type_ == CaProviderType::ConfigMap {
-            return Err(ProviderError::unsupported(format!(
-                "{}: {FIELD}.server.caProvider of type ConfigMap is not supported yet; use type Secret or caBundle",
-                store.describe()
-            )));
-        }
-        if ca.key.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid("server.caProvider.key is required".into()));
-        }
-        match (store.kind, &ca.namespace) {
-            (StoreKind::ClusterSecretStore, None) => {
-                return Err(invalid(
-                    "server.caProvider.namespace is required on a ClusterSecretStore".into(),
-                ));
-            }
-            (StoreKind::SecretStore, Some(_)) => {
-                return Err(invalid(
-                    "server.caProvider.namespace is not allowed on a SecretStore".into(),
-                ));
-            }
-            _ => {}
-        }
+        tls::check_ca_provider(ca, store.kind, "server.caProvider").map_err(invalid)?;
     }
     let url = auth::server_url(server.url());
     if url.starts_with("https://") && server.ca_bundle.is_none() && server.ca_provider.is_none() {
@@ -302,7 +281,7 @@ impl Provider for KubernetesProvider {
 mod tests {
     use super::*;
     use eso_api::provider::{KubernetesAuth, KubernetesServer, KubernetesTokenAuth};
-    use eso_api::{SecretKeySelector, SecretStoreSpec};
+    use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
     use eso_provider::ErrorKind;
 
     fn store(spec: KubernetesSpec) -> StoreInfo {

@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use eso_api::provider::{KubernetesAuth, KubernetesServer};
+use base64::Engine;
+use eso_api::provider::{CaProvider, CaProviderType, KubernetesAuth, KubernetesServer};
 use eso_api::{ExternalSecretFind, FindName, MetadataPolicy, ServiceAccountSelector, StoreKind};
 use eso_provider::{ErrorKind, PushRemoteRef, PushRequest, ValidationResult};
 use eso_provider_kubernetes::{FIELD_MANAGER, KubernetesConfig};
@@ -586,5 +587,219 @@ async fn client_certificate_auth_builds_a_client() {
         panic!("a client was built with an unreadable key");
     };
     assert_eq!(err.kind(), ErrorKind::InvalidStore, "{}", err.chain());
+    env.cleanup().await;
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed for this test");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with `openssl`: (CA PEM, server
+/// certificate PEM, server key PEM).
+fn server_certificate() -> (String, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=eso-test-ca",
+    ]);
+    openssl(d, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(d, &csr);
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    (read("ca.pem"), read("srv.pem"), read("srv.key"))
+}
+
+/// HTTPS in front of the in-process API server (which speaks plain HTTP): rustls with a
+/// certificate from [`server_certificate`], piping bytes to the server. Stops when dropped.
+struct TlsFront {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TlsFront {
+    async fn start(upstream: &str, cert_pem: &str, key_pem: &str) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let upstream = upstream.clone();
+                conns.spawn(async move {
+                    // A client that refuses the certificate ends the handshake: nothing to do.
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        Self { url, task }
+    }
+}
+
+#[tokio::test]
+async fn ca_provider_config_map_is_the_trust_for_an_https_server() {
+    let env = Env::new().await;
+    env.put_secret(env.ns(), "db", &[("k", "over-tls")], &[])
+        .await;
+    // On a real cluster its own CA and URL; in-process, a TLS front with a CA made here.
+    let (url, ca_pem, _front) = if env.cluster.is_real() {
+        let ca = base64::engine::general_purpose::STANDARD
+            .decode(env.ca.clone().expect("the kubeconfig's cluster has a CA"))
+            .unwrap();
+        (env.url.clone(), String::from_utf8(ca).unwrap(), None)
+    } else {
+        let (ca, cert, key) = server_certificate();
+        let front = TlsFront::start(&env.url, &cert, &key).await;
+        (front.url.clone(), ca, Some(front))
+    };
+    let (other_ca, _, _) = server_certificate();
+    env.put_config_map(
+        env.ns(),
+        "remote-ca",
+        &[("ca.crt", &ca_pem), ("other.crt", &other_ca)],
+    )
+    .await;
+    let with_ca = |key: &str, name: &str| {
+        let mut store = env.store();
+        store.spec.server = Some(KubernetesServer {
+            url: Some(url.clone()),
+            ca_bundle: None,
+            ca_provider: Some(CaProvider {
+                type_: CaProviderType::ConfigMap,
+                name: name.to_owned(),
+                key: Some(key.to_owned()),
+                namespace: None,
+            }),
+        });
+        store
+    };
+
+    let c = with_ca("ca.crt", "remote-ca").client().await;
+    assert_eq!(c.get_secret(&prop("db", "k")).await.unwrap(), b"over-tls");
+
+    // Another CA's certificate does not make the server trusted.
+    let c = with_ca("other.crt", "remote-ca").client().await;
+    let err = c.get_secret(&prop("db", "k")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+
+    // A missing ConfigMap or key is a store error that names it.
+    let Err(err) = with_ca("ca.crt", "no-such-ca").try_client().await else {
+        panic!("a client was built with a missing ConfigMap");
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidStore);
+    assert!(
+        err.message().ends_with(&format!(
+            "spec.provider.kubernetes.server.caProvider refers to ConfigMap \"{}/no-such-ca\", which does not exist",
+            env.ns()
+        )),
+        "{err}"
+    );
+    let Err(err) = with_ca("tls.crt", "remote-ca").try_client().await else {
+        panic!("a client was built with a missing ConfigMap key");
+    };
+    assert!(err.message().contains("key \"tls.crt\""), "{err}");
+
+    // A ClusterSecretStore must name the ConfigMap's namespace.
+    let mut cluster_store = with_ca("ca.crt", "remote-ca");
+    cluster_store.kind = StoreKind::ClusterSecretStore;
+    cluster_store.namespace = None;
+    let Err(err) = cluster_store.try_client().await else {
+        panic!("a ClusterSecretStore caProvider without a namespace was accepted");
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidStore);
+    if let Some(server) = cluster_store.spec.server.as_mut()
+        && let Some(ca) = server.ca_provider.as_mut()
+    {
+        ca.namespace = Some(env.ns().to_owned());
+    }
+    let c = cluster_store.client().await;
+    assert_eq!(c.get_secret(&prop("db", "k")).await.unwrap(), b"over-tls");
     env.cleanup().await;
 }

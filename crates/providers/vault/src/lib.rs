@@ -23,8 +23,8 @@
 //! - Store fields: `server`, `path`, `version` (v1, v2), `namespace` (`X-Vault-Namespace`),
 //!   `headers`, `readYourWrites` (the newest `X-Vault-Index` is echoed back, as Go's client
 //!   does), `forwardInconsistent` (`X-Vault-Inconsistent: forward-active-node`, only together
-//!   with `readYourWrites`, as upstream), `caBundle`, `caProvider` of type `Secret`, `tls`
-//!   client certificates, `checkAndSet.required`, `auth.namespace`.
+//!   with `readYourWrites`, as upstream), `caBundle` or (when no `caBundle` is set, as
+//!   upstream) `caProvider` of type `Secret` or `ConfigMap`, `tls` client certificates, `checkAndSet.required`, `auth.namespace`.
 //! - Login methods, with upstream's mount defaults: `tokenSecretRef`; `appRole` (`approle`,
 //!   `roleId` or `roleRef`); `kubernetes` (`kubernetes`; a TokenRequest token for
 //!   `serviceAccountRef`, a `secretRef`, or the pod's own token file); `jwt` (`jwt`; a
@@ -74,8 +74,7 @@
 //!   the custom metadata it writes back).
 //! - `close` revokes the token the client logged in for (upstream revokes only on token-cache
 //!   eviction).
-//! - `caProvider` of type `ConfigMap` is not supported yet: eso-provider has no ConfigMap
-//!   reader. The `iam` and `gcp` login methods are not supported.
+//! - The `iam` and `gcp` login methods are not supported.
 //! - Credentials are read when the client is built. A ServiceAccount token requested then is
 //!   reused for later logins; once it expires (10 minutes by default) a new login fails with
 //!   `Auth` until the client is rebuilt. Renewal usually makes that login unnecessary.
@@ -103,11 +102,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
 use eso_api::SecretKeySelector;
-use eso_api::provider::{CaProviderType, VaultKvVersion, VaultProvider as VaultSpec};
-use eso_api::{SecretStoreCapabilities, StoreKind};
-use eso_provider::{ClientContext, Provider, ProviderError, SecretsClient, StoreInfo};
+use eso_api::SecretStoreCapabilities;
+use eso_api::provider::{VaultKvVersion, VaultProvider as VaultSpec};
+use eso_provider::{ClientContext, Provider, ProviderError, SecretsClient, StoreInfo, tls};
 
 pub use client::VaultClient;
 
@@ -287,28 +285,7 @@ fn check_spec(
         }
     }
     if let Some(ca) = &spec.ca_provider {
-        if ca.type_ == CaProviderType::ConfigMap {
-            return Err(ProviderError::unsupported(format!(
-                "{}: {field}.caProvider of type ConfigMap is not supported yet; use type Secret or caBundle",
-                store.describe()
-            )));
-        }
-        if ca.key.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid("caProvider.key is required".into()));
-        }
-        match (store.kind, &ca.namespace) {
-            (StoreKind::ClusterSecretStore, None) => {
-                return Err(invalid(
-                    "caProvider.namespace is required on a ClusterSecretStore".into(),
-                ));
-            }
-            (StoreKind::SecretStore, Some(_)) => {
-                return Err(invalid(
-                    "caProvider.namespace is not allowed on a SecretStore".into(),
-                ));
-            }
-            _ => {}
-        }
+        tls::check_ca_provider(ca, store.kind, "caProvider").map_err(invalid)?;
     }
     if let Some(tls) = &spec.tls
         && tls.cert_secret_ref.is_some() != tls.key_secret_ref.is_some()
@@ -325,18 +302,6 @@ fn check_spec(
         ));
     }
     Ok(warnings)
-}
-
-fn decode_ca_bundle(bundle: &str) -> Result<Vec<u8>, ProviderError> {
-    let trimmed = bundle.trim();
-    if trimmed.starts_with("-----BEGIN") {
-        // Not the base64 the CRD asks for, but unambiguous.
-        return Ok(trimmed.as_bytes().to_vec());
-    }
-    let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|e| ProviderError::invalid_store("caBundle is not base64").with_source(e))
 }
 
 fn key_or(selector: &SecretKeySelector, default: &str) -> SecretKeySelector {
@@ -385,23 +350,13 @@ impl Provider for VaultProvider {
         )
         .await?;
 
-        let mut ca_pem = match spec.ca_bundle.as_deref().filter(|b| !b.trim().is_empty()) {
-            Some(bundle) => Some(decode_ca_bundle(bundle).map_err(with_store)?),
-            None => None,
-        };
-        if let Some(ca) = &spec.ca_provider {
-            let selector = SecretKeySelector {
-                name: Some(ca.name.clone()),
-                namespace: ca.namespace.clone(),
-                key: ca.key.clone(),
-            };
-            let pem = ctx
-                .read_secret_key(&selector, &format!("{field}.caProvider"))
-                .await?;
-            let bundle = ca_pem.get_or_insert_with(Vec::new);
-            bundle.push(b'\n');
-            bundle.extend(pem);
-        }
+        let ca_pem = tls::load_ca_bundle(
+            &ctx,
+            spec.ca_bundle.as_deref(),
+            spec.ca_provider.as_ref(),
+            &field,
+        )
+        .await?;
 
         // The cert login method's certificate wins over `tls`, as upstream replaces the
         // transport's client certificate for it.
@@ -466,6 +421,7 @@ impl Provider for VaultProvider {
 mod tests {
     use super::*;
     use eso_api::SecretStoreSpec;
+    use eso_api::StoreKind;
     use eso_api::provider::{VaultAppRole, VaultAuth, VaultUserPassAuth};
 
     fn store(spec: VaultSpec) -> StoreInfo {
@@ -537,14 +493,5 @@ mod tests {
         let mut s = store(spec());
         s.spec.provider.open_bao = s.spec.provider.vault.take();
         assert!(p.validate_store(&s).is_ok());
-    }
-
-    #[test]
-    fn ca_bundle_is_base64_or_pem() {
-        let pem = "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----";
-        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
-        assert_eq!(decode_ca_bundle(&b64).unwrap(), pem.as_bytes());
-        assert_eq!(decode_ca_bundle(pem).unwrap(), pem.as_bytes());
-        assert!(decode_ca_bundle("%%%").is_err());
     }
 }

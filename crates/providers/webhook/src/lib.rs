@@ -24,8 +24,13 @@
 //!   `remoteRef` values are query-escaped (Go's `url.QueryEscape`), as upstream does.
 //!   `result.jsonPath` is a template too.
 //! - `method` (default GET), `timeout` (a Go duration; default [`WebhookConfig::timeout`]),
-//!   `caBundle` and `caProvider` of type `Secret` (only those roots are trusted, as
-//!   upstream).
+//!   `caBundle`, or (without `caBundle`, as upstream) `caProvider` of type `Secret` or
+//!   `ConfigMap`: only those roots are trusted, as upstream.
+//! - `auth.ntlm` (`usernameSecret`, `passwordSecret`; the user may be `DOMAIN\user` or a
+//!   UPN): each request goes first without credentials, and a 401 offering `NTLM` or
+//!   `Negotiate` starts the NTLMv2 handshake (negotiate, challenge, authenticate) on the same
+//!   kept-alive connection, as upstream's go-ntlmssp does. A client's requests then take
+//!   turns on that one authenticated connection. Rejected credentials are `Auth`.
 //! - get: the whole body, or the first JSONPath match formatted as upstream's
 //!   `extractSecretData` (strings raw, numbers as Go's `FormatFloat(v, 'f', 0)`, lists give
 //!   their first element, objects their JSON). get map: the body or the match must be a JSON
@@ -54,10 +59,8 @@
 //! `GetWebhookData` or `PushWebhookData`.
 //!
 //! # Not supported, and differences from upstream
-//! - `auth.ntlm`: NTLM needs a three-message handshake on one kept-alive connection, which
-//!   reqwest does not expose, and no lean, maintained Rust crate does it; a store with it is
-//!   refused as `Unsupported`.
-//! - `caProvider` of type `ConfigMap`: eso-provider has no ConfigMap reader yet.
+//! - NTLM never falls back to Basic credentials when a server does not offer NTLM (upstream
+//!   does), and supports neither NTLMv1 nor a MIC, like upstream.
 //! - `find` (`dataFrom.find`), delete and secret-exists are unsupported, as upstream.
 //! - The `secrets[]` are read when the client is built (upstream reads them on every call), so
 //!   a rotated credential is seen once the client is rebuilt.
@@ -68,6 +71,7 @@
 //!   refuses its one-element list).
 
 mod client;
+mod ntlm;
 mod request;
 mod result;
 mod transport;
@@ -77,14 +81,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
-use eso_api::provider::{CaProviderType, WebhookProvider as WebhookSpec};
-use eso_api::{SecretKeySelector, SecretStoreCapabilities, StoreKind};
-use eso_provider::{ClientContext, Provider, ProviderError, SecretData, SecretsClient, StoreInfo};
+use eso_api::SecretStoreCapabilities;
+use eso_api::provider::{WebhookNtlmAuth, WebhookProvider as WebhookSpec};
+use eso_provider::{
+    ClientContext, Provider, ProviderError, SecretData, SecretsClient, StoreInfo, tls,
+};
 use reqwest::Method;
 
 pub use client::WebhookClient;
 
+use crate::ntlm::Credentials;
 use crate::request::Templates;
 use crate::transport::{Transport, TransportSettings};
 
@@ -175,11 +181,17 @@ fn check_spec(
     if spec.url.trim().is_empty() {
         return Err(invalid("url is required".into()));
     }
-    if spec.auth.as_ref().is_some_and(|a| a.ntlm.is_some()) {
-        return Err(ProviderError::unsupported(format!(
-            "{}: {FIELD}.auth.ntlm is not supported by eso-rs",
-            store.describe()
-        )));
+    if let Some(ntlm) = spec.auth.as_ref().and_then(|a| a.ntlm.as_ref()) {
+        for (field, selector) in [
+            ("usernameSecret", &ntlm.username_secret),
+            ("passwordSecret", &ntlm.password_secret),
+        ] {
+            if selector.name.as_deref().is_none_or(str::is_empty)
+                || selector.key.as_deref().is_none_or(str::is_empty)
+            {
+                return Err(invalid(format!("auth.ntlm.{field} needs name and key")));
+            }
+        }
     }
     let method =
         Method::from_bytes(spec.method().to_ascii_uppercase().as_bytes()).map_err(|e| {
@@ -202,46 +214,13 @@ fn check_spec(
         }
     }
     if let Some(ca) = &spec.ca_provider {
-        if ca.type_ == CaProviderType::ConfigMap {
-            return Err(ProviderError::unsupported(format!(
-                "{}: {FIELD}.caProvider of type ConfigMap is not supported yet; use type Secret or caBundle",
-                store.describe()
-            )));
-        }
-        if ca.key.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid("caProvider.key is required".into()));
-        }
-        match (store.kind, &ca.namespace) {
-            (StoreKind::ClusterSecretStore, None) => {
-                return Err(invalid(
-                    "caProvider.namespace is required on a ClusterSecretStore".into(),
-                ));
-            }
-            (StoreKind::SecretStore, Some(_)) => {
-                return Err(invalid(
-                    "caProvider.namespace is not allowed on a SecretStore".into(),
-                ));
-            }
-            _ => {}
-        }
+        tls::check_ca_provider(ca, store.kind, "caProvider").map_err(invalid)?;
     }
     let templates = Templates::parse(spec, FIELD).map_err(|e| {
         ProviderError::new(e.kind(), format!("{}: {}", store.describe(), e.message()))
             .with_source(e)
     })?;
     Ok((templates, method, timeout))
-}
-
-fn decode_ca_bundle(bundle: &str) -> Result<Vec<u8>, ProviderError> {
-    let trimmed = bundle.trim();
-    if trimmed.starts_with("-----BEGIN") {
-        // Not the base64 the CRD asks for, but unambiguous.
-        return Ok(trimmed.as_bytes().to_vec());
-    }
-    let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|e| ProviderError::invalid_store("caBundle is not base64").with_source(e))
 }
 
 /// Reads every Secret of `secrets[]`, with the usual credential-namespace rules.
@@ -266,6 +245,41 @@ async fn read_secrets(
         out.entry(s.name.clone()).or_default().extend(data);
     }
     Ok(out)
+}
+
+/// Reads `auth.ntlm`'s user and password, with the usual credential-namespace rules.
+async fn ntlm_credentials(
+    ctx: &ClientContext<'_>,
+    ntlm: &WebhookNtlmAuth,
+) -> Result<Credentials, ProviderError> {
+    let text = |field: &'static str, value: Vec<u8>| {
+        String::from_utf8(value).map_err(|e| {
+            ProviderError::invalid_store(format!(
+                "{}: {FIELD}.auth.ntlm.{field} is not UTF-8 text",
+                ctx.store.describe()
+            ))
+            .with_source(e)
+        })
+    };
+    let username = ctx
+        .read_secret_key(
+            &ntlm.username_secret,
+            &format!("{FIELD}.auth.ntlm.usernameSecret"),
+        )
+        .await?;
+    let password = ctx
+        .read_secret_key(
+            &ntlm.password_secret,
+            &format!("{FIELD}.auth.ntlm.passwordSecret"),
+        )
+        .await?;
+    // A value written with `echo` ends with a newline that is not part of the user name;
+    // the password is used as stored.
+    let username = text("usernameSecret", username)?;
+    Ok(Credentials::new(
+        username.trim(),
+        &text("passwordSecret", password)?,
+    ))
 }
 
 #[async_trait]
@@ -296,30 +310,25 @@ impl Provider for WebhookProvider {
         let with_store = |e: ProviderError| {
             ProviderError::new(e.kind(), format!("{}: {FIELD}", store.describe())).with_source(e)
         };
-        let mut ca_pem = match spec.ca_bundle.as_deref().filter(|b| !b.trim().is_empty()) {
-            Some(bundle) => Some(decode_ca_bundle(bundle).map_err(with_store)?),
+        let ca_pem = tls::load_ca_bundle(
+            &ctx,
+            spec.ca_bundle.as_deref(),
+            spec.ca_provider.as_ref(),
+            FIELD,
+        )
+        .await?;
+        let secrets = read_secrets(&ctx, spec).await?;
+        let ntlm = match spec.auth.as_ref().and_then(|a| a.ntlm.as_ref()) {
+            Some(ntlm) => Some(ntlm_credentials(&ctx, ntlm).await?),
             None => None,
         };
-        if let Some(ca) = &spec.ca_provider {
-            let selector = SecretKeySelector {
-                name: Some(ca.name.clone()),
-                namespace: ca.namespace.clone(),
-                key: ca.key.clone(),
-            };
-            let pem = ctx
-                .read_secret_key(&selector, &format!("{FIELD}.caProvider"))
-                .await?;
-            let bundle = ca_pem.get_or_insert_with(Vec::new);
-            bundle.push(b'\n');
-            bundle.extend(pem);
-        }
-        let secrets = read_secrets(&ctx, spec).await?;
         let transport = Transport::new(TransportSettings {
             ca_pem,
             timeout: timeout.unwrap_or(self.config.timeout),
             connect_timeout: self.config.connect_timeout,
             max_response_bytes: self.config.max_response_bytes,
             cross_host_redirects: self.config.cross_host_redirects,
+            ntlm,
         })
         .map_err(with_store)?;
         Ok(Arc::new(WebhookClient {
@@ -337,7 +346,8 @@ impl Provider for WebhookProvider {
 mod tests {
     use super::*;
     use eso_api::SecretStoreSpec;
-    use eso_api::provider::{CaProvider, WebhookAuth, WebhookNtlmAuth};
+    use eso_api::StoreKind;
+    use eso_api::provider::{CaProvider, CaProviderType, WebhookAuth};
 
     fn store(spec: WebhookSpec) -> StoreInfo {
         let mut s = SecretStoreSpec::default();
@@ -392,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn ntlm_and_configmap_ca_are_unsupported() {
+    fn ntlm_needs_both_selectors_and_configmap_ca_is_accepted() {
         let p = WebhookProvider::new();
         let e = p
             .validate_store(&store(WebhookSpec {
@@ -402,19 +412,33 @@ mod tests {
                 ..spec()
             }))
             .unwrap_err();
-        assert_eq!(e.kind(), eso_provider::ErrorKind::Unsupported);
-        let e = p
-            .validate_store(&store(WebhookSpec {
-                ca_provider: Some(CaProvider {
-                    type_: CaProviderType::ConfigMap,
-                    name: "ca".into(),
-                    key: Some("ca.crt".into()),
-                    namespace: None,
+        assert_eq!(e.kind(), eso_provider::ErrorKind::InvalidStore);
+        assert!(
+            e.message()
+                .ends_with("spec.provider.webhook.auth.ntlm.usernameSecret needs name and key"),
+            "{e}"
+        );
+        let selector = |name: &str| eso_api::SecretKeySelector {
+            name: Some(name.into()),
+            namespace: None,
+            key: Some("v".into()),
+        };
+        let ok = store(WebhookSpec {
+            auth: Some(WebhookAuth {
+                ntlm: Some(WebhookNtlmAuth {
+                    username_secret: selector("user"),
+                    password_secret: selector("pass"),
                 }),
-                ..spec()
-            }))
-            .unwrap_err();
-        assert_eq!(e.kind(), eso_provider::ErrorKind::Unsupported);
+            }),
+            ca_provider: Some(CaProvider {
+                type_: CaProviderType::ConfigMap,
+                name: "ca".into(),
+                key: Some("ca.crt".into()),
+                namespace: None,
+            }),
+            ..spec()
+        });
+        assert!(p.validate_store(&ok).is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `caBundle` and `caProvider` against a TLS server: `openssl s_server -WWW` with a
-//! certificate signed by a CA made for the test.
+//! `caBundle` and `caProvider` (Secret or ConfigMap) against a TLS server: `openssl s_server
+//! -WWW` with a certificate signed by a CA made for the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -140,7 +140,7 @@ impl TlsServer {
 }
 
 #[tokio::test]
-async fn custom_ca_from_bundle_or_secret_is_the_only_trust() {
+async fn custom_ca_from_bundle_secret_or_config_map_is_the_only_trust() {
     let server = TlsServer::start();
 
     // caBundle, base64 as the CRD carries it.
@@ -174,6 +174,61 @@ async fn custom_ca_from_bundle_or_secret_is_the_only_trust() {
         .await
         .unwrap();
     assert_eq!(value, b"over-tls");
+
+    // caProvider pointing at a ConfigMap.
+    let mut hook = Hook::new(&server.url()).json_path("$.data.value");
+    hook.config_maps.insert(
+        NS,
+        "hook-ca",
+        [(
+            "ca.crt".to_owned(),
+            String::from_utf8(server.ca_pem.clone()).unwrap(),
+        )]
+        .into(),
+    );
+    hook.spec.ca_provider = Some(CaProvider {
+        type_: CaProviderType::ConfigMap,
+        name: "hook-ca".into(),
+        key: Some("ca.crt".into()),
+        namespace: None,
+    });
+    let value = hook
+        .client()
+        .await
+        .get_secret(&key("secret.json"))
+        .await
+        .unwrap();
+    assert_eq!(value, b"over-tls");
+
+    // A ConfigMap holding another CA does not make the server trusted.
+    let other = TlsServer::start();
+    hook.config_maps.insert(
+        NS,
+        "hook-ca",
+        [(
+            "ca.crt".to_owned(),
+            String::from_utf8(other.ca_pem.clone()).unwrap(),
+        )]
+        .into(),
+    );
+    let err = hook
+        .client()
+        .await
+        .get_secret(&key("secret.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.chain());
+
+    // A missing ConfigMap is a store error naming it.
+    hook.config_maps = eso_provider::StaticConfigMapReader::new();
+    let Err(err) = hook.try_client().await else {
+        panic!("a client was built with a missing CA ConfigMap");
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidStore);
+    assert_eq!(
+        err.message(),
+        "SecretStore \"apps/hook\": spec.provider.webhook.caProvider refers to ConfigMap \"apps/hook-ca\", which does not exist"
+    );
 
     // Without the CA the certificate is refused.
     let hook = Hook::new(&server.url()).json_path("$.data.value");

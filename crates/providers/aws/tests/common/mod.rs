@@ -154,6 +154,57 @@ impl Moto {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// A server that records every request it serves (moto's recorder), for
+    /// [`Moto::recorded`].
+    pub async fn start_recording() -> Self {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("moto-recording-{}", unique("rec")));
+        let path = path.to_str().unwrap().to_owned();
+        Self::start_with(&[
+            ("MOTO_ENABLE_RECORDING", "true"),
+            ("MOTO_RECORDER_FILEPATH", &path),
+        ])
+        .await
+    }
+
+    /// The requests a [`Moto::start_recording`] server served: (operation, body), the
+    /// operation from `X-Amz-Target` (JSON protocols) or the `Action` form field (query
+    /// protocols such as STS).
+    pub fn recorded(&self) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        let path = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "MOTO_RECORDER_FILEPATH")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+                let raw = entry["body"].as_str().unwrap_or_default();
+                let body = if entry["body_encoded"] == true {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(raw)
+                        .unwrap();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                } else {
+                    raw.to_owned()
+                };
+                let target = entry["headers"]["X-Amz-Target"]
+                    .as_str()
+                    .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
+                    .or_else(|| {
+                        body.split('&')
+                            .find_map(|kv| kv.strip_prefix("Action="))
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
+                (target, body)
+            })
+            .collect()
+    }
+
     /// Stops the server and waits for it to exit.
     pub fn stop(&mut self) {
         drop(self.watchdog.take());
@@ -321,10 +372,12 @@ pub fn calls(provider: &str, call: &str, status: &str) -> u64 {
 /// One TokenRequest: (namespace, name, audiences).
 pub type TokenAsk = (String, String, Vec<String>);
 
-/// ServiceAccount tokens for tests: always the same string (moto does not check it).
+/// ServiceAccount tokens for tests: always the same string (moto does not check it), and
+/// one ServiceAccount's annotations.
 #[derive(Default)]
 pub struct FakeTokens {
     pub asked: Mutex<Vec<TokenAsk>>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[async_trait]
@@ -345,6 +398,14 @@ impl ServiceAccountTokens for FakeTokens {
             "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDplc28ifQ.c2ln"
                 .to_owned(),
         )
+    }
+
+    async fn service_account_annotations(
+        &self,
+        _namespace: &str,
+        _name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        Ok(Some(self.annotations.clone()))
     }
 }
 
@@ -449,6 +510,7 @@ impl TestStore {
                 store: &store,
                 namespace: NS,
                 secrets: &reader,
+                config_maps: &eso_provider::StaticConfigMapReader::new(),
                 tokens: self
                     .tokens
                     .as_deref()

@@ -102,6 +102,127 @@ async fn exchanges_a_service_account_token_for_a_role() {
     assert_eq!(err.kind(), ErrorKind::InvalidStore, "{}", err.chain());
 }
 
+fn jwt_auth(account: &str, audiences: &[&str]) -> Option<AwsAuth> {
+    Some(AwsAuth {
+        secret_ref: None,
+        jwt: Some(AwsJwtAuth {
+            service_account_ref: Some(ServiceAccountSelector {
+                name: account.into(),
+                namespace: None,
+                audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            }),
+        }),
+    })
+}
+
+/// A form field of a recorded query-protocol body, percent-decoded.
+fn form_field(body: &str, field: &str) -> Option<String> {
+    let raw = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{field}=")))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&raw[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8(out).unwrap())
+}
+
+#[tokio::test]
+async fn web_identity_role_comes_from_the_service_account_annotation() {
+    let m = Moto::start_recording().await;
+    let name = seed(&m, "via-irsa").await;
+    let tokens = Arc::new(FakeTokens {
+        annotations: [
+            (
+                "eks.amazonaws.com/role-arn",
+                "arn:aws:iam::123456789012:role/irsa",
+            ),
+            ("eks.amazonaws.com/audience", "custom-aud"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+        ..FakeTokens::default()
+    });
+    let mut store = TestStore::sm(&m);
+    store.spec.auth = jwt_auth("eso", &["extra-aud"]);
+    store.spec.role = Some("arn:aws:iam::123456789012:role/target".into());
+    store.tokens = Some(tokens.clone());
+    let c = store.client().await;
+    assert_eq!(c.get_secret(&remote(&name)).await.unwrap(), b"via-irsa");
+
+    // The token's audience is the annotation's, then the reference's own (upstream).
+    assert_eq!(
+        tokens.asked.lock().unwrap().as_slice(),
+        [(
+            "default".to_owned(),
+            "eso".to_owned(),
+            vec!["custom-aud".to_owned(), "extra-aud".to_owned()]
+        )]
+    );
+    // The token is exchanged for the annotated role; the store's role is then assumed with
+    // those credentials, as upstream chains it.
+    let sts: Vec<(String, Option<String>)> = m
+        .recorded()
+        .into_iter()
+        .filter(|(op, _)| op.starts_with("AssumeRole"))
+        .map(|(op, body)| (op, form_field(&body, "RoleArn")))
+        .collect();
+    assert_eq!(
+        sts,
+        [
+            (
+                "AssumeRoleWithWebIdentity".to_owned(),
+                Some("arn:aws:iam::123456789012:role/irsa".to_owned())
+            ),
+            (
+                "AssumeRole".to_owned(),
+                Some("arn:aws:iam::123456789012:role/target".to_owned())
+            ),
+        ]
+    );
+
+    // Without the annotation the store's role is the web identity role (an eso-rs
+    // extension; upstream fails).
+    let plain = Arc::new(FakeTokens::default());
+    store.tokens = Some(plain);
+    let c = store.client().await;
+    assert_eq!(c.get_secret(&remote(&name)).await.unwrap(), b"via-irsa");
+    let last = m
+        .recorded()
+        .into_iter()
+        .filter(|(op, _)| op.starts_with("AssumeRole"))
+        .map(|(op, body)| (op, form_field(&body, "RoleArn")))
+        .next_back();
+    assert_eq!(
+        last,
+        Some((
+            "AssumeRoleWithWebIdentity".to_owned(),
+            Some("arn:aws:iam::123456789012:role/target".to_owned())
+        ))
+    );
+
+    // Neither: the store is invalid, and the message says what to set.
+    store.spec.role = None;
+    let Err(err) = store.try_client().await else {
+        panic!("a client was built without a role");
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidStore, "{}", err.chain());
+    assert!(
+        err.chain().contains("eks.amazonaws.com/role-arn"),
+        "{}",
+        err.chain()
+    );
+}
+
 #[tokio::test]
 async fn a_stopped_server_is_unavailable_and_recovers() {
     let mut m = Moto::start().await;

@@ -13,13 +13,13 @@ use eso_api::provider::{
 };
 use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
 use eso_provider::{
-    ClientContext, Provider, ProviderError, SecretData, SecretReader, SecretsClient,
-    ServiceAccountTokens, StoreInfo,
+    ClientContext, ConfigMapReader, Provider, ProviderError, SecretData, SecretReader,
+    SecretsClient, ServiceAccountTokens, StoreInfo,
 };
 use eso_provider_kubernetes::{KubernetesConfig, KubernetesProvider};
 use eso_test_apiserver::TestCluster;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::Kubeconfig;
@@ -52,6 +52,21 @@ impl SecretReader for ClusterSecrets {
                 .map(|(k, v)| (k, v.0))
                 .collect()
         }))
+    }
+}
+
+#[async_trait]
+impl ConfigMapReader for ClusterSecrets {
+    async fn config_map_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        let config_map = Api::<ConfigMap>::namespaced(self.0.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| ProviderError::unavailable("reading a ConfigMap").with_source(e))?;
+        Ok(config_map.map(|c| c.data.unwrap_or_default()))
     }
 }
 
@@ -211,6 +226,18 @@ impl Env {
         api.create(&PostParams::default(), &secret).await.unwrap();
     }
 
+    /// Creates (or replaces) a ConfigMap.
+    pub async fn put_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let data: BTreeMap<&str, &str> = data.iter().copied().collect();
+        let config_map: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap();
+        let api = Api::<ConfigMap>::namespaced(self.client(), namespace);
+        let _ = api.delete(name, &DeleteParams::default()).await;
+        api.create(&PostParams::default(), &config_map)
+            .await
+            .unwrap();
+    }
+
     /// The data of a Secret as text, or `None`.
     pub async fn secret_data(
         &self,
@@ -310,6 +337,7 @@ impl TestStore {
                 store: &info,
                 namespace: &self.used_from,
                 secrets: &self.reader,
+                config_maps: &self.reader,
                 tokens: Some(&self.tokens),
             })
             .await

@@ -864,6 +864,7 @@ impl TestStore {
                 store: &store,
                 namespace: NS,
                 secrets: &reader,
+                config_maps: &eso_provider::StaticConfigMapReader::new(),
                 tokens: self.tokens.as_ref().map(|t| t as &dyn ServiceAccountTokens),
             })
             .await

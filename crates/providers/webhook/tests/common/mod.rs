@@ -13,7 +13,8 @@ use bytes::Bytes;
 use eso_api::provider::{WebhookProvider as WebhookSpec, WebhookResult, WebhookSecret};
 use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
 use eso_provider::{
-    ClientContext, Provider, ProviderError, SecretsClient, StaticSecretReader, StoreInfo,
+    ClientContext, Provider, ProviderError, SecretsClient, StaticConfigMapReader,
+    StaticSecretReader, StoreInfo,
 };
 use eso_provider_webhook::{WebhookConfig, WebhookProvider};
 use http_body_util::{BodyExt, Full};
@@ -172,6 +173,7 @@ impl Drop for TestServer {
 pub struct Hook {
     pub spec: WebhookSpec,
     pub secrets: StaticSecretReader,
+    pub config_maps: StaticConfigMapReader,
     pub config: WebhookConfig,
 }
 
@@ -183,6 +185,7 @@ impl Hook {
                 ..WebhookSpec::default()
             },
             secrets: StaticSecretReader::new(),
+            config_maps: StaticConfigMapReader::new(),
             config: WebhookConfig::default(),
         }
     }
@@ -255,6 +258,7 @@ impl Hook {
                 store: &store,
                 namespace: NS,
                 secrets: &self.secrets,
+                config_maps: &self.config_maps,
                 tokens: None,
             })
             .await
