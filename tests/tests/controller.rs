@@ -773,7 +773,9 @@ async fn the_controller_reconnects_after_an_api_server_restart() {
         server.restart().await.unwrap();
     }
 
-    // Changes made after the restart reach the controller through its new watches.
+    // Changes made after the restart reach the controller through its new watches. (The new
+    // ExternalSecret may be read before the store's cache has the new value; its 1 s refresh
+    // then brings it.)
     apply(
         &env.stores,
         &store(&ns, json!([{"key": "token", "value": "t2"}])),
@@ -786,7 +788,7 @@ async fn the_controller_reconnects_after_an_api_server_restart() {
             "after",
             json!({
                 "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1h",
+                "refreshInterval": "1s",
                 "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
             }),
         ),

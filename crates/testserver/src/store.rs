@@ -681,9 +681,13 @@ impl Store {
             self.uids
                 .insert(uid.to_string(), (rt.key(), (ns.clone(), name.clone())));
         }
-        if meta(&new).is_some_and(|m| {
-            m.contains_key("ownerReferences") || m.contains_key("deletionTimestamp")
-        }) {
+        // A garbage-collection pass scans every object, so it runs only when this write can
+        // give it work: a deletion in progress, or an owner that is gone, going, or asks for
+        // orphaning / foreground deletion. (A pass per write with owner references made every
+        // write cost O(objects).)
+        if meta(&new).is_some_and(|m| m.contains_key("deletionTimestamp"))
+            || self.owners_need_collection(&new)
+        {
             self.gc_pending = true;
         }
         let obj = Arc::new(new);
@@ -1098,6 +1102,29 @@ impl Store {
             _ => status::success(&rt.group, &rt.plural, name, &uid),
         };
         Ok((200, body))
+    }
+
+    /// Whether an owner of `obj` is missing, being deleted, or carries a finalizer the
+    /// collector acts on.
+    fn owners_need_collection(&self, obj: &Value) -> bool {
+        let Some(refs) = meta(obj)
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(Value::as_array)
+        else {
+            return false;
+        };
+        refs.iter().any(|r| {
+            let uid = r.get("uid").and_then(Value::as_str).unwrap_or_default();
+            match self.lookup_uid(uid) {
+                None => true,
+                Some((_, owner)) => {
+                    meta(&owner).is_some_and(|m| m.contains_key("deletionTimestamp"))
+                        || finalizers(&owner)
+                            .iter()
+                            .any(|f| f == "orphan" || f == "foregroundDeletion")
+                }
+            }
+        })
     }
 
     fn lookup_uid(&self, uid: &str) -> Option<(Arc<ResourceType>, Arc<Value>)> {
