@@ -72,11 +72,7 @@ impl ReadSharing {
     #[must_use]
     pub fn max_age(self, es: &ExternalSecret) -> std::time::Duration {
         use std::time::Duration;
-        let synced = es
-            .status
-            .as_ref()
-            .and_then(|s| s.synced_resource_version.as_deref());
-        if synced != Some(crate::schedule::current_resource_version(es).as_str()) {
+        if !crate::schedule::synced_to_current(es) {
             // New, changed or force-synced: the user asked for a fresh read.
             return Duration::ZERO;
         }
@@ -95,19 +91,16 @@ impl ReadSharing {
     }
 }
 
-/// A value as shared between readers.
-#[derive(Debug, Clone)]
-enum SharedRead {
-    Value(Arc<Vec<u8>>),
-    Map(Arc<SecretData>),
-}
+/// Shared reads of one shape, keyed by client and request.
+type Shared<V> = eso_provider::cache::ReadCache<(ClientKey, String), Arc<V>>;
 
 /// Provider clients reused across reconciles, so a login happens once per client lifetime,
 /// not once per reconcile, and the reads made through them (see [`ReadSharing`]).
 pub struct ClientCache {
     clients: Mutex<HashMap<ClientKey, Arc<dyn SecretsClient>>>,
     sharing: ReadSharing,
-    reads: eso_provider::cache::ReadCache<(ClientKey, String), SharedRead>,
+    values: Shared<Vec<u8>>,
+    maps: Shared<SecretData>,
 }
 
 impl Default for ClientCache {
@@ -138,26 +131,31 @@ impl ClientCache {
         Self {
             clients: Mutex::default(),
             sharing,
-            reads: eso_provider::cache::ReadCache::new(MAX_SHARE),
+            values: Shared::new(MAX_SHARE),
+            maps: Shared::new(MAX_SHARE),
         }
     }
 
     /// One read through the client `key`, shared with other readers of the same request as
     /// the sharing policy allows.
-    async fn read<F, Fut>(
-        &self,
+    async fn read<V, F, Fut>(
+        cache: &Shared<V>,
         key: &ClientKey,
         request: String,
         max_age: std::time::Duration,
         fetch: F,
-    ) -> Result<SharedRead, ProviderError>
+    ) -> Result<V, ProviderError>
     where
+        V: Clone,
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<SharedRead, ProviderError>>,
+        Fut: std::future::Future<Output = Result<V, ProviderError>>,
     {
-        self.reads
-            .get_within((key.clone(), request), max_age, fetch)
-            .await
+        let shared = cache
+            .get_within((key.clone(), request), max_age, || async {
+                fetch().await.map(Arc::new)
+            })
+            .await?;
+        Ok(Arc::unwrap_or_clone(shared))
     }
 
     /// How many clients are cached.
@@ -193,12 +191,14 @@ impl ClientCache {
             });
             clients.insert(key.clone(), client);
         }
-        self.reads.invalidate_where(|(k, _)| {
+        let older = |(k, _): &(ClientKey, String)| {
             k.kind == key.kind
                 && k.namespace == key.namespace
                 && k.name == key.name
                 && k.generation != key.generation
-        });
+        };
+        self.values.invalidate_where(older);
+        self.maps.invalidate_where(older);
     }
 }
 
@@ -482,11 +482,6 @@ fn request(call: &str, body: &impl serde::Serialize) -> String {
     format!("{call}:{}", serde_json::to_string(body).unwrap_or_default())
 }
 
-/// Each request key names its call, and each call stores one shape; a mismatch cannot happen.
-fn unreachable_shape() -> ! {
-    unreachable!("a shared read of one call always has that call's shape")
-}
-
 enum Job<'a> {
     DataFrom(&'a ExternalSecretDataFromRemoteRef),
     Data(&'a eso_api::ExternalSecretData),
@@ -511,16 +506,16 @@ async fn run_job(
         Job::Data(data) => {
             let remote = &data.remote_ref;
             let what = format!("reading key {:?}", remote.key);
-            let read = ctx
-                .clients
-                .read(&resolved.key, request("get", remote), max_age, || async {
-                    let v = resolved.client.get_secret(remote).await?;
-                    Ok(SharedRead::Value(Arc::new(v)))
-                })
-                .await;
+            let read = ClientCache::read(
+                &ctx.clients.values,
+                &resolved.key,
+                request("get", remote),
+                max_age,
+                || resolved.client.get_secret(remote),
+            )
+            .await;
             let value = match read {
-                Ok(SharedRead::Value(v)) => Arc::unwrap_or_clone(v),
-                Ok(SharedRead::Map(_)) => unreachable_shape(),
+                Ok(v) => v,
                 Err(e) if e.is_not_found() && skip_missing => {
                     return Ok(EntryOutcome::Missing(remote.key.clone()));
                 }
@@ -544,16 +539,16 @@ async fn run_job(
             let (raw, what, conversion, decoding, null_policy) = match (&from.extract, &from.find) {
                 (Some(extract), None) => {
                     let what = format!("extracting key {:?}", extract.key);
-                    let read = ctx
-                        .clients
-                        .read(&resolved.key, request("map", extract), max_age, || async {
-                            let m = resolved.client.get_secret_map(extract).await?;
-                            Ok(SharedRead::Map(Arc::new(m)))
-                        })
-                        .await;
+                    let read = ClientCache::read(
+                        &ctx.clients.maps,
+                        &resolved.key,
+                        request("map", extract),
+                        max_age,
+                        || resolved.client.get_secret_map(extract),
+                    )
+                    .await;
                     let raw = match read {
-                        Ok(SharedRead::Map(m)) => Arc::unwrap_or_clone(m),
-                        Ok(SharedRead::Value(_)) => unreachable_shape(),
+                        Ok(m) => m,
                         Err(e) if e.is_not_found() && skip_missing => {
                             return Ok(EntryOutcome::Missing(extract.key.clone()));
                         }
@@ -569,16 +564,16 @@ async fn run_job(
                 }
                 (None, Some(find)) => {
                     let what = "finding secrets".to_owned();
-                    let read = ctx
-                        .clients
-                        .read(&resolved.key, request("find", find), max_age, || async {
-                            let m = resolved.client.get_all_secrets(find).await?;
-                            Ok(SharedRead::Map(Arc::new(m)))
-                        })
-                        .await;
+                    let read = ClientCache::read(
+                        &ctx.clients.maps,
+                        &resolved.key,
+                        request("find", find),
+                        max_age,
+                        || resolved.client.get_all_secrets(find),
+                    )
+                    .await;
                     let raw = match read {
-                        Ok(SharedRead::Map(m)) => Arc::unwrap_or_clone(m),
-                        Ok(SharedRead::Value(_)) => unreachable_shape(),
+                        Ok(m) => m,
                         Err(e) if e.is_not_found() && skip_missing => {
                             return Ok(EntryOutcome::Missing(describe_find(find)));
                         }

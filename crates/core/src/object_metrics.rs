@@ -142,14 +142,10 @@ impl StatusSeries {
         for es in all {
             fresh.observe(es);
         }
-        if let (Ok(mut objects), Ok(new)) = (self.objects.lock(), fresh.objects.into_inner()) {
-            *objects = new;
-        }
+        self.replace(fresh.objects.into_inner().unwrap_or_default());
     }
 
-    /// Replaces the whole set with another's objects (after a relist).
-    pub fn replace_from(&self, other: &StatusSeries) {
-        let fresh = other.objects.lock().map(|o| o.clone()).unwrap_or_default();
+    fn replace(&self, fresh: SeriesMap) {
         if let Ok(mut objects) = self.objects.lock() {
             *objects = fresh;
         }
@@ -253,11 +249,7 @@ where
                 Ok(watcher::Event::InitApply(o)) => {
                     relist.insert(key(&o), conditions(&o));
                 }
-                Ok(watcher::Event::InitDone) => {
-                    if let Ok(mut objects) = series.objects.lock() {
-                        *objects = std::mem::take(&mut relist);
-                    }
-                }
+                Ok(watcher::Event::InitDone) => series.replace(std::mem::take(&mut relist)),
                 Err(e) => {
                     tracing::warn!(metric = series.metric, error = %e, "status watch failed; retrying")
                 }

@@ -32,6 +32,13 @@ fn synced_version(es: &ExternalSecret) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Whether the stored status was synced from the ExternalSecret as it is now (same
+/// generation, labels and annotations); false for a new, changed or force-synced object.
+#[must_use]
+pub fn synced_to_current(es: &ExternalSecret) -> bool {
+    synced_version(es) == Some(current_resource_version(es).as_str())
+}
+
 fn refresh_time(es: &ExternalSecret) -> Option<Timestamp> {
     es.status.as_ref()?.refresh_time.as_ref().map(|t| t.0)
 }
@@ -44,9 +51,7 @@ pub fn should_refresh(es: &ExternalSecret, now: Timestamp) -> bool {
     let last = refresh_time(es);
     match es.spec.refresh_policy() {
         RefreshPolicy::CreatedOnce => synced.is_none() || last.is_none(),
-        RefreshPolicy::OnChange => {
-            synced.is_none() || synced != Some(current_resource_version(es).as_str())
-        }
+        RefreshPolicy::OnChange => !synced_to_current(es),
         RefreshPolicy::Periodic => {
             // An unparseable interval was rejected by validation; treat it as the default.
             let interval = es
@@ -56,7 +61,7 @@ pub fn should_refresh(es: &ExternalSecret, now: Timestamp) -> bool {
             if interval.is_zero() && synced.is_some() {
                 return false;
             }
-            if synced != Some(current_resource_version(es).as_str()) {
+            if !synced_to_current(es) {
                 return true;
             }
             let Some(last) = last.filter(|l| *l <= now) else {
