@@ -9,11 +9,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eso_core::oneshot::{OneShotOptions, sync_cluster};
@@ -21,75 +23,11 @@ use eso_provider_aws::{AwsConfig, AwsProvider};
 use eso_tests::{TEST_MANAGER, TestCluster, install_crds};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
 use serde_json::json;
 
 const EXTERNAL_SECRETS: usize = 1000;
 const KEYS: usize = 100;
 const REGION: &str = "eu-west-1";
-
-#[derive(Default)]
-struct Calls(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
-
-struct Count(Arc<AtomicU64>);
-impl CounterFn for Count {
-    fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::Relaxed);
-    }
-    fn absolute(&self, value: u64) {
-        self.0.store(value, Ordering::Relaxed);
-    }
-}
-
-impl Recorder for Calls {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        if key.name() != "externalsecret_provider_api_calls_count" {
-            return Counter::noop();
-        }
-        let label = |n: &str| {
-            key.labels()
-                .find(|l| l.key() == n)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        let name = format!("{} {}", label("provider"), label("call"));
-        let cell = self.0.lock().unwrap().entry(name).or_default().clone();
-        Counter::from_arc(Arc::new(Count(cell)))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
-}
-
-impl Calls {
-    fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
-            .collect()
-    }
-}
-
-fn moto_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ESO_MOTO_BIN") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-emu/bin/moto_server");
-    if venv.is_file() {
-        return venv;
-    }
-    "moto_server".into()
-}
 
 /// moto with its request recorder on; stopped (through an `sh` watchdog reading stdin) when
 /// dropped or when this process dies.
@@ -117,7 +55,7 @@ impl Moto {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(r#""$0" "$@" & pid=$!; read _ignored; kill $pid 2>/dev/null; wait $pid"#)
-            .arg(moto_binary())
+            .arg(support::server_binary("ESO_MOTO_BIN", "moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_ENABLE_RECORDING", "true")
             .env("MOTO_RECORDER_FILEPATH", &recording)
@@ -210,8 +148,7 @@ fn served(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>, op: &st
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let calls: &'static Calls = Box::leak(Box::default());
-    metrics::set_global_recorder(calls).expect("recorder");
+    let calls = support::Calls::install(&["provider", "call"]);
 
     let dir = tempfile::tempdir()?;
     let moto = Moto::start(dir.path().join("recording.jsonl"));

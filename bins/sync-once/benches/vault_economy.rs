@@ -6,90 +6,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+#[path = "support/mod.rs"]
+mod support;
+
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eso_core::oneshot::{OneShotOptions, sync_cluster};
 use eso_tests::{TEST_MANAGER, TestCluster, install_crds};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
 use serde_json::json;
 
 const EXTERNAL_SECRETS: usize = 1000;
 const KEYS: usize = 100;
-
-#[derive(Default)]
-struct Calls(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
-
-struct Count(Arc<AtomicU64>);
-impl CounterFn for Count {
-    fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::Relaxed);
-    }
-    fn absolute(&self, value: u64) {
-        self.0.store(value, Ordering::Relaxed);
-    }
-}
-
-impl Recorder for Calls {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        if key.name() != "externalsecret_provider_api_calls_count" {
-            return Counter::noop();
-        }
-        let label = |n: &str| {
-            key.labels()
-                .find(|l| l.key() == n)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        let name = format!(
-            "{} {} {}",
-            label("provider"),
-            label("call"),
-            label("status")
-        );
-        let cell = self.0.lock().unwrap().entry(name).or_default().clone();
-        Counter::from_arc(Arc::new(Count(cell)))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
-}
-
-impl Calls {
-    fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
-            .collect()
-    }
-}
-
-fn bao_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ESO_BAO_BIN") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv-emu/bin/bao");
-    if venv.is_file() {
-        return venv;
-    }
-    "bao".into()
-}
 
 struct Bao(Child);
 impl Drop for Bao {
@@ -137,13 +67,12 @@ async fn apply(client: &kube::Client, ns: &str, kind: &str, plural: &str, body: 
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let calls: &'static Calls = Box::leak(Box::default());
-    metrics::set_global_recorder(calls).expect("recorder");
+    let calls = support::Calls::install(&["provider", "call", "status"]);
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let child = Command::new(bao_binary())
+    let child = Command::new(support::server_binary("ESO_BAO_BIN", "bao"))
         .args(["server", "-dev", "-dev-root-token-id=bench-root", &format!("-dev-listen-address=127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
