@@ -30,6 +30,24 @@ pub struct StoreInfo {
 }
 
 impl StoreInfo {
+    /// A namespaced SecretStore that did not come from an API server (no uid, no generation),
+    /// as offline tools and tests describe one.
+    #[must_use]
+    pub fn secret_store(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+        spec: SecretStoreSpec,
+    ) -> Self {
+        Self {
+            kind: StoreKind::SecretStore,
+            name: name.into(),
+            namespace: Some(namespace.into()),
+            uid: None,
+            generation: None,
+            spec,
+        }
+    }
+
     /// `SecretStore "ns/name"` or `ClusterSecretStore "name"`, for messages.
     #[must_use]
     pub fn describe(&self) -> String {

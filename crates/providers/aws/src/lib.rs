@@ -457,20 +457,13 @@ pub(crate) struct ClientSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eso_api::SecretStoreSpec;
     use eso_api::provider::{AwsAuth, AwsJwtAuth, AwsSecretsManager};
-    use eso_api::{SecretStoreSpec, StoreKind};
 
     fn store(spec: AwsSpec) -> StoreInfo {
         let mut s = SecretStoreSpec::default();
         s.provider.aws = Some(spec);
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "aws".into(),
-            namespace: Some("default".into()),
-            uid: None,
-            generation: None,
-            spec: s,
-        }
+        StoreInfo::secret_store("aws", "default", s)
     }
 
     fn spec() -> AwsSpec {

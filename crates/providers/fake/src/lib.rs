@@ -233,20 +233,13 @@ impl SecretsClient for FakeClient {
 mod tests {
     use super::*;
     use eso_api::provider::FakeProviderData;
-    use eso_api::{FindName, SecretStoreSpec, StoreKind};
+    use eso_api::{FindName, SecretStoreSpec};
     use eso_provider::StaticSecretReader;
 
     fn store(data: Vec<FakeProviderData>) -> StoreInfo {
         let mut spec = SecretStoreSpec::default();
         spec.provider.fake = Some(FakeSpec { data });
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "fake".into(),
-            namespace: Some("default".into()),
-            uid: None,
-            generation: None,
-            spec,
-        }
+        StoreInfo::secret_store("fake", "default", spec)
     }
 
     fn entry(key: &str, value: &str, version: Option<&str>) -> FakeProviderData {

@@ -281,20 +281,13 @@ impl Provider for KubernetesProvider {
 mod tests {
     use super::*;
     use eso_api::provider::{KubernetesAuth, KubernetesServer, KubernetesTokenAuth};
-    use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
+    use eso_api::{SecretKeySelector, SecretStoreSpec};
     use eso_provider::ErrorKind;
 
     fn store(spec: KubernetesSpec) -> StoreInfo {
         let mut s = SecretStoreSpec::default();
         s.provider.kubernetes = Some(spec);
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "k8s".into(),
-            namespace: Some("apps".into()),
-            uid: None,
-            generation: None,
-            spec: s,
-        }
+        StoreInfo::secret_store("k8s", "apps", s)
     }
 
     fn token_auth() -> KubernetesAuth {

@@ -421,20 +421,12 @@ impl Provider for VaultProvider {
 mod tests {
     use super::*;
     use eso_api::SecretStoreSpec;
-    use eso_api::StoreKind;
     use eso_api::provider::{VaultAppRole, VaultAuth, VaultUserPassAuth};
 
     fn store(spec: VaultSpec) -> StoreInfo {
         let mut s = SecretStoreSpec::default();
         s.provider.vault = Some(spec);
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "vault".into(),
-            namespace: Some("default".into()),
-            uid: None,
-            generation: None,
-            spec: s,
-        }
+        StoreInfo::secret_store("vault", "default", s)
     }
 
     fn spec() -> VaultSpec {

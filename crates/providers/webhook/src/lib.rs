@@ -346,20 +346,12 @@ impl Provider for WebhookProvider {
 mod tests {
     use super::*;
     use eso_api::SecretStoreSpec;
-    use eso_api::StoreKind;
     use eso_api::provider::{CaProvider, CaProviderType, WebhookAuth};
 
     fn store(spec: WebhookSpec) -> StoreInfo {
         let mut s = SecretStoreSpec::default();
         s.provider.webhook = Some(spec);
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "hook".into(),
-            namespace: Some("default".into()),
-            uid: None,
-            generation: None,
-            spec: s,
-        }
+        StoreInfo::secret_store("hook", "default", s)
     }
 
     fn spec() -> WebhookSpec {

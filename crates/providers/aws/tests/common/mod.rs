@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use eso_api::provider::{AwsAuth, AwsAuthSecretRef, AwsProvider as AwsSpec, AwsService};
-use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
+use eso_api::{SecretKeySelector, SecretStoreSpec};
 use eso_provider::{
     ClientContext, Provider, ProviderError, SecretsClient, ServiceAccountTokens,
     StaticSecretReader, StoreInfo,
@@ -487,14 +487,7 @@ impl TestStore {
     pub fn store_info(&self) -> StoreInfo {
         let mut spec = SecretStoreSpec::default();
         spec.provider.aws = Some(self.spec.clone());
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "aws".into(),
-            namespace: Some(NS.into()),
-            uid: None,
-            generation: None,
-            spec,
-        }
+        StoreInfo::secret_store("aws", NS, spec)
     }
 
     pub async fn try_client(&self) -> Result<Arc<dyn SecretsClient>, ProviderError> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use eso_api::provider::{VaultAuth, VaultProvider as VaultSpec};
-use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
+use eso_api::{SecretKeySelector, SecretStoreSpec};
 use eso_provider::{
     ClientContext, Provider, ProviderError, SecretsClient, ServiceAccountTokens,
     StaticSecretReader, StoreInfo,
@@ -841,14 +841,7 @@ impl TestStore {
     pub fn store_info(&self) -> StoreInfo {
         let mut spec = SecretStoreSpec::default();
         spec.provider.vault = Some(self.spec.clone());
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "vault".into(),
-            namespace: Some(NS.into()),
-            uid: None,
-            generation: None,
-            spec,
-        }
+        StoreInfo::secret_store("vault", NS, spec)
     }
 
     pub async fn try_client(&self) -> Result<Arc<dyn SecretsClient>, ProviderError> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eso_api::provider::{WebhookProvider as WebhookSpec, WebhookResult, WebhookSecret};
-use eso_api::{SecretKeySelector, SecretStoreSpec, StoreKind};
+use eso_api::{SecretKeySelector, SecretStoreSpec};
 use eso_provider::{
     ClientContext, Provider, ProviderError, SecretsClient, StaticConfigMapReader,
     StaticSecretReader, StoreInfo,
@@ -239,14 +239,7 @@ impl Hook {
     pub fn store_info(&self) -> StoreInfo {
         let mut spec = SecretStoreSpec::default();
         spec.provider.webhook = Some(self.spec.clone());
-        StoreInfo {
-            kind: StoreKind::SecretStore,
-            name: "hook".into(),
-            namespace: Some(NS.into()),
-            uid: None,
-            generation: None,
-            spec,
-        }
+        StoreInfo::secret_store("hook", NS, spec)
     }
 
     pub async fn try_client(&self) -> Result<Arc<dyn SecretsClient>, ProviderError> {
