@@ -12,11 +12,11 @@ fn crd_dir() -> std::path::PathBuf {
 }
 
 fn kubectl(cluster: &TestCluster, args: &[&str]) -> (bool, String) {
-    let out = Command::new("kubectl")
+    let out = Command::new(eso_test_apiserver::kubectl().unwrap())
         .args(args)
         .env("KUBECONFIG", cluster.kubeconfig_path())
         .output()
-        .expect("kubectl must be installed (it is on these machines: /usr/bin/kubectl)");
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -49,24 +49,22 @@ async fn kubectl_accepts_the_generated_crds() {
             "{name} missing from: {out}"
         );
     }
-    if !cluster.is_real() {
-        // Install them for real and use the short names and printer columns.
-        let (ok, out) = kubectl(&cluster, &["apply", "--server-side", "-f", dir]);
-        assert!(ok, "{out}");
-        let (ok, out) = kubectl(
-            &cluster,
-            &[
-                "wait",
-                "--for",
-                "condition=established",
-                "crd/externalsecrets.external-secrets.io",
-                "--timeout=30s",
-            ],
-        );
-        assert!(ok, "{out}");
-        let ns = cluster.namespace().to_owned();
-        let (ok, out) = kubectl(&cluster, &["get", "es", "-n", &ns]);
-        assert!(ok, "{out}");
-    }
+    // Install them for real and use the short names and printer columns.
+    let (ok, out) = kubectl(&cluster, &["apply", "--server-side", "-f", dir]);
+    assert!(ok, "{out}");
+    let (ok, out) = kubectl(
+        &cluster,
+        &[
+            "wait",
+            "--for",
+            "condition=established",
+            "crd/externalsecrets.external-secrets.io",
+            "--timeout=30s",
+        ],
+    );
+    assert!(ok, "{out}");
+    let ns = cluster.namespace().to_owned();
+    let (ok, out) = kubectl(&cluster, &["get", "es", "-n", &ns]);
+    assert!(ok, "{out}");
     cluster.cleanup().await.unwrap();
 }

@@ -226,13 +226,10 @@ async fn shutdown_empties_the_holder_and_keeps_the_transition_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_steps_down_without_exiting_while_the_api_server_is_down() {
-    let cluster = TestCluster::new().await.unwrap();
-    let Some(server) = cluster.server() else {
-        return; // Cannot stop a real cluster's API server.
-    };
+    let cluster = TestCluster::restartable().await.unwrap();
     let group = Group::start(&cluster, &["a", "b", "c"], &fast());
     group.wait_for_leader("a first leader").await;
-    server.stop().await;
+    cluster.stop_api_server().await.unwrap();
     eventually("the leader to step down", || async {
         group.leader().is_none()
     })
@@ -242,43 +239,47 @@ async fn leader_steps_down_without_exiting_while_the_api_server_is_down() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(group.members.iter().all(|m| !m.task.is_finished()));
     assert_eq!(group.leader(), None);
-    server.restart().await.unwrap();
+    cluster.start_api_server().await.unwrap();
     group.wait_for_leader("a leader after the restart").await;
     group.shutdown().await;
     cluster.cleanup().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_write_race_rereads_and_keeps_leading() {
-    let cluster = TestCluster::new().await.unwrap();
-    let Some(server) = cluster.server() else {
-        return; // Needs fault injection.
-    };
-    let member = Member::start(&cluster, "solo", fast());
-    let mut leading = member.leading.clone();
-    eventually("solo to lead", || async { member.leads() })
+/// Tests that need the in-process server's fault injection or compaction: the first CI lane
+/// runs them; the real-cluster lane skips `in_process::` (see `.ci/run`).
+mod in_process {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lost_write_race_rereads_and_keeps_leading() {
+        let cluster = TestCluster::in_process().await.unwrap();
+        let server = cluster.server().unwrap();
+        let member = Member::start(&cluster, "solo", fast());
+        let mut leading = member.leading.clone();
+        eventually("solo to lead", || async { member.leads() })
+            .await
+            .unwrap();
+        leading.borrow_and_update();
+        // The next two renewals get 409 as if another writer had won; each time the manager reads
+        // again and decides again, renewing at once instead of stepping down.
+        server.inject(
+            Fault::status(409)
+                .verb("update")
+                .resource("leases")
+                .times(2),
+        );
+        eventually("the conflicts to be consumed", || async {
+            server.pending_faults() == 0
+        })
         .await
         .unwrap();
-    leading.borrow_and_update();
-    // The next two renewals get 409 as if another writer had won; each time the manager reads
-    // again and decides again, renewing at once instead of stepping down.
-    server.inject(
-        Fault::status(409)
-            .verb("update")
-            .resource("leases")
-            .times(2),
-    );
-    eventually("the conflicts to be consumed", || async {
-        server.pending_faults() == 0
-    })
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(member.leads());
-    assert!(
-        !leading.has_changed().unwrap(),
-        "leadership flickered on a conflict"
-    );
-    member.shutdown().await;
-    cluster.cleanup().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(member.leads());
+        assert!(
+            !leading.has_changed().unwrap(),
+            "leadership flickered on a conflict"
+        );
+        member.shutdown().await;
+        cluster.cleanup().await.unwrap();
+    }
 }

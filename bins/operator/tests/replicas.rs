@@ -2,8 +2,10 @@
 //! multi-replica deployment, end to end.
 //!
 //! The cluster is the in-process test API server, or the real cluster `ESO_TEST_KUBECONFIG`
-//! names; the tests run unchanged on both, except that the API-server outage is skipped on a
-//! real cluster (its API server cannot be stopped from here).
+//! names; the tests run unchanged on both. The outage test stops the API server: on the real
+//! lane it gets a control plane of its own (`TestCluster::restartable`) and stops that
+//! kube-apiserver process. One test needs the in-process server's fault injection
+//! (`in_process::`).
 //!
 //! Timings are shortened with the leader election flags (lease 6 s, renew deadline 4 s, retry
 //! 250 ms). Waits have generous upper bounds: they check behaviour, the benchmark
@@ -54,7 +56,11 @@ impl Fleet {
     /// `refresh`, three replicas, and a watch on their Lease. Returns once one replica holds
     /// the Lease and every ExternalSecret is Ready.
     async fn start(n: usize, refresh: &str) -> Self {
-        let cluster = TestCluster::new().await.unwrap();
+        Self::start_on(TestCluster::new().await.unwrap(), n, refresh).await
+    }
+
+    /// [`start`](Self::start) on the given cluster.
+    async fn start_on(cluster: TestCluster, n: usize, refresh: &str) -> Self {
         install_crds(&cluster.client()).await.unwrap();
         create_store(&cluster).await;
         let ns = cluster.namespace().to_owned();
@@ -269,45 +275,6 @@ async fn leader_failover_on_kill_and_handover_on_sigterm() {
     fleet.gone.push(stopped);
     fleet.converges("after-sigterm").await;
 
-    // A term that ends before its controllers' caches are ready still ends: a new leader
-    // whose SecretStore list hangs exits on SIGTERM (kube-runtime's graceful shutdown alone
-    // would wait for that cache forever). In-process only: it needs fault injection.
-    if let Some(server) = fleet.cluster.server() {
-        let mut standby = Replica::start(&fleet.cluster, "r3", T);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while standby.scrape().await.is_none() {
-            assert!(Instant::now() < deadline, "r3 never served /metrics");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        fleet.replicas.push(standby);
-        server.inject(
-            Fault::hang()
-                .verb("list")
-                .resource("secretstores")
-                .times(100),
-        );
-        let old = fleet.lease.current_holder().unwrap();
-        let leader = fleet.leader();
-        let mut stopped = fleet.replicas.remove(leader);
-        assert!(stopped.sigterm().await.success());
-        fleet.gone.push(stopped);
-        fleet
-            .new_holder(&old, Duration::from_secs(3), "r3 to lead")
-            .await;
-        let r3 = &fleet.replicas[0];
-        until(
-            Duration::from_secs(10),
-            "r3 to start its reconcilers",
-            || async { r3.logs().contains("starting reconcilers") },
-        )
-        .await;
-        let mut r3 = fleet.replicas.remove(0);
-        let status = r3.sigterm().await;
-        assert!(status.success(), "exit status {status}: {}", r3.logs());
-        fleet.gone.push(r3);
-        server.clear_faults();
-    }
-
     fleet.finish().await;
 }
 
@@ -315,65 +282,60 @@ async fn leader_failover_on_kill_and_handover_on_sigterm() {
 /// down without exiting, every replica survives, one leads again, nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_steps_down_without_exiting_while_the_api_server_is_away() {
-    let mut fleet = Fleet::start(5, "1h").await;
+    let mut fleet = Fleet::start_on(TestCluster::restartable().await.unwrap(), 5, "1h").await;
     let leader = fleet.leader();
 
-    if fleet.cluster.is_real() {
-        eprintln!("real cluster: the API server outage is skipped");
-    } else {
-        let outage = std::env::var("ESO_E2E_OUTAGE_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(T.lease * 2, Duration::from_secs);
-        let server = fleet.cluster.server().unwrap();
-        server.stop().await;
-        let down_at = Instant::now();
-        // Within the renew deadline (plus slack) the leader says it no longer leads, and no
-        // replica exports per-object series.
-        let bound = T.renew + SLACK;
-        loop {
-            let scrapes = scrape_all(&mut fleet.replicas).await;
-            let stepped_down = scrapes.iter().all(|s| {
-                s.as_ref()
-                    .is_some_and(|s| s.leader == Some(false) && s.objects.is_empty())
-            });
-            if stepped_down {
-                break;
-            }
-            assert!(
-                down_at.elapsed() < bound,
-                "the leader did not step down within {bound:?}: {scrapes:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let outage = std::env::var("ESO_E2E_OUTAGE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(T.lease * 2, Duration::from_secs);
+    fleet.cluster.stop_api_server().await.unwrap();
+    let down_at = Instant::now();
+    // Within the renew deadline (plus slack) the leader says it no longer leads, and no
+    // replica exports per-object series.
+    let bound = T.renew + SLACK;
+    loop {
+        let scrapes = scrape_all(&mut fleet.replicas).await;
+        let stepped_down = scrapes.iter().all(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.leader == Some(false) && s.objects.is_empty())
+        });
+        if stepped_down {
+            break;
         }
-        let stepped_down = fleet.replicas[leader]
-            .records()
-            .iter()
-            .any(|r| r["fields"]["message"] == "stopped leading");
-        assert!(stepped_down, "{}", fleet.replicas[leader].logs());
-        tokio::time::sleep(outage.saturating_sub(down_at.elapsed())).await;
         assert!(
-            fleet.replicas.iter_mut().all(Replica::running),
-            "a replica exited during the outage"
+            down_at.elapsed() < bound,
+            "the leader did not step down within {bound:?}: {scrapes:?}"
         );
-        server.restart().await.unwrap();
-        // A fresh watch (the old one may sit in its reconnect backoff) starts from the Lease as
-        // stored; a version written after that shows someone leads and renews.
-        fleet.lease = LeaseWatch::start(&fleet.cluster);
-        fleet
-            .lease
-            .wait_for_holder(T.lease + SLACK, "a leader after the outage", |h| {
-                h.is_some()
-            })
-            .await;
-        let written = fleet.lease.writes();
-        until(
-            T.lease + SLACK,
-            "a Lease write after the outage",
-            || async { fleet.lease.writes() > written },
-        )
-        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let stepped_down = fleet.replicas[leader]
+        .records()
+        .iter()
+        .any(|r| r["fields"]["message"] == "stopped leading");
+    assert!(stepped_down, "{}", fleet.replicas[leader].logs());
+    tokio::time::sleep(outage.saturating_sub(down_at.elapsed())).await;
+    assert!(
+        fleet.replicas.iter_mut().all(Replica::running),
+        "a replica exited during the outage"
+    );
+    fleet.cluster.start_api_server().await.unwrap();
+    // A fresh watch (the old one may sit in its reconnect backoff) starts from the Lease as
+    // stored; a version written after that shows someone leads and renews.
+    fleet.lease = LeaseWatch::start(&fleet.cluster);
+    fleet
+        .lease
+        .wait_for_holder(T.lease + SLACK, "a leader after the outage", |h| {
+            h.is_some()
+        })
+        .await;
+    let written = fleet.lease.writes();
+    until(
+        T.lease + SLACK,
+        "a Lease write after the outage",
+        || async { fleet.lease.writes() > written },
+    )
+    .await;
 
     fleet.converges("after-outage").await;
     fleet
@@ -622,4 +584,47 @@ async fn deleting_an_external_secret_removes_its_series_from_the_next_scrape() {
     // The others keep theirs.
     assert!(!mentions(&scrape, "es-1").is_empty());
     fleet.finish().await;
+}
+
+/// Needs the in-process server's fault injection; the real-cluster lane skips `in_process::`
+/// (see `.ci/run`).
+mod in_process {
+    use super::*;
+
+    /// A term that ends before its controllers' caches are ready still ends: a new leader
+    /// whose SecretStore list hangs exits on SIGTERM (kube-runtime's graceful shutdown alone
+    /// would wait for that cache forever).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_term_that_ends_before_its_caches_are_ready_still_ends() {
+        let mut fleet = Fleet::start_on(TestCluster::in_process().await.unwrap(), 3, "1h").await;
+        let server = fleet.cluster.server().unwrap();
+        server.inject(
+            Fault::hang()
+                .verb("list")
+                .resource("secretstores")
+                .times(100),
+        );
+        let old = fleet.lease.current_holder().unwrap();
+        let leader = fleet.leader();
+        let mut stopped = fleet.replicas.remove(leader);
+        assert!(stopped.sigterm().await.success());
+        fleet.gone.push(stopped);
+        fleet
+            .new_holder(&old, Duration::from_secs(3), "a standby to lead")
+            .await;
+        let next = fleet.leader();
+        let new_leader = &fleet.replicas[next];
+        until(
+            Duration::from_secs(10),
+            "the new leader to start its reconcilers",
+            || async { new_leader.logs().contains("starting reconcilers") },
+        )
+        .await;
+        let mut ended = fleet.replicas.remove(next);
+        let status = ended.sigterm().await;
+        assert!(status.success(), "exit status {status}: {}", ended.logs());
+        fleet.gone.push(ended);
+        server.clear_faults();
+        fleet.finish().await;
+    }
 }

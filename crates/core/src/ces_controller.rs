@@ -317,6 +317,7 @@ pub async fn run_ces_controller(
     );
     let store = controller.store();
     controller
+        .trigger_backoff(crate::api_health::WatchBackoff::default())
         .owns(
             Api::<ExternalSecret>::all(client.clone()),
             watcher::Config::default(),

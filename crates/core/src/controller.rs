@@ -26,6 +26,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
+use crate::api_health::{ApiHealth, WatchBackoff, is_unreachable};
 use crate::apply::{apply_secret, field_manager, owned_data_keys};
 use crate::fetch::{ClientCache, FetchContext, FetchError, ReadSharing, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
@@ -126,6 +127,7 @@ pub struct Context {
     failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
     series: Arc<StatusSeries>,
     refreshed: RefreshLedger,
+    health: ApiHealth,
 }
 
 /// Why a reconcile failed; every variant is retried with per-object backoff.
@@ -167,6 +169,13 @@ fn metric_labels(es: &ExternalSecret) -> [(&'static str, String); 2] {
     ]
 }
 
+impl ReconcileError {
+    /// Whether the API server could not be reached (not a fault of the object).
+    fn api_unreachable(&self) -> bool {
+        matches!(self, Self::Kube { source, .. } if is_unreachable(source))
+    }
+}
+
 impl Context {
     /// A context for reconciling with `client`, these providers and this source of stores.
     #[must_use]
@@ -187,6 +196,7 @@ impl Context {
         Self {
             secrets: ApiSecretReader::new(client.clone()),
             tokens: ApiTokens::new(client.clone()),
+            health: ApiHealth::new(client.clone()),
             client,
             config,
             registry,
@@ -215,20 +225,7 @@ impl Context {
     /// stores are left for fetch to report).
     fn handles(&self, es: &ExternalSecret) -> bool {
         let namespace = es.namespace().unwrap_or_default();
-        let mut refs: Vec<&eso_api::SecretStoreRef> = es.spec.secret_store_ref.iter().collect();
-        refs.extend(
-            es.spec
-                .data
-                .iter()
-                .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref()),
-        );
-        refs.extend(
-            es.spec
-                .data_from
-                .iter()
-                .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref()),
-        );
-        refs.iter().all(|r| {
+        store_refs(es).all(|r| {
             let kind = r.kind();
             if kind == StoreKind::ClusterSecretStore && !self.config.cluster_stores {
                 return false;
@@ -314,6 +311,21 @@ impl Context {
     }
 }
 
+/// Every store reference of an ExternalSecret: the spec's and its entries'.
+fn store_refs(es: &ExternalSecret) -> impl Iterator<Item = &eso_api::SecretStoreRef> {
+    let entries = es
+        .spec
+        .data
+        .iter()
+        .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref());
+    let from = es
+        .spec
+        .data_from
+        .iter()
+        .filter_map(|d| d.source_ref.as_ref()?.store_ref.as_ref());
+    es.spec.secret_store_ref.iter().chain(entries).chain(from)
+}
+
 /// What one sync did, for [`sync_cluster`](crate::sync_cluster), `sync-once run` and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {
@@ -368,6 +380,8 @@ pub async fn reconcile(
     es: Arc<ExternalSecret>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    // While the API server is away, wait for it here instead of failing (and backing off).
+    ctx.health.wait_reachable().await;
     let timer = Instant::now();
     let result = sync(&es, &ctx, SyncMode::default())
         .await
@@ -572,12 +586,14 @@ async fn sync(
                     what: format!("cannot write Secret \"{namespace}/{target}\""),
                     source,
                 };
-                ctx.fail(
-                    es,
-                    format!("could not update secret: {err}: {}", source_text(&err)),
-                    started,
-                )
-                .await;
+                if !err.api_unreachable() {
+                    ctx.fail(
+                        es,
+                        format!("could not update secret: {err}: {}", source_text(&err)),
+                        started,
+                    )
+                    .await;
+                }
                 return Err(err);
             }
             if *create {
@@ -595,12 +611,14 @@ async fn sync(
                     what: format!("cannot delete Secret \"{namespace}/{secret_name}\""),
                     source,
                 };
-                ctx.fail(
-                    es,
-                    format!("could not delete secret: {err}: {}", source_text(&err)),
-                    started,
-                )
-                .await;
+                if !err.api_unreachable() {
+                    ctx.fail(
+                        es,
+                        format!("could not delete secret: {err}: {}", source_text(&err)),
+                        started,
+                    )
+                    .await;
+                }
                 return Err(err);
             }
             SyncOutcome::Deleted
@@ -640,7 +658,17 @@ fn source_text(e: &ReconcileError) -> String {
     }
 }
 
+/// How soon a reconcile that could not reach the API server runs again; it then waits for the
+/// server (see [`ApiHealth`]), so this only bounds how late it notices the server is back.
+const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
+
 fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let jitter = jitter_for(es.uid().as_deref().unwrap_or(&es.name_any()));
+    if error.api_unreachable() {
+        ctx.health.report_unreachable();
+        tracing::debug!(externalsecret = %es_key(&es), error = %error, "API server unreachable; not backing off");
+        return Action::requeue(UNREACHABLE_RETRY + UNREACHABLE_RETRY.mul_f64(jitter));
+    }
     let failures = ctx
         .failures
         .lock()
@@ -650,7 +678,6 @@ fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Contex
             *n
         })
         .unwrap_or(1);
-    let jitter = jitter_for(es.uid().as_deref().unwrap_or(&es.name_any()));
     let retry = match error {
         ReconcileError::Fetch(FetchError::Provider { source, .. }) => source
             .retry_after()
@@ -684,7 +711,7 @@ where
 {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .reflect(writer)
         .applied_objects();
     tasks.push(AbortOnDrop(tokio::spawn(async move {
@@ -711,6 +738,7 @@ impl Drop for AbortOnDrop {
 /// status-series watch, and the reconcile context built on them.
 struct Watches {
     ctx: Arc<Context>,
+    stores: CachedStores,
     _tasks: Vec<AbortOnDrop>,
 }
 
@@ -776,7 +804,7 @@ impl ExternalSecretController {
                 client.clone(),
                 self.config.clone(),
                 self.registry.clone(),
-                Arc::new(stores),
+                Arc::new(stores.clone()),
             );
             ctx.series = self.series.clone();
             tasks.push(spawn_status_series(
@@ -785,6 +813,7 @@ impl ExternalSecretController {
             ));
             Watches {
                 ctx: Arc::new(ctx),
+                stores,
                 _tasks: tasks,
             }
         })
@@ -801,28 +830,68 @@ impl ExternalSecretController {
     ) {
         use futures::FutureExt as _;
 
-        let ctx = self.watches().ctx.clone();
+        let watches = self.watches();
+        let ctx = watches.ctx.clone();
         let client = self.client.clone();
         let ns = self.config.namespace.as_deref();
         let trigger = shutdown.boxed().shared();
 
+        // As controller-runtime does, reconcile only once the store caches hold the cluster's
+        // stores: before that every store would look missing. A term can end meanwhile.
+        tokio::select! {
+            () = watches.stores.wait_until_ready() => {}
+            () = trigger.clone() => return,
+        }
+
         let es_api = scoped::<ExternalSecret>(&client, ns);
         let controller = Controller::new(es_api, watcher::Config::default());
         let secret_store = controller.store();
+        let es_cache = controller.store();
         let managed = watcher::Config::default().labels(&format!(
             "{}={}",
             eso_api::labels::LABEL_MANAGED,
             eso_api::labels::LABEL_MANAGED_VALUE
         ));
-        let reconcilers = controller
+        let mut controller = controller
             .with_config(
                 kube::runtime::controller::Config::default().concurrency(self.config.concurrency),
             )
+            .trigger_backoff(WatchBackoff::default())
             .watches(
                 scoped::<Secret>(&client, ns),
                 managed,
                 move |secret: Secret| secret_owners(&secret_store, &secret),
             )
+            .watches(
+                scoped::<SecretStore>(&client, ns),
+                watcher::Config::default(),
+                {
+                    let cache = es_cache.clone();
+                    move |store: SecretStore| {
+                        waiting_for_store(
+                            &cache,
+                            StoreKind::SecretStore,
+                            store.namespace().as_deref(),
+                            &store.name_any(),
+                        )
+                    }
+                },
+            );
+        if watches.stores.cluster_stores.is_some() {
+            controller = controller.watches(
+                Api::<ClusterSecretStore>::all(client.clone()),
+                watcher::Config::default(),
+                move |store: ClusterSecretStore| {
+                    waiting_for_store(
+                        &es_cache,
+                        StoreKind::ClusterSecretStore,
+                        None,
+                        &store.name_any(),
+                    )
+                },
+            );
+        }
+        let reconcilers = controller
             .graceful_shutdown_on(trigger.clone())
             .run(reconcile, error_policy, ctx)
             .for_each(|result| async move {
@@ -869,6 +938,35 @@ fn secret_owners(store: &Store<ExternalSecret>, secret: &Secret) -> Vec<ObjectRe
         .collect()
 }
 
+/// The ExternalSecrets that name this store and are not Ready: a store that appears or
+/// changes may be what they wait for (GitOps tools often create a store after the
+/// ExternalSecrets that use it), and they must not wait for their backoff to find out. Ready
+/// ones keep their schedule, as upstream's do.
+fn waiting_for_store(
+    cache: &Store<ExternalSecret>,
+    kind: StoreKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    cache
+        .state()
+        .iter()
+        .filter(|es| {
+            kind == StoreKind::ClusterSecretStore || es.namespace().as_deref() == namespace
+        })
+        .filter(|es| store_refs(es).any(|r| r.kind() == kind && r.name.as_deref() == Some(name)))
+        .filter(|es| !is_ready(es))
+        .map(|es| ObjectRef::from_obj(es.as_ref()))
+        .collect()
+}
+
+fn is_ready(es: &ExternalSecret) -> bool {
+    es.status.as_ref().is_some_and(|s| {
+        eso_api::common::find_condition(&s.conditions, eso_api::reasons::CONDITION_READY)
+            .is_some_and(|c| c.status == eso_api::common::ConditionStatus::True)
+    })
+}
+
 /// Keeps the status series equal to the stored statuses: every change, every deletion, and
 /// a full replacement on each relist. Only the (condition, status) pairs are kept, never the
 /// objects, so this watch costs little memory even at a relist.
@@ -889,6 +987,64 @@ fn spawn_status_series(api: Api<ExternalSecret>, series: Arc<StatusSeries>) -> A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_context() -> Arc<Context> {
+        // Never contacted: the port is closed and nothing here awaits the prober.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let stores = Arc::new(crate::ManifestSet::new("team"));
+        Arc::new(Context::new(
+            client,
+            ControllerConfig::default(),
+            ProviderRegistry::new(),
+            stores,
+        ))
+    }
+
+    fn test_es() -> Arc<ExternalSecret> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "db", "namespace": "team", "uid": "u-1"},
+                "spec": {"secretStoreRef": {"name": "s"}}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_api_server_does_not_grow_the_backoff() {
+        let ctx = test_context();
+        let es = test_es();
+        let refused = || ReconcileError::Kube {
+            what: "cannot read Secret".into(),
+            source: kube::Error::Service(Box::new(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+        };
+        let first = error_policy(es.clone(), &refused(), ctx.clone());
+        for _ in 0..10 {
+            assert_eq!(error_policy(es.clone(), &refused(), ctx.clone()), first);
+        }
+        assert!(!ctx.health.is_reachable());
+        // An answer about the object itself still backs off, from the first step.
+        let conflict = || ReconcileError::Kube {
+            what: "cannot write Secret".into(),
+            source: kube::Error::Api(
+                kube::core::Status::failure("conflict", "Conflict")
+                    .with_code(409)
+                    .boxed(),
+            ),
+        };
+        let jitter = jitter_for("u-1");
+        assert_eq!(
+            error_policy(es.clone(), &conflict(), ctx.clone()),
+            Action::requeue(backoff(1, jitter))
+        );
+        assert_eq!(
+            error_policy(es.clone(), &conflict(), ctx.clone()),
+            Action::requeue(backoff(2, jitter))
+        );
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap() {

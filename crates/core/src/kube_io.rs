@@ -25,6 +25,19 @@ pub struct CachedStores {
     pub namespaces: Option<Store<Namespace>>,
 }
 
+impl CachedStores {
+    /// Returns once every cache has listed its objects (or its watch is gone).
+    pub async fn wait_until_ready(&self) {
+        let _ = self.stores.wait_until_ready().await;
+        if let Some(c) = &self.cluster_stores {
+            let _ = c.wait_until_ready().await;
+        }
+        if let Some(n) = &self.namespaces {
+            let _ = n.wait_until_ready().await;
+        }
+    }
+}
+
 impl StoreLookup for CachedStores {
     fn store(&self, kind: StoreKind, namespace: &str, name: &str) -> Option<StoreInfo> {
         match kind {

@@ -88,6 +88,8 @@
 //! is a complete one.
 
 #[doc(hidden)]
+pub mod api_health;
+#[doc(hidden)]
 pub mod apply;
 #[doc(hidden)]
 pub mod ces_controller;

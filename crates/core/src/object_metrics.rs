@@ -231,7 +231,8 @@ where
     use kube::runtime::{WatchStreamExt as _, watcher};
 
     tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        let stream = watcher(api, watcher::Config::default())
+            .backoff(crate::api_health::WatchBackoff::default());
         futures::pin_mut!(stream);
         let mut relist = SeriesMap::new();
         let key = |o: &K| (o.namespace().unwrap_or_default(), o.name_any());

@@ -23,6 +23,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Reco
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
+use crate::api_health::WatchBackoff;
 use crate::kube_io::{ApiSecretReader, ApiTokens};
 use crate::object_metrics::{StatusSeries, spawn_condition_watch};
 use crate::status::set_condition;
@@ -482,6 +483,7 @@ pub async fn run_store_controllers(
     let stores_api = SecretStore::api_for(&ctx.client, ns.as_deref());
     ctx.start_series_watches(cluster_stores);
     let stores = Controller::new(stores_api, watcher::Config::default())
+        .trigger_backoff(WatchBackoff::default())
         .graceful_shutdown_on(stop(rx.clone()))
         .run(
             reconcile_store::<SecretStore>,
@@ -492,6 +494,7 @@ pub async fn run_store_controllers(
     if cluster_stores && ns.is_none() {
         let api = ClusterSecretStore::api_for(&ctx.client, None);
         let cluster = Controller::new(api, watcher::Config::default())
+            .trigger_backoff(WatchBackoff::default())
             .graceful_shutdown_on(stop(rx))
             .run(
                 reconcile_store::<ClusterSecretStore>,

@@ -7,6 +7,10 @@
 //! support, not product (`publish = false`).
 //!
 //! # Use
+//! Tests that stop the API server take [`TestCluster::restartable`]: the in-process server, or
+//! on the real lane a private control plane (see [`CONTROL_PLANE_ENV`]) whose kube-apiserver
+//! [`TestCluster::stop_api_server`] stops. [`kubectl`] finds the kubectl tests run.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), eso_test_apiserver::Error> {
 //! use eso_test_apiserver::{Fault, TestCluster};
@@ -51,6 +55,9 @@
 //!   (`foregroundDeletion` finalizer) and Orphan (`orphan` finalizer); a background task does
 //!   what the garbage collector and namespace controller do (dependents of a deleted owner go,
 //!   orphaned dependents lose the owner reference, a terminating namespace is emptied first).
+//! - A new namespace gets the `kube-root-ca.crt` ConfigMap and the `default` ServiceAccount,
+//!   as kube-controller-manager's root CA publisher and service-account controller add them
+//!   (the harness waits for both on a real cluster, so tests see the same namespace).
 //! - Immutable Secrets and ConfigMaps reject data changes with 422 Invalid; Secret
 //!   `stringData` is folded into `data`, `type` defaults to `Opaque` and is immutable.
 //! - Faults: latency, failing the next N matching requests with a status, hanging them or
@@ -70,6 +77,7 @@
 //! Anything else the server does not support answers `501 NotImplemented` or `415`, never a
 //! silently different answer.
 
+mod control_plane;
 mod faults;
 mod harness;
 mod http;
@@ -82,8 +90,9 @@ mod server;
 mod status;
 mod store;
 
+pub use control_plane::CONTROL_PLANE_ENV;
 pub use faults::{Fault, FaultAction};
-pub use harness::{KUBECONFIG_ENV, TestCluster};
+pub use harness::{KUBECONFIG_ENV, KUBECTL_ENV, TestCluster, kubectl};
 pub use server::{ServerConfig, TestApiServer};
 
 /// What can go wrong starting the server or the harness.
@@ -113,6 +122,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A private control plane could not be started, stopped or restarted.
+    #[error("private control plane: {0}")]
+    ControlPlane(String),
+    /// kubectl is not installed where tests look for it.
+    #[error(
+        "kubectl not found: put it on PATH or name it in ESO_KUBECTL (Debian: apt-get install kubernetes-client)"
+    )]
+    KubectlMissing,
     /// The test namespace could not be created or deleted.
     #[error("creating or deleting test namespace {namespace}")]
     Namespace {

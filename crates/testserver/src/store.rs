@@ -101,6 +101,24 @@ fn random_u64() -> u64 {
     h.finish()
 }
 
+/// The ConfigMap the root CA publisher puts into every namespace.
+const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
+
+/// The CA certificate published in [`ROOT_CA_CONFIG_MAP`] (the in-process server serves plain
+/// HTTP, so this CA signs nothing; it only makes the ConfigMap look as on a cluster).
+const ROOT_CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBlzCCAT2gAwIBAgIUQ+F2wUpdzqvo5jdwM1huiXtxVM4wCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVZXNvLXRlc3QtYXBpc2VydmVyLWNhMCAXDTI2MTIwNjAyMDAw
+NVoYDzIxMjYxMTEyMDIwMDA1WjAgMR4wHAYDVQQDDBVlc28tdGVzdC1hcGlzZXJ2
+ZXItY2EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAT108ImF4S+9109SW2PUg9q
+zqrsmRdbIQxSa1WxFOB/0Hw8ge5QkV8hbOrUaXl+xc3jBaKoWyIrtOVhcEJt7sPK
+o1MwUTAdBgNVHQ4EFgQU1+jm4fnf6XjYP5EnMworjov6sZMwHwYDVR0jBBgwFoAU
+1+jm4fnf6XjYP5EnMworjov6sZMwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNIADBFAiEA66zsBtss2uw3CFmzdKQP1p0Zm0jo4XiGqU3nadGNyJICIFFUWIxT
+NIdX0wgLM8cNK/9kNP1miyLBVXIOFeHJD6hu
+-----END CERTIFICATE-----
+";
+
 /// A random RFC 4122 version 4 UUID.
 pub(crate) fn new_uid() -> String {
     let (a, b) = (random_u64(), random_u64());
@@ -793,7 +811,44 @@ impl Store {
             let name = meta_str(&new, "name").unwrap_or_default().to_string();
             return self.remove(rt, &ns, &name).unwrap_or_else(|| Arc::new(new));
         }
-        self.commit(rt, old, new)
+        let created_namespace = (rt.builtin == Builtin::Namespace && old.is_none())
+            .then(|| meta_str(&new, "name").unwrap_or_default().to_string());
+        let stored = self.commit(rt, old, new);
+        if let Some(namespace) = created_namespace {
+            self.publish_namespace_defaults(&namespace);
+        }
+        stored
+    }
+
+    /// What kube-controller-manager puts into every new namespace: the root CA publisher's
+    /// `kube-root-ca.crt` ConfigMap and the service-account controller's `default`
+    /// ServiceAccount. Tests see the same namespace contents as on a real cluster.
+    fn publish_namespace_defaults(&mut self, namespace: &str) {
+        let opts = WriteOpts {
+            manager: "kube-controller-manager".into(),
+            dry_run: false,
+        };
+        let defaults = [
+            (
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": ROOT_CA_CONFIG_MAP, "namespace": namespace},
+                       "data": {"ca.crt": ROOT_CA_PEM}}),
+            ),
+            (
+                "serviceaccounts",
+                json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": "default", "namespace": namespace}}),
+            ),
+        ];
+        for (plural, obj) in defaults {
+            let Some(rt) = self.types.get(&(String::new(), plural.to_owned())).cloned() else {
+                continue;
+            };
+            // Cannot fail for a namespace that was just created; an object someone created
+            // first (a race a real cluster has too) is kept.
+            let _ = self.create(&rt, "v1", Some(namespace), obj, &opts);
+        }
     }
 
     pub(crate) fn create(

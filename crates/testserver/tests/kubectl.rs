@@ -14,8 +14,6 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const KUBECTL: &str = "/usr/bin/kubectl";
-
 const WIDGET_CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -45,26 +43,24 @@ spec:
 "#;
 
 struct Kubectl {
+    kubectl: PathBuf,
     kubeconfig: PathBuf,
     namespace: String,
     dir: tempfile::TempDir,
 }
 
 impl Kubectl {
-    fn new(c: &TestCluster) -> Option<Self> {
-        if !Path::new(KUBECTL).exists() {
-            eprintln!("skipping: {KUBECTL} not installed");
-            return None;
-        }
-        Some(Self {
+    fn new(c: &TestCluster) -> Self {
+        Self {
+            kubectl: eso_test_apiserver::kubectl().unwrap(),
             kubeconfig: c.kubeconfig_path().to_path_buf(),
             namespace: c.namespace().into(),
             dir: tempfile::tempdir().unwrap(),
-        })
+        }
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(KUBECTL);
+        let mut cmd = tokio::process::Command::new(&self.kubectl);
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--namespace")
@@ -108,7 +104,7 @@ fn widgets(c: &TestCluster) -> Api<DynamicObject> {
 #[tokio::test]
 async fn kubectl_creates_namespace_applies_crd_and_replaces_custom_resource() {
     let c = TestCluster::new().await.unwrap();
-    let Some(k) = Kubectl::new(&c) else { return };
+    let k = Kubectl::new(&c);
     let ns_name = format!("{}-extra", c.namespace());
     let ns = k.file(
         "ns.yaml",
@@ -126,35 +122,26 @@ async fn kubectl_creates_namespace_applies_crd_and_replaces_custom_resource() {
         "--timeout=30s",
     ])
     .await;
-    // The repository's generated CRDs, once there are any.
+    // The repository's generated CRDs.
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    let has_crds = std::fs::read_dir(&deploy)
-        .map(|d| {
-            d.flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "yaml"))
-        })
-        .unwrap_or(false);
-    if has_crds {
-        k.ok(&["apply", "--server-side", "-f", &deploy.to_string_lossy()])
-            .await;
-        k.ok(&[
-            "wait",
-            "--for",
-            "condition=established",
-            "crd/externalsecrets.external-secrets.io",
-            "--timeout=30s",
-        ])
+    k.ok(&["apply", "--server-side", "-f", &deploy.to_string_lossy()])
         .await;
-        let es = k.file(
-            "es.yaml",
-            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: es1\nspec:\n  refreshInterval: 1h\n  secretStoreRef: {name: store, kind: SecretStore}\n  target: {name: out}\n  data:\n  - secretKey: k\n    remoteRef: {key: remote}\n",
-        );
-        k.ok(&["apply", "-f", &es]).await;
-        let got: Value =
-            serde_json::from_str(&k.ok(&["get", "externalsecret", "es1", "-o", "json"]).await)
-                .unwrap();
-        assert_eq!(got["spec"]["target"]["name"], "out");
-    }
+    k.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/externalsecrets.external-secrets.io",
+        "--timeout=30s",
+    ])
+    .await;
+    let es = k.file(
+        "es.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n  name: es1\nspec:\n  refreshInterval: 1h\n  secretStoreRef: {name: store, kind: SecretStore}\n  target: {name: out}\n  data:\n  - secretKey: k\n    remoteRef: {key: remote}\n",
+    );
+    k.ok(&["apply", "-f", &es]).await;
+    let got: Value =
+        serde_json::from_str(&k.ok(&["get", "externalsecret", "es1", "-o", "json"]).await).unwrap();
+    assert_eq!(got["spec"]["target"]["name"], "out");
     let w = k.file("w.yaml", "apiVersion: eso-test.example.com/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  color: red\n");
     k.ok(&["apply", "-f", &w]).await;
     let got: Value =
@@ -185,7 +172,7 @@ async fn kubectl_creates_namespace_applies_crd_and_replaces_custom_resource() {
 #[tokio::test]
 async fn kubectl_server_side_apply_reports_conflicts_unless_forced() {
     let c = TestCluster::new().await.unwrap();
-    let Some(k) = Kubectl::new(&c) else { return };
+    let k = Kubectl::new(&c);
     let cm = |v: &str| {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  key: {v}\n")
     };
@@ -215,7 +202,7 @@ async fn kubectl_server_side_apply_reports_conflicts_unless_forced() {
 #[tokio::test]
 async fn kubectl_watch_prints_secret_changes() {
     let c = TestCluster::new().await.unwrap();
-    let Some(k) = Kubectl::new(&c) else { return };
+    let k = Kubectl::new(&c);
     let mut child = k
         .command(&["get", "secrets", "--watch", "-o", "name"])
         .stdout(Stdio::piped())
@@ -251,7 +238,7 @@ async fn kubectl_watch_prints_secret_changes() {
 #[tokio::test]
 async fn kubectl_delete_cascades_to_owned_secrets() {
     let c = TestCluster::new().await.unwrap();
-    let Some(k) = Kubectl::new(&c) else { return };
+    let k = Kubectl::new(&c);
     k.ok(&["apply", "-f", &k.file("crd.yaml", WIDGET_CRD)])
         .await;
     k.ok(&[
@@ -292,7 +279,7 @@ async fn kubectl_delete_cascades_to_owned_secrets() {
 #[tokio::test]
 async fn kubectl_typed_create_commands_work() {
     let c = TestCluster::new().await.unwrap();
-    let Some(k) = Kubectl::new(&c) else { return };
+    let k = Kubectl::new(&c);
     let extra = format!("{}-typed", c.namespace());
     k.ok(&["create", "namespace", &extra]).await;
     k.ok(&["create", "secret", "generic", "gen", "--from-literal=a=b"])

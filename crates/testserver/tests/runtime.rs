@@ -152,14 +152,15 @@ async fn reflector_store_follows_the_server() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(reader.state().len(), 1);
+    // "a" and the root CA publisher's ConfigMap, which every namespace holds.
+    assert_eq!(reader.state().len(), 2);
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let mut names: Vec<String> = reader.state().iter().map(|o| o.name_any()).collect();
             names.sort();
-            if names == ["b"] {
+            if names == ["b", "kube-root-ca.crt"] {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -171,13 +172,12 @@ async fn reflector_store_follows_the_server() {
 
 #[tokio::test]
 async fn watcher_resumes_after_server_restart() {
-    let c = TestCluster::new().await.unwrap();
-    let Some(server) = c.server() else { return };
+    let c = TestCluster::restartable().await.unwrap();
     let api: Api<ConfigMap> = Api::namespaced(c.client(), c.namespace());
     let mut rx = spawn_watcher(api.clone(), watcher_cfg::Config::default());
     next_matching(&mut rx, |e| e.0 == "InitDone").await;
-    server.stop().await;
-    server.restart().await.unwrap();
+    c.stop_api_server().await.unwrap();
+    c.start_api_server().await.unwrap();
     api.create(&PostParams::default(), &cm("after-restart"))
         .await
         .unwrap();
@@ -187,80 +187,45 @@ async fn watcher_resumes_after_server_restart() {
     .await;
 }
 
+/// A watch that asks for the initial events and bookmarks gets the namespace's objects, then
+/// the `k8s.io/initial-events-end` bookmark at once (other bookmarks come when the server
+/// chooses: about once a minute on a real API server, so no test waits for one).
 #[tokio::test]
-async fn watcher_relists_after_410_gone() {
-    let c = TestCluster::new().await.unwrap();
-    let Some(server) = c.server() else { return };
-    let api: Api<ConfigMap> = Api::namespaced(c.client(), c.namespace());
-    let mut rx = spawn_watcher(api.clone(), watcher_cfg::Config::default());
-    next_matching(&mut rx, |e| e.0 == "InitDone").await;
-    // Break the watch and keep the watcher from resuming until history is compacted away.
-    server.stop().await;
-    server.inject(
-        Fault::status(500)
-            .verb("watch")
-            .resource("configmaps")
-            .times(usize::MAX),
-    );
-    server.restart().await.unwrap();
-    api.create(&PostParams::default(), &cm("while-away"))
-        .await
-        .unwrap();
-    server.compact();
-    server.clear_faults();
-    // The resumed watch gets 410 Gone, so the watcher starts over with a fresh list.
-    next_matching(&mut rx, |e| e.0 == "Init").await;
-    next_matching(&mut rx, |e| e.0 == "InitApply" && e.1 == "while-away").await;
-}
-
-#[tokio::test]
-async fn watch_from_compacted_version_gets_410_error_event() {
-    let c = TestCluster::new().await.unwrap();
-    let Some(server) = c.server() else { return };
-    let api: Api<ConfigMap> = Api::namespaced(c.client(), c.namespace());
-    let old = api
-        .create(&PostParams::default(), &cm("x"))
-        .await
-        .unwrap()
-        .resource_version()
-        .unwrap();
-    api.create(&PostParams::default(), &cm("y")).await.unwrap();
-    server.compact();
-    let mut s = api
-        .watch(&kube::api::WatchParams::default(), &old)
-        .await
-        .unwrap()
-        .boxed();
-    match s.try_next().await.unwrap() {
-        Some(kube::core::WatchEvent::Error(e)) => assert_eq!(e.code, 410),
-        other => panic!("expected a 410 error event, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn watch_sends_bookmarks_when_asked() {
+async fn watch_with_initial_events_ends_them_with_a_bookmark() {
     let c = TestCluster::new().await.unwrap();
     let api: Api<ConfigMap> = Api::namespaced(c.client(), c.namespace());
-    let rv = api
-        .list(&Default::default())
+    api.create(&PostParams::default(), &cm("one"))
         .await
-        .unwrap()
-        .metadata
-        .resource_version
         .unwrap();
     let wp = kube::api::WatchParams {
         bookmarks: true,
+        send_initial_events: true,
         ..Default::default()
     };
-    let mut s = api.watch(&wp, &rv).await.unwrap().boxed();
-    let e = tokio::time::timeout(Duration::from_secs(90), s.try_next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        matches!(e, Some(kube::core::WatchEvent::Bookmark(_))),
-        "{e:?}"
+    let mut s = api.watch(&wp, "0").await.unwrap().boxed();
+    let mut added = Vec::new();
+    let bookmark = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match s.try_next().await.unwrap() {
+                Some(kube::core::WatchEvent::Added(o)) => added.push(o.name_any()),
+                Some(kube::core::WatchEvent::Bookmark(b)) => return b,
+                other => panic!("unexpected event before the bookmark: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("no bookmark ended the initial events");
+    added.sort();
+    assert_eq!(added, ["kube-root-ca.crt", "one"]);
+    assert_eq!(
+        bookmark
+            .metadata
+            .annotations
+            .get("k8s.io/initial-events-end")
+            .map(String::as_str),
+        Some("true")
     );
+    assert!(!bookmark.metadata.resource_version.is_empty());
 }
 
 struct Ctx {
@@ -340,4 +305,60 @@ async fn controller_reconciles_into_owned_secrets_that_are_collected_with_their_
         .await
         .unwrap();
     wait_for(None).await;
+}
+
+/// Tests that need the in-process server's fault injection or compaction: the first CI lane
+/// runs them; the real-cluster lane skips `in_process::` (see `.ci/run`).
+mod in_process {
+    use super::*;
+
+    #[tokio::test]
+    async fn watcher_relists_after_410_gone() {
+        let c = TestCluster::in_process().await.unwrap();
+        let server = c.server().unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(c.client(), c.namespace());
+        let mut rx = spawn_watcher(api.clone(), watcher_cfg::Config::default());
+        next_matching(&mut rx, |e| e.0 == "InitDone").await;
+        // Break the watch and keep the watcher from resuming until history is compacted away.
+        server.stop().await;
+        server.inject(
+            Fault::status(500)
+                .verb("watch")
+                .resource("configmaps")
+                .times(usize::MAX),
+        );
+        server.restart().await.unwrap();
+        api.create(&PostParams::default(), &cm("while-away"))
+            .await
+            .unwrap();
+        server.compact();
+        server.clear_faults();
+        // The resumed watch gets 410 Gone, so the watcher starts over with a fresh list.
+        next_matching(&mut rx, |e| e.0 == "Init").await;
+        next_matching(&mut rx, |e| e.0 == "InitApply" && e.1 == "while-away").await;
+    }
+
+    #[tokio::test]
+    async fn watch_from_compacted_version_gets_410_error_event() {
+        let c = TestCluster::in_process().await.unwrap();
+        let server = c.server().unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(c.client(), c.namespace());
+        let old = api
+            .create(&PostParams::default(), &cm("x"))
+            .await
+            .unwrap()
+            .resource_version()
+            .unwrap();
+        api.create(&PostParams::default(), &cm("y")).await.unwrap();
+        server.compact();
+        let mut s = api
+            .watch(&kube::api::WatchParams::default(), &old)
+            .await
+            .unwrap()
+            .boxed();
+        match s.try_next().await.unwrap() {
+            Some(kube::core::WatchEvent::Error(e)) => assert_eq!(e.code, 410),
+            other => panic!("expected a 410 error event, got {other:?}"),
+        }
+    }
 }

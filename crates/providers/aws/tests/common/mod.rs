@@ -27,8 +27,8 @@ use tokio::sync::OnceCell;
 
 pub const NS: &str = "default";
 pub const REGION: &str = "eu-west-1";
-const INSTALL: &str = "cd /work/main && .venv-emu/bin/pip install 'moto[server]==5.2.5' \
-                       (or: python3 -m venv .venv-emu && .venv-emu/bin/pip install 'moto[server]==5.2.5')";
+const INSTALL: &str = "from the repository root: python3 -m venv .venv-emu && \
+                       .venv-emu/bin/pip install 'moto[server]==5.2.5'";
 
 fn moto_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("ESO_MOTO_BIN") {

@@ -19,6 +19,7 @@ use eso_provider::{
 use eso_provider_kubernetes::{KubernetesConfig, KubernetesProvider};
 use eso_test_apiserver::TestCluster;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -131,7 +132,15 @@ impl Env {
     /// works (it does no authentication); on a real cluster a ServiceAccount with a Role over
     /// Secrets of the test namespace.
     pub async fn new() -> Self {
-        let cluster = TestCluster::new().await.unwrap();
+        Self::on(TestCluster::new().await.unwrap()).await
+    }
+
+    /// [`new`](Self::new) on a fresh in-process server, for tests that inject faults.
+    pub async fn in_process() -> Self {
+        Self::on(TestCluster::in_process().await.unwrap()).await
+    }
+
+    async fn on(cluster: TestCluster) -> Self {
         let kubeconfig = Kubeconfig::read_from(cluster.kubeconfig_path()).unwrap();
         let (url, ca) = current_cluster(&kubeconfig);
         let env = Self {
@@ -171,27 +180,73 @@ impl Env {
         let _ = Api::<ServiceAccount>::namespaced(client.clone(), self.ns())
             .create(&PostParams::default(), &sa)
             .await;
+        self.allow_secrets(
+            account,
+            namespace,
+            json!({"kind": "ServiceAccount", "name": account, "namespace": self.ns()}),
+        )
+        .await;
+    }
+
+    /// Lets `subject` read and write Secrets of `namespace` with a Role and RoleBinding named
+    /// `name` (real clusters only; the in-process server has no RBAC).
+    pub async fn allow_secrets(&self, name: &str, namespace: &str, subject: serde_json::Value) {
         if !self.cluster.is_real() {
             return;
         }
+        let client = self.client();
         let role: Role = serde_json::from_value(json!({
-            "metadata": {"name": account},
+            "metadata": {"name": name},
             "rules": [{"apiGroups": [""], "resources": ["secrets"],
                        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]
         }))
         .unwrap();
-        let _ = Api::<Role>::namespaced(client.clone(), namespace)
-            .create(&PostParams::default(), &role)
-            .await;
+        created(
+            Api::<Role>::namespaced(client.clone(), namespace)
+                .create(&PostParams::default(), &role)
+                .await,
+        );
         let binding: RoleBinding = serde_json::from_value(json!({
-            "metadata": {"name": account},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
-            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": self.ns()}]
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [subject]
         }))
         .unwrap();
-        let _ = Api::<RoleBinding>::namespaced(client, namespace)
-            .create(&PostParams::default(), &binding)
-            .await;
+        created(
+            Api::<RoleBinding>::namespaced(client.clone(), namespace)
+                .create(&PostParams::default(), &binding)
+                .await,
+        );
+        // The authorizer sees new bindings through its cache, a moment later.
+        let user = match subject["kind"].as_str() {
+            Some("ServiceAccount") => format!(
+                "system:serviceaccount:{}:{}",
+                subject["namespace"].as_str().unwrap_or_default(),
+                subject["name"].as_str().unwrap_or_default()
+            ),
+            _ => subject["name"].as_str().unwrap_or_default().to_owned(),
+        };
+        let review: SubjectAccessReview = serde_json::from_value(json!({
+            "spec": {"user": user, "resourceAttributes":
+                {"namespace": namespace, "verb": "get", "resource": "secrets"}}
+        }))
+        .unwrap();
+        let reviews: Api<SubjectAccessReview> = Api::all(client);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let allowed = reviews
+                .create(&PostParams::default(), &review)
+                .await
+                .is_ok_and(|r| r.status.is_some_and(|s| s.allowed));
+            if allowed {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "RBAC never allowed {user} to read Secrets of {namespace}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// A second fresh namespace, deleted by [`Env::cleanup`].
@@ -363,5 +418,14 @@ pub fn prop(key: &str, property: &str) -> eso_api::ExternalSecretDataRemoteRef {
         key: key.to_owned(),
         property: Some(property.to_owned()),
         ..Default::default()
+    }
+}
+
+/// Asserts a create worked or found the object already there.
+fn created<K: std::fmt::Debug>(result: Result<K, kube::Error>) {
+    match result {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("create failed: {e}"),
     }
 }
