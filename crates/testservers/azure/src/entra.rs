@@ -205,15 +205,25 @@ fn check_assertion(
     ) else {
         return Err(invalid(50_027, "JWT token is invalid or malformed."));
     };
-    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-    if exp <= now() {
+    // MSAL writes `exp` as a float, Go and Kubernetes as an integer.
+    let exp = claims.get("exp").and_then(Value::as_f64).unwrap_or(0.0);
+    #[allow(clippy::cast_precision_loss)]
+    let expired = exp <= now() as f64;
+    if expired {
         return Err(invalid(
             700_024,
             "Client assertion is not within its valid time range.",
         ));
     }
-    let x5t = header.get("x5t").and_then(Value::as_str);
-    let x5t256 = header.get("x5t#S256").and_then(Value::as_str);
+    // MSAL pads its base64url thumbprints; Entra ID accepts both forms.
+    let x5t = header
+        .get("x5t")
+        .and_then(Value::as_str)
+        .map(|s| s.trim_end_matches('='));
+    let x5t256 = header
+        .get("x5t#S256")
+        .and_then(Value::as_str)
+        .map(|s| s.trim_end_matches('='));
     if x5t.is_some() || x5t256.is_some() {
         // A certificate credential: iss = sub = the client, aud = the token endpoint, signed
         // by a registered certificate.

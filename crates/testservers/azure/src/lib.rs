@@ -473,3 +473,31 @@ impl AzureTestServer {
         self.state().log.clear();
     }
 }
+
+/// A ServiceAccount-token-shaped JWT (issuer, subject `system:serviceaccount:NS:NAME`,
+/// audiences, one hour of validity) for federated logins. Its signature is a placeholder: the
+/// server checks issuer, subject, audience and expiry of federated tokens, not the signature
+/// (no OIDC issuer runs here).
+#[must_use]
+pub fn service_account_jwt(
+    issuer: &str,
+    namespace: &str,
+    name: &str,
+    audiences: &[String],
+) -> String {
+    use base64::Engine;
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let exp = state::now() + 3600;
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "test"});
+    let claims = serde_json::json!({
+        "iss": issuer,
+        "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        "aud": audiences,
+        "exp": exp,
+        "iat": exp - 3600,
+        "nbf": exp - 3600,
+    });
+    format!("{}.{}.c2lnbmF0dXJl", b64(&header), b64(&claims))
+}
