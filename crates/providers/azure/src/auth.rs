@@ -228,7 +228,7 @@ impl TokenSource {
         let (token, lifetime) = self.request().await?;
         // Refreshed `refresh_margin` before expiry (five minutes by default, as Azure's SDKs),
         // and never later than halfway through a short lifetime.
-        let ahead = self.refresh_margin.max(lifetime / 2).min(lifetime);
+        let ahead = self.refresh_margin.min(lifetime / 2);
         let refresh_at = Instant::now() + lifetime.saturating_sub(ahead);
         *guard = Some(Cached {
             token: token.clone(),

@@ -301,8 +301,9 @@ impl AzureKvClient {
         version: &str,
     ) -> Result<Arc<Value>, ProviderError> {
         let key = (t, name.to_owned(), version.to_owned());
+        // Only answers are reused; an error is shared with concurrent callers, never replayed.
         self.reads
-            .get(key, || async {
+            .get_within(key, self.tuning.read_cache_ttl, || async {
                 let what = format!("reading {} {name:?}", t.noun());
                 let mut path = vec![t.collection(), name];
                 if !version.is_empty() {
