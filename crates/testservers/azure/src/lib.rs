@@ -24,7 +24,37 @@
 //! The server runs on its own thread and runtime, so it serves sync and async tests alike,
 //! and stops when dropped.
 //!
-//! Its fidelity is checked with Microsoft's own Python clients (`tests/python_clients.rs`).
+//! Its fidelity is checked with Microsoft's own Python clients (`tests/python_clients.rs`:
+//! azure-identity 1.27 with every credential above, azure-keyvault-secrets 4.12, -keys 4.11
+//! and -certificates 4.12). Those clients need two settings to talk to 127.0.0.1, both
+//! honest about what they relax: `verify_challenge_resource=False` (the clients require the
+//! challenge's resource, `https://vault.azure.net`, to be a parent domain of the vault host)
+//! and `disable_instance_discovery=True` (MSAL would ask the public cloud about the
+//! authority). TLS is verified against the test CA (`REQUESTS_CA_BUNDLE`).
+//!
+//! # Where it differs from the service
+//! - Any `api-version` is accepted (the Python clients send `2025-07-01`/`2026-04-01`, the
+//!   provider `7.4`); none is a 400.
+//! - Importing a certificate stores the certificate and its backing secret, not its key;
+//!   certificate `nbf`/`exp` and most of the policy are not filled in.
+//! - Federated tokens are checked for issuer, subject, audience and expiry, not signature.
+//! - Soft-deleted objects stay until purged (no scheduled purge); recovery is immediate.
+//! - No RBAC model: every identity may do everything, except those [`AzureTestServer::forbid`]
+//!   names.
+//!
+//! # Use
+//! ```no_run
+//! use eso_testserver_azure::{AzureTestServer, Fault, SecretSeed};
+//!
+//! let server = AzureTestServer::start()?;
+//! server.add_client_secret("app", "s3cret");
+//! server.set_secret_with("db", SecretSeed::new("hunter2").tag("env", "prod"));
+//! server.inject(Fault::vault("/secrets/db", 429).retry_after(1));
+//! // ... point the provider at server.vault_url(), server.authority_host(),
+//! // server.imds_endpoint() and trust server.ca_pem() ...
+//! assert_eq!(server.token_requests(), 0);
+//! # Ok::<(), eso_testserver_azure::Error>(())
+//! ```
 
 mod entra;
 mod http;
