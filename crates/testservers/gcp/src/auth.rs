@@ -11,7 +11,7 @@ use crate::CLOUD_PLATFORM_SCOPE;
 use crate::aws;
 use crate::http::ApiError;
 use crate::jwt::Jwt;
-use crate::state::{State, rfc3339};
+use crate::state::State;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -56,7 +56,10 @@ pub(crate) fn oauth2_token(
     token_url: &str,
     form: &BTreeMap<String, String>,
 ) -> Result<(Value, String), ApiError> {
-    let grant = form.get("grant_type").map(String::as_str).unwrap_or_default();
+    let grant = form
+        .get("grant_type")
+        .map(String::as_str)
+        .unwrap_or_default();
     if grant != JWT_BEARER {
         return Err(ApiError::oauth(
             400,
@@ -81,7 +84,19 @@ pub(crate) fn oauth2_token(
     if iss != key.email {
         return Err(invalid("Invalid email or User ID"));
     }
-    if !assertion.audiences().iter().any(|a| a == token_url) {
+    // Google accepts its token endpoint's names as the audience; Go's client sends the key's
+    // `token_uri` (here, this server), Python's the public endpoint.
+    let accepted = [
+        token_url,
+        "https://oauth2.googleapis.com/token",
+        "https://www.googleapis.com/oauth2/v4/token",
+        "https://accounts.google.com/o/oauth2/token",
+    ];
+    if !assertion
+        .audiences()
+        .iter()
+        .any(|a| accepted.contains(&a.as_str()))
+    {
         return Err(invalid("Invalid JWT: Failed audience check."));
     }
     let now = now_secs();
@@ -175,7 +190,11 @@ pub(crate) fn sts_token(
         }
     };
     if get("scope").is_empty() {
-        return Err(ApiError::oauth(400, "invalid_scope", "A scope is required."));
+        return Err(ApiError::oauth(
+            400,
+            "invalid_scope",
+            "A scope is required.",
+        ));
     }
     let principal = format!("principal://iam.googleapis.com/{pool}/subject/{who}");
     let (token, lifetime) = st.issue_token(&principal);
@@ -208,7 +227,9 @@ pub(crate) fn identity_binding_token(
     let (pool, provider) = audience
         .strip_prefix("identitynamespace:")
         .and_then(|r| r.split_once(':'))
-        .filter(|(pool, provider)| pool.ends_with(".svc.id.goog") && provider.starts_with("https://"))
+        .filter(|(pool, provider)| {
+            pool.ends_with(".svc.id.goog") && provider.starts_with("https://")
+        })
         .ok_or_else(|| {
             ApiError::oauth(
                 400,
@@ -217,8 +238,9 @@ pub(crate) fn identity_binding_token(
             )
         })?;
     let _ = provider;
-    let jwt = Jwt::parse(get("subject_token"))
-        .ok_or_else(|| ApiError::oauth(400, "invalid_grant", "Unable to parse the subject token."))?;
+    let jwt = Jwt::parse(get("subject_token")).ok_or_else(|| {
+        ApiError::oauth(400, "invalid_grant", "Unable to parse the subject token.")
+    })?;
     if !jwt.audiences().iter().any(|a| a == pool) {
         return Err(ApiError::oauth(
             400,
@@ -227,7 +249,11 @@ pub(crate) fn identity_binding_token(
         ));
     }
     if jwt.claim_i64("exp").is_some_and(|e| e <= now_secs()) {
-        return Err(ApiError::oauth(400, "invalid_grant", "The subject token has expired."));
+        return Err(ApiError::oauth(
+            400,
+            "invalid_grant",
+            "The subject token has expired.",
+        ));
     }
     let sub = jwt.claim_str("sub").unwrap_or_default();
     let Some(rest) = sub.strip_prefix("system:serviceaccount:") else {
@@ -294,7 +320,8 @@ pub(crate) fn generate_access_token(
         .checked_add(jiff::SignedDuration::from_secs(secs as i64))
         .unwrap_or_else(|_| jiff::Timestamp::now());
     Ok((
-        json!({"accessToken": token, "expireTime": rfc3339(expire)}),
+        // IAM writes whole seconds (Google's clients parse `%Y-%m-%dT%H:%M:%SZ`).
+        json!({"accessToken": token, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}),
         principal,
     ))
 }
@@ -326,7 +353,10 @@ pub(crate) fn metadata(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("Google"));
     if !flavored {
-        return text(403, "Missing required header \"Metadata-Flavor\": \"Google\"\n");
+        return text(
+            403,
+            "Missing required header \"Metadata-Flavor\": \"Google\"\n",
+        );
     }
     let md = st.metadata.clone();
     let sa = "/computeMetadata/v1/instance/service-accounts/";
@@ -387,7 +417,9 @@ mod tests {
     #[test]
     fn pools_come_from_provider_audiences() {
         assert_eq!(
-            pool_of("//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k"),
+            pool_of(
+                "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k"
+            ),
             Some("projects/1/locations/global/workloadIdentityPools/p")
         );
         assert_eq!(pool_of("https://example.com"), None);
@@ -413,7 +445,8 @@ mod tests {
         );
         let v: Value = serde_json::from_str(&t.body).unwrap();
         assert_eq!(
-            st.token_principal(v["access_token"].as_str().unwrap()).as_deref(),
+            st.token_principal(v["access_token"].as_str().unwrap())
+                .as_deref(),
             Some("default@metadata-project.iam.gserviceaccount.com")
         );
     }

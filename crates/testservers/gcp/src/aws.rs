@@ -55,8 +55,8 @@ pub(crate) fn verify(
     keys: &HashMap<String, String>,
 ) -> Result<AwsIdentity, String> {
     let decoded = percent_decode(subject_token, false);
-    let doc: Value =
-        serde_json::from_str(&decoded).map_err(|_| "the AWS subject token is not URL-encoded JSON")?;
+    let doc: Value = serde_json::from_str(&decoded)
+        .map_err(|_| "the AWS subject token is not URL-encoded JSON")?;
     let url = doc
         .get("url")
         .and_then(Value::as_str)
@@ -66,7 +66,9 @@ pub(crate) fn verify(
         .and_then(Value::as_str)
         .ok_or("the AWS subject token has no method")?;
     if method != "POST" {
-        return Err(format!("the AWS subject token's method is {method}, not POST"));
+        return Err(format!(
+            "the AWS subject token's method is {method}, not POST"
+        ));
     }
     let rest = url
         .strip_prefix("https://")
@@ -99,7 +101,11 @@ pub(crate) fn verify(
         };
         headers.insert(k.to_ascii_lowercase(), v.to_owned());
     }
-    if headers.get("x-goog-cloud-target-resource").map(String::as_str) != Some(audience) {
+    if headers
+        .get("x-goog-cloud-target-resource")
+        .map(String::as_str)
+        != Some(audience)
+    {
         return Err(
             "the AWS subject token's x-goog-cloud-target-resource is not the audience".to_owned(),
         );

@@ -383,12 +383,22 @@ mod tests {
         assert_eq!(check("labels.env:*", "a", &[("env", "x")]), Ok(true));
         assert_eq!(check("labels:env", "a", &[("env", "x")]), Ok(true));
         assert_eq!(check("name:db", "app-db-pass", &[]), Ok(true));
-        assert_eq!(check("name:APIKEY*prod", "x-APIKEY-1-prod-y", &[]), Ok(true));
-        assert_eq!(check("name:asecret OR name:bsecret", "bsecret", &[]), Ok(true));
+        assert_eq!(
+            check("name:APIKEY*prod", "x-APIKEY-1-prod-y", &[]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("name:asecret OR name:bsecret", "bsecret", &[]),
+            Ok(true)
+        );
         assert_eq!(check("NOT name:db", "db", &[]), Ok(false));
         assert_eq!(check("-name:db", "x", &[]), Ok(true));
         assert_eq!(
-            check("(name:a OR name:b) labels.env = \"prod\"", "b", &[("env", "prod")]),
+            check(
+                "(name:a OR name:b) labels.env = \"prod\"",
+                "b",
+                &[("env", "prod")]
+            ),
             Ok(true)
         );
         assert_eq!(check("replication.automatic:*", "b", &[]), Ok(true));

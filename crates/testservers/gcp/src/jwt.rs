@@ -153,7 +153,11 @@ mod tests {
             b64url(br#"{"iss":"b"}"#),
             b64url(&sig.to_bytes())
         );
-        assert!(!Jwt::parse(&forged).unwrap().verify_rs256(&key.to_public_key()));
+        assert!(
+            !Jwt::parse(&forged)
+                .unwrap()
+                .verify_rs256(&key.to_public_key())
+        );
         assert!(Jwt::parse("a.b").is_none());
     }
 }

@@ -350,9 +350,11 @@ fn check_replication(r: &Value) -> Result<(), ApiError> {
     }
     if let Some(replicas) = r.pointer("/userManaged/replicas").and_then(Value::as_array)
         && !replicas.is_empty()
-        && replicas
-            .iter()
-            .all(|x| x.get("location").and_then(Value::as_str).is_some_and(|l| !l.is_empty()))
+        && replicas.iter().all(|x| {
+            x.get("location")
+                .and_then(Value::as_str)
+                .is_some_and(|l| !l.is_empty())
+        })
     {
         return Ok(());
     }
@@ -397,10 +399,7 @@ fn valid_secret_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn page(
-    query: &BTreeMap<String, String>,
-    total: usize,
-) -> Result<(usize, usize), ApiError> {
+fn page(query: &BTreeMap<String, String>, total: usize) -> Result<(usize, usize), ApiError> {
     let size = match query.get("pageSize").filter(|s| !s.is_empty()) {
         None => MAX_PAGE_SIZE,
         Some(s) => match s.parse::<usize>() {
@@ -419,19 +418,17 @@ fn page(
             .decode(t)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse::<usize>().ok()))
+            .and_then(|s| {
+                s.strip_prefix("offset:")
+                    .and_then(|n| n.parse::<usize>().ok())
+            })
             .filter(|n| *n <= total)
             .ok_or_else(|| ApiError::invalid_argument("Invalid page token."))?,
     };
     Ok((start, size))
 }
 
-fn page_json(
-    field: &str,
-    items: Vec<Value>,
-    start: usize,
-    size: usize,
-) -> Value {
+fn page_json(field: &str, items: Vec<Value>, start: usize, size: usize) -> Value {
     let total = items.len();
     let end = (start + size).min(total);
     let mut m = Map::new();
@@ -526,7 +523,8 @@ pub(crate) fn execute(
         location: location.clone(),
         id: id.to_owned(),
     };
-    let not_found = |key: &SecretKey| ApiError::not_found(format!("Secret [{}] not found.", key.name()));
+    let not_found =
+        |key: &SecretKey| ApiError::not_found(format!("Secret [{}] not found.", key.name()));
     match &req.op {
         Op::ListSecrets => {
             let expr = filter::parse(query.get("filter").map_or("", String::as_str))
@@ -561,7 +559,10 @@ pub(crate) fn execute(
             Ok(page_json("secrets", items, start, size))
         }
         Op::CreateSecret => {
-            let id = query.get("secretId").map(String::as_str).unwrap_or_default();
+            let id = query
+                .get("secretId")
+                .map(String::as_str)
+                .unwrap_or_default();
             if !valid_secret_id(id) {
                 return Err(ApiError::invalid_argument(format!(
                     "Secret ID [{id}] is invalid: it must be 1 to 255 letters, digits, underscores or dashes."
@@ -633,7 +634,10 @@ pub(crate) fn execute(
             }
             let next = st.next();
             let s = st.secrets.get_mut(&key).ok_or_else(|| not_found(&key))?;
-            if let Some(tag) = body.get("etag").and_then(Value::as_str).filter(|t| !t.is_empty())
+            if let Some(tag) = body
+                .get("etag")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
                 && tag != etag(s.etag)
             {
                 return Err(ApiError::aborted(
@@ -796,7 +800,10 @@ pub(crate) fn execute(
             let s = st.secrets.get_mut(&key).ok_or_else(|| not_found(&key))?;
             let idx = resolve_version(&key, s, version, false)?;
             let name = format!("{}/versions/{}", key.name(), s.versions[idx].number);
-            if let Some(tag) = body.get("etag").and_then(Value::as_str).filter(|t| !t.is_empty())
+            if let Some(tag) = body
+                .get("etag")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
                 && tag != etag(s.versions[idx].etag)
             {
                 return Err(ApiError::aborted(
@@ -840,76 +847,252 @@ mod tests {
         assert_eq!(r(Method::GET, "projects/p/secrets/s"), "GetSecret");
         assert_eq!(r(Method::PATCH, "projects/p/secrets/s"), "UpdateSecret");
         assert_eq!(r(Method::DELETE, "projects/p/secrets/s"), "DeleteSecret");
-        assert_eq!(r(Method::POST, "projects/p/secrets/s:addVersion"), "AddSecretVersion");
-        assert_eq!(r(Method::GET, "projects/p/secrets/s/versions"), "ListSecretVersions");
-        assert_eq!(r(Method::GET, "projects/p/secrets/s/versions/1"), "GetSecretVersion");
         assert_eq!(
-            r(Method::GET, "projects/p/locations/l/secrets/s/versions/latest:access"),
+            r(Method::POST, "projects/p/secrets/s:addVersion"),
+            "AddSecretVersion"
+        );
+        assert_eq!(
+            r(Method::GET, "projects/p/secrets/s/versions"),
+            "ListSecretVersions"
+        );
+        assert_eq!(
+            r(Method::GET, "projects/p/secrets/s/versions/1"),
+            "GetSecretVersion"
+        );
+        assert_eq!(
+            r(
+                Method::GET,
+                "projects/p/locations/l/secrets/s/versions/latest:access"
+            ),
             "AccessSecretVersion"
         );
-        assert_eq!(r(Method::POST, "projects/p/secrets/s/versions/1:disable"), "DisableSecretVersion");
+        assert_eq!(
+            r(Method::POST, "projects/p/secrets/s/versions/1:disable"),
+            "DisableSecretVersion"
+        );
         // AccessSecretVersion is a GET; a POST is not routed (the bug other fakes have).
-        assert!(route(&Method::POST, &segs("projects/p/secrets/s/versions/1:access")).unwrap().is_err());
+        assert!(
+            route(
+                &Method::POST,
+                &segs("projects/p/secrets/s/versions/1:access")
+            )
+            .unwrap()
+            .is_err()
+        );
         assert!(route(&Method::GET, &segs("other/x")).is_none());
     }
 
     #[test]
     fn versions_latest_aliases_and_states() {
         let mut st = State::default();
-        run(&mut st, Method::POST, "projects/p/secrets", "secretId=s", json!({"replication": {"automatic": {}}})).unwrap();
+        run(
+            &mut st,
+            Method::POST,
+            "projects/p/secrets",
+            "secretId=s",
+            json!({"replication": {"automatic": {}}}),
+        )
+        .unwrap();
         for d in ["one", "two"] {
-            run(&mut st, Method::POST, "projects/p/secrets/s:addVersion", "", json!({"payload": {"data": STANDARD.encode(d)}})).unwrap();
+            run(
+                &mut st,
+                Method::POST,
+                "projects/p/secrets/s:addVersion",
+                "",
+                json!({"payload": {"data": STANDARD.encode(d)}}),
+            )
+            .unwrap();
         }
         let access = |st: &mut State, v: &str| {
-            run(st, Method::GET, &format!("projects/p/secrets/s/versions/{v}:access"), "", Value::Null)
-                .map(|r| String::from_utf8(STANDARD.decode(r["payload"]["data"].as_str().unwrap()).unwrap()).unwrap())
+            run(
+                st,
+                Method::GET,
+                &format!("projects/p/secrets/s/versions/{v}:access"),
+                "",
+                Value::Null,
+            )
+            .map(|r| {
+                String::from_utf8(
+                    STANDARD
+                        .decode(r["payload"]["data"].as_str().unwrap())
+                        .unwrap(),
+                )
+                .unwrap()
+            })
         };
         assert_eq!(access(&mut st, "latest").unwrap(), "two");
         assert_eq!(access(&mut st, "1").unwrap(), "one");
-        run(&mut st, Method::PATCH, "projects/p/secrets/s", "updateMask=versionAliases", json!({"versionAliases": {"prod": "1"}})).unwrap();
+        run(
+            &mut st,
+            Method::PATCH,
+            "projects/p/secrets/s",
+            "updateMask=versionAliases",
+            json!({"versionAliases": {"prod": "1"}}),
+        )
+        .unwrap();
         assert_eq!(access(&mut st, "prod").unwrap(), "one");
-        run(&mut st, Method::POST, "projects/p/secrets/s/versions/2:disable", "", json!({})).unwrap();
+        run(
+            &mut st,
+            Method::POST,
+            "projects/p/secrets/s/versions/2:disable",
+            "",
+            json!({}),
+        )
+        .unwrap();
         let err = access(&mut st, "latest").unwrap_err();
-        assert!(matches!(&err, ApiError::Google { code: 400, status: "FAILED_PRECONDITION", message, .. } if message.contains("DISABLED state")), "{err:?}");
-        assert!(matches!(access(&mut st, "9"), Err(ApiError::Google { code: 404, .. })));
-        let listed = run(&mut st, Method::GET, "projects/p/secrets/s/versions", "filter=state:ENABLED", Value::Null).unwrap();
+        assert!(
+            matches!(&err, ApiError::Google { code: 400, status: "FAILED_PRECONDITION", message, .. } if message.contains("DISABLED state")),
+            "{err:?}"
+        );
+        assert!(matches!(
+            access(&mut st, "9"),
+            Err(ApiError::Google { code: 404, .. })
+        ));
+        let listed = run(
+            &mut st,
+            Method::GET,
+            "projects/p/secrets/s/versions",
+            "filter=state:ENABLED",
+            Value::Null,
+        )
+        .unwrap();
         assert_eq!(listed["versions"].as_array().unwrap().len(), 1);
-        assert!(listed["versions"][0]["name"].as_str().unwrap().ends_with("/versions/1"));
+        assert!(
+            listed["versions"][0]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with("/versions/1")
+        );
     }
 
     #[test]
     fn lists_page_and_filter() {
         let mut st = State::default();
         for (id, env) in [("a", "prod"), ("b", "dev"), ("c", "prod")] {
-            run(&mut st, Method::POST, "projects/p/secrets", &format!("secretId={id}"), json!({"replication": {"automatic": {}}, "labels": {"env": env}})).unwrap();
+            run(
+                &mut st,
+                Method::POST,
+                "projects/p/secrets",
+                &format!("secretId={id}"),
+                json!({"replication": {"automatic": {}}, "labels": {"env": env}}),
+            )
+            .unwrap();
         }
-        let first = run(&mut st, Method::GET, "projects/p/secrets", "pageSize=2", Value::Null).unwrap();
+        let first = run(
+            &mut st,
+            Method::GET,
+            "projects/p/secrets",
+            "pageSize=2",
+            Value::Null,
+        )
+        .unwrap();
         assert_eq!(first["secrets"].as_array().unwrap().len(), 2);
         assert_eq!(first["totalSize"], 3);
         let token = first["nextPageToken"].as_str().unwrap();
-        let second = run(&mut st, Method::GET, "projects/p/secrets", &format!("pageSize=2&pageToken={token}"), Value::Null).unwrap();
+        let second = run(
+            &mut st,
+            Method::GET,
+            "projects/p/secrets",
+            &format!("pageSize=2&pageToken={token}"),
+            Value::Null,
+        )
+        .unwrap();
         assert_eq!(second["secrets"].as_array().unwrap().len(), 1);
         assert!(second.get("nextPageToken").is_none());
-        let prod = run(&mut st, Method::GET, "projects/p/secrets", "filter=labels.env%3Dprod", Value::Null).unwrap();
-        let names: Vec<&str> = prod["secrets"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        let prod = run(
+            &mut st,
+            Method::GET,
+            "projects/p/secrets",
+            "filter=labels.env%3Dprod",
+            Value::Null,
+        )
+        .unwrap();
+        let names: Vec<&str> = prod["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names.len(), 2);
-        assert!(names[0].starts_with("projects/1") && names[0].ends_with("/secrets/a"), "{names:?}");
-        assert!(run(&mut st, Method::GET, "projects/p/secrets", "filter=colour%3Dred", Value::Null).is_err());
+        assert!(
+            names[0].starts_with("projects/1") && names[0].ends_with("/secrets/a"),
+            "{names:?}"
+        );
+        assert!(
+            run(
+                &mut st,
+                Method::GET,
+                "projects/p/secrets",
+                "filter=colour%3Dred",
+                Value::Null
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn create_rules() {
         let mut st = State::default();
-        let create = |st: &mut State, path: &str, id: &str, body: Value| run(st, Method::POST, path, &format!("secretId={id}"), body);
-        assert!(create(&mut st, "projects/p/secrets", "s", json!({})).is_err(), "global needs replication");
-        assert!(create(&mut st, "projects/p/locations/l/secrets", "s", json!({"replication": {"automatic": {}}})).is_err());
+        let create = |st: &mut State, path: &str, id: &str, body: Value| {
+            run(st, Method::POST, path, &format!("secretId={id}"), body)
+        };
+        assert!(
+            create(&mut st, "projects/p/secrets", "s", json!({})).is_err(),
+            "global needs replication"
+        );
+        assert!(
+            create(
+                &mut st,
+                "projects/p/locations/l/secrets",
+                "s",
+                json!({"replication": {"automatic": {}}})
+            )
+            .is_err()
+        );
         assert!(create(&mut st, "projects/p/locations/l/secrets", "s", json!({})).is_ok());
-        assert!(create(&mut st, "projects/p/secrets", "bad id", json!({"replication": {"automatic": {}}})).is_err());
-        assert!(create(&mut st, "projects/p/secrets", "s", json!({"replication": {"automatic": {}}, "labels": {"Env": "x"}})).is_err());
-        assert!(create(&mut st, "projects/p/secrets", "s", json!({"replication": {"automatic": {}}, "bogus": 1})).is_err());
-        assert!(create(&mut st, "projects/p/secrets", "s", json!({"replication": {"automatic": {}}})).is_ok());
+        assert!(
+            create(
+                &mut st,
+                "projects/p/secrets",
+                "bad id",
+                json!({"replication": {"automatic": {}}})
+            )
+            .is_err()
+        );
+        assert!(
+            create(
+                &mut st,
+                "projects/p/secrets",
+                "s",
+                json!({"replication": {"automatic": {}}, "labels": {"Env": "x"}})
+            )
+            .is_err()
+        );
+        assert!(
+            create(
+                &mut st,
+                "projects/p/secrets",
+                "s",
+                json!({"replication": {"automatic": {}}, "bogus": 1})
+            )
+            .is_err()
+        );
+        assert!(
+            create(
+                &mut st,
+                "projects/p/secrets",
+                "s",
+                json!({"replication": {"automatic": {}}})
+            )
+            .is_ok()
+        );
         assert!(matches!(
-            create(&mut st, "projects/p/secrets", "s", json!({"replication": {"automatic": {}}})),
+            create(
+                &mut st,
+                "projects/p/secrets",
+                "s",
+                json!({"replication": {"automatic": {}}})
+            ),
             Err(ApiError::Google { code: 409, .. })
         ));
     }
@@ -917,9 +1100,34 @@ mod tests {
     #[test]
     fn add_version_checks_crc32c() {
         let mut st = State::default();
-        run(&mut st, Method::POST, "projects/p/secrets", "secretId=s", json!({"replication": {"automatic": {}}})).unwrap();
+        run(
+            &mut st,
+            Method::POST,
+            "projects/p/secrets",
+            "secretId=s",
+            json!({"replication": {"automatic": {}}}),
+        )
+        .unwrap();
         let ok = crc32c::checksum(b"x").to_string();
-        assert!(run(&mut st, Method::POST, "projects/p/secrets/s:addVersion", "", json!({"payload": {"data": STANDARD.encode("x"), "dataCrc32c": ok}})).is_ok());
-        assert!(run(&mut st, Method::POST, "projects/p/secrets/s:addVersion", "", json!({"payload": {"data": STANDARD.encode("x"), "dataCrc32c": "1"}})).is_err());
+        assert!(
+            run(
+                &mut st,
+                Method::POST,
+                "projects/p/secrets/s:addVersion",
+                "",
+                json!({"payload": {"data": STANDARD.encode("x"), "dataCrc32c": ok}})
+            )
+            .is_ok()
+        );
+        assert!(
+            run(
+                &mut st,
+                Method::POST,
+                "projects/p/secrets/s:addVersion",
+                "",
+                json!({"payload": {"data": STANDARD.encode("x"), "dataCrc32c": "1"}})
+            )
+            .is_err()
+        );
     }
 }

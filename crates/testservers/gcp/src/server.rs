@@ -437,9 +437,8 @@ fn body_json(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_argument(format!("Invalid JSON payload received. {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_argument(format!("Invalid JSON payload received. {e}")))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -549,13 +548,18 @@ fn dispatch(
         }
         let result = match m {
             method::OAUTH2_TOKEN => params(headers, body).and_then(|p| {
-                auth::oauth2_token(&mut shared.state(), &format!("{}/token", shared.base_url), &p)
+                auth::oauth2_token(
+                    &mut shared.state(),
+                    &format!("{}/token", shared.base_url),
+                    &p,
+                )
             }),
             method::STS_TOKEN => {
                 params(headers, body).and_then(|p| auth::sts_token(&mut shared.state(), &p))
             }
-            _ => body_json(body)
-                .and_then(|b| auth::identity_binding_token(&mut shared.state(), &b)),
+            _ => {
+                body_json(body).and_then(|b| auth::identity_binding_token(&mut shared.state(), &b))
+            }
         };
         return match result {
             Ok((v, principal)) => outcome(m, path, Some(principal), json_response(200, &v)),
@@ -606,7 +610,12 @@ fn dispatch(
                 return outcome(m, &resource, caller, e.into_response());
             }
             let Some(principal) = caller else {
-                return outcome(m, &resource, None, ApiError::unauthenticated().into_response());
+                return outcome(
+                    m,
+                    &resource,
+                    None,
+                    ApiError::unauthenticated().into_response(),
+                );
             };
             let mut st = shared.state();
             if st.denied.contains(&principal) {
@@ -617,8 +626,8 @@ fn dispatch(
                     ApiError::permission_denied(req.permission(), &resource).into_response(),
                 );
             }
-            let result = body_json(body)
-                .and_then(|b| secretmanager::execute(&mut st, &req, query, &b));
+            let result =
+                body_json(body).and_then(|b| secretmanager::execute(&mut st, &req, query, &b));
             drop(st);
             let response = match result {
                 Ok(v) => json_response(200, &v),
@@ -631,7 +640,9 @@ fn dispatch(
         "Unknown",
         path,
         caller,
-        ApiError::not_found(format!("The requested URL {path} was not found on this server."))
-            .into_response(),
+        ApiError::not_found(format!(
+            "The requested URL {path} was not found on this server."
+        ))
+        .into_response(),
     )
 }

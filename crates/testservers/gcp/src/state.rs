@@ -222,7 +222,9 @@ impl State {
     /// A strictly increasing time, so that creation times order versions.
     pub(crate) fn now(&mut self) -> Timestamp {
         let now = Timestamp::now();
-        let micros = now.as_microsecond().max(self.last_time.as_microsecond() + 1);
+        let micros = now
+            .as_microsecond()
+            .max(self.last_time.as_microsecond() + 1);
         let t = Timestamp::from_microsecond(micros).unwrap_or(now);
         self.last_time = t;
         t
@@ -242,7 +244,10 @@ impl State {
         let _ = getrandom::fill(&mut random);
         let token = format!(
             "ya29.test-{n}-{}",
-            random.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            random
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         );
         let lifetime = self.token_lifetime;
         self.tokens.insert(
