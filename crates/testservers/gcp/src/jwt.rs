@@ -109,6 +109,21 @@ pub(crate) fn generate_key() -> Result<(RsaPrivateKey, String), String> {
     Ok((key, pem("PRIVATE KEY", der.as_bytes())))
 }
 
+/// The RSA key of `email`'s service-account keys: generated on first use and kept for the
+/// life of the process, so that tests making many servers pay for key generation once per
+/// account.
+pub(crate) fn key_for(email: &str) -> Result<(RsaPrivateKey, String), String> {
+    static KEYS: std::sync::Mutex<std::collections::BTreeMap<String, (RsaPrivateKey, String)>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let mut keys = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(k) = keys.get(email) {
+        return Ok(k.clone());
+    }
+    let k = generate_key()?;
+    keys.insert(email.to_owned(), k.clone());
+    Ok(k)
+}
+
 /// PEM armour, 64 columns, as Google's key files have it.
 pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);

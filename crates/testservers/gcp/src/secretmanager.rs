@@ -399,11 +399,15 @@ fn valid_secret_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn page(query: &BTreeMap<String, String>, total: usize) -> Result<(usize, usize), ApiError> {
+fn page(
+    query: &BTreeMap<String, String>,
+    total: usize,
+    default_size: usize,
+) -> Result<(usize, usize), ApiError> {
     let size = match query.get("pageSize").filter(|s| !s.is_empty()) {
-        None => MAX_PAGE_SIZE,
+        None => default_size,
         Some(s) => match s.parse::<usize>() {
-            Ok(0) => MAX_PAGE_SIZE,
+            Ok(0) => default_size,
             Ok(n) if n <= MAX_PAGE_SIZE => n,
             _ => {
                 return Err(ApiError::invalid_argument(format!(
@@ -555,7 +559,7 @@ pub(crate) fn execute(
                 }
                 items.push(secret_json(key, s));
             }
-            let (start, size) = page(query, items.len())?;
+            let (start, size) = page(query, items.len(), st.default_page_size)?;
             Ok(page_json("secrets", items, start, size))
         }
         Op::CreateSecret => {
@@ -762,7 +766,7 @@ pub(crate) fn execute(
                 }
                 items.push(version_json(&key, s, v));
             }
-            let (start, size) = page(query, items.len())?;
+            let (start, size) = page(query, items.len(), st.default_page_size)?;
             Ok(page_json("versions", items, start, size))
         }
         Op::GetVersion(id, version) => {

@@ -137,15 +137,15 @@ impl GcpTestServer {
     }
 
     /// Makes a service-account key for `email` and returns its JSON key file, whose
-    /// `token_uri` is this server's token URL. Takes a fraction of a second (RSA key
-    /// generation).
+    /// `token_uri` is this server's token URL. Each call makes a new key id; the RSA key of an
+    /// account is generated once per process (a fraction of a second) and reused.
     ///
     /// # Panics
     /// When the operating system's random generator fails (tests only).
     #[must_use]
     #[allow(clippy::expect_used)]
     pub fn service_account_key(&self, email: &str) -> String {
-        let (key, pem) = jwt::generate_key().expect("RSA key generation");
+        let (key, pem) = jwt::key_for(email).expect("RSA key generation");
         let mut st = self.shared.state();
         let n = st.next();
         let kid = format!("{:040x}", u128::from(n) * 0x9e37_79b9_7f4a_7c15);
@@ -212,6 +212,19 @@ impl GcpTestServer {
             .state()
             .aws_keys
             .insert(access_key_id.to_owned(), secret_access_key.to_owned());
+    }
+
+    /// The page size of list calls that ask for none (default 25,000, Google's maximum); a
+    /// small one makes clients page.
+    pub fn set_default_page_size(&self, size: usize) {
+        self.shared.state().default_page_size = size.max(1);
+    }
+
+    /// Serves `token` at `GET {url}/external/token` (as text) and
+    /// `GET {url}/external/token.json` (as `{"id_token": token}`): an external identity
+    /// provider for a federation `credConfig` with a `credential_source.url`.
+    pub fn set_external_token(&self, token: &str) {
+        self.shared.state().external_token = Some(token.to_owned());
     }
 
     /// Starts describing a secret to create in `project` (id or number).
@@ -533,6 +546,21 @@ fn dispatch(
             hyper::header::HeaderValue::from_static("Google"),
         );
         return outcome(m, path, a.principal, r);
+    }
+
+    // A stand-in external identity provider.
+    if *method == Method::GET && (path == "/external/token" || path == "/external/token.json") {
+        let m = "ExternalToken";
+        if let Some(e) = fault(m, path) {
+            return outcome(m, path, None, e.into_response());
+        }
+        let token = shared.state().external_token.clone();
+        let r = match token {
+            None => ApiError::not_found("No external token is configured.").into_response(),
+            Some(t) if path.ends_with(".json") => json_response(200, &json!({"id_token": t})),
+            Some(t) => full(200, Bytes::from(t), "text/plain"),
+        };
+        return outcome(m, path, None, r);
     }
 
     // Token endpoints.

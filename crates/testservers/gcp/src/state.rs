@@ -181,6 +181,10 @@ pub(crate) struct State {
     pub(crate) token_lifetime: Duration,
     pub(crate) metadata: MetadataConfig,
     pub(crate) calls: Vec<CallRecord>,
+    /// The page size of list calls that name none (Google's is large; tests make it small).
+    pub(crate) default_page_size: usize,
+    /// What `GET /external/token` answers (a stand-in for an external identity provider).
+    pub(crate) external_token: Option<String>,
     last_time: Timestamp,
     counter: u64,
 }
@@ -197,6 +201,8 @@ impl Default for State {
             token_lifetime: Duration::from_secs(3600),
             metadata: MetadataConfig::default(),
             calls: Vec::new(),
+            default_page_size: 25_000,
+            external_token: None,
             last_time: Timestamp::UNIX_EPOCH,
             counter: 0,
         }
