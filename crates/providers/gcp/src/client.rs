@@ -130,8 +130,7 @@ fn string_map(secret: &Value, field: &str) -> BTreeMap<String, String> {
 /// Quotes a filter value unless it is a plain word.
 fn filter_value(v: &str) -> String {
     if !v.is_empty()
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
     {
         v.to_owned()
@@ -194,7 +193,12 @@ impl GcpClient {
         Ok(url)
     }
 
-    fn secret_url(&self, key: &str, tail: &[&str], verb: Option<&str>) -> Result<Url, ProviderError> {
+    fn secret_url(
+        &self,
+        key: &str,
+        tail: &[&str],
+        verb: Option<&str>,
+    ) -> Result<Url, ProviderError> {
         let mut segs = self.parent_segments();
         segs.extend(["secrets", key]);
         segs.extend(tail);
@@ -233,11 +237,8 @@ impl GcpClient {
         if bytes.is_empty() {
             return Ok(Value::Object(Map::new()));
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Failure::Http(HttpError::local(format!(
-                "the answer is not JSON: {e}"
-            )))
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::Http(HttpError::local(format!("the answer is not JSON: {e}"))))
     }
 
     /// The error of a failed call: `what` failed (on this store), because of `failure`.
@@ -265,11 +266,13 @@ impl GcpClient {
                 )))
             })?,
         };
-        let sum = payload.and_then(|p| p.get("dataCrc32c")).and_then(|v| match v {
-            Value::String(s) => s.parse::<u64>().ok(),
-            Value::Number(n) => n.as_u64(),
-            _ => None,
-        });
+        let sum = payload
+            .and_then(|p| p.get("dataCrc32c"))
+            .and_then(|v| match v {
+                Value::String(s) => s.parse::<u64>().ok(),
+                Value::Number(n) => n.as_u64(),
+                _ => None,
+            });
         if let Some(sum) = sum
             && sum != u64::from(crc32c::checksum(&data))
         {
@@ -320,7 +323,10 @@ impl GcpClient {
                 ) else {
                     continue;
                 };
-                if v.get("state").and_then(Value::as_str).is_some_and(|s| s != "ENABLED") {
+                if v.get("state")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s != "ENABLED")
+                {
                     continue;
                 }
                 let number = name.rsplit('/').next().unwrap_or_default().to_owned();
@@ -366,10 +372,8 @@ impl GcpClient {
                                 .map(|d| Arc::new(Read::Payload(d)))
                                 .map_err(|f| self.fail(&what(), f)),
                             Ok(None) => Err(self.fail(&what(), Failure::Http(e))),
-                            Err(f) => Err(self.fail(
-                                &format!("cannot list the enabled versions of {key:?}"),
-                                f,
-                            )),
+                            Err(f) => Err(self
+                                .fail(&format!("cannot list the enabled versions of {key:?}"), f)),
                         }
                     }
                     Err(f) => Err(self.fail(&what(), f)),
@@ -406,7 +410,10 @@ impl GcpClient {
     }
 
     /// `metadataPolicy: Fetch`: the labels and annotations, as upstream renders them.
-    async fn metadata(&self, remote: &ExternalSecretDataRemoteRef) -> Result<Vec<u8>, ProviderError> {
+    async fn metadata(
+        &self,
+        remote: &ExternalSecretDataRemoteRef,
+    ) -> Result<Vec<u8>, ProviderError> {
         let key = remote.key.as_str();
         let read = self.resource(key).await?;
         let Read::Secret(secret) = read.as_ref() else {
@@ -673,11 +680,16 @@ impl SecretsClient for GcpClient {
             };
             let labels = string_map(&existing, "labels");
             let annotations = string_map(&existing, "annotations");
-            let wanted =
-                push::wanted(key, &labels, &annotations, meta.as_ref(), property.is_some())
-                    .map_err(|e| {
-                        ProviderError::new(e.kind(), format!("{}: {}", self.store, e.message()))
-                    })?;
+            let wanted = push::wanted(
+                key,
+                &labels,
+                &annotations,
+                meta.as_ref(),
+                property.is_some(),
+            )
+            .map_err(|e| {
+                ProviderError::new(e.kind(), format!("{}: {}", self.store, e.message()))
+            })?;
             if wanted.labels != labels || wanted.annotations != annotations {
                 let mut url = self.secret_url(key, &[], None)?;
                 url.query_pairs_mut()
@@ -706,8 +718,9 @@ impl SecretsClient for GcpClient {
                     {
                         return Ok(());
                     }
-                    push::set_property(current.as_deref(), p, &request.value, key)
-                        .map_err(|e| ProviderError::new(e.kind(), format!("{}: {}", self.store, e.message())))?
+                    push::set_property(current.as_deref(), p, &request.value, key).map_err(|e| {
+                        ProviderError::new(e.kind(), format!("{}: {}", self.store, e.message()))
+                    })?
                 }
             };
             self.add_version(key, &data).await
@@ -726,7 +739,9 @@ impl SecretsClient for GcpClient {
                 Err(f) => return Err(self.fail(&format!("cannot get secret {key:?}"), f)),
             };
             // Only what a push created is deleted.
-            if string_map(&existing, "labels").get(MANAGED_BY_KEY).map(String::as_str)
+            if string_map(&existing, "labels")
+                .get(MANAGED_BY_KEY)
+                .map(String::as_str)
                 != Some(MANAGED_BY_VALUE)
             {
                 return Ok(());
@@ -737,7 +752,11 @@ impl SecretsClient for GcpClient {
                 && let Some(current) = self.current_payload(key).await?
                 && let Ok(Some(remaining)) = push::remove_property(&current, p, key)
             {
-                if push::get_property(&current, p, key).ok().flatten().is_some() {
+                if push::get_property(&current, p, key)
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
                     self.add_version(key, &remaining).await?;
                 }
                 return Ok(());
@@ -746,7 +765,10 @@ impl SecretsClient for GcpClient {
             if let Some(etag) = existing.get("etag").and_then(Value::as_str) {
                 url.query_pairs_mut().append_pair("etag", etag);
             }
-            match self.api(call::DELETE_SECRET, Method::DELETE, url, None).await {
+            match self
+                .api(call::DELETE_SECRET, Method::DELETE, url, None)
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(f) if f.is_not_found() => Ok(()),
                 Err(f) => Err(self.fail(&format!("cannot delete secret {key:?}"), f)),

@@ -179,7 +179,11 @@ impl HttpError {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -229,7 +233,11 @@ fn error_from(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> HttpErro
         ),
         _ => (
             None,
-            String::from_utf8_lossy(bytes).trim().chars().take(200).collect(),
+            String::from_utf8_lossy(bytes)
+                .trim()
+                .chars()
+                .take(200)
+                .collect(),
         ),
     };
     HttpError {
@@ -305,8 +313,9 @@ impl Http {
             .request(call.method.clone(), call.url.clone())
             .header(reqwest::header::USER_AGENT, "eso-rs");
         if let Some(token) = call.bearer {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| HttpError::local("the access token holds characters a header cannot"))?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                HttpError::local("the access token holds characters a header cannot")
+            })?;
             value.set_sensitive(true);
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
@@ -314,8 +323,9 @@ impl Http {
             request = request.header(name.as_str(), value.as_str());
         }
         request = match &call.payload {
-            Payload::None if call.method == Method::POST => request
-                .header(reqwest::header::CONTENT_LENGTH, "0"),
+            Payload::None if call.method == Method::POST => {
+                request.header(reqwest::header::CONTENT_LENGTH, "0")
+            }
             Payload::None => request,
             Payload::Json(v) => request.json(v),
             Payload::Form(fields) => {
@@ -378,31 +388,60 @@ mod tests {
 
     #[test]
     fn classifies_by_cause() {
-        let g = |s: u16, st: &str| err(s, json!({"error": {"code": s, "status": st, "message": "m"}}));
+        let g = |s: u16, st: &str| {
+            err(
+                s,
+                json!({"error": {"code": s, "status": st, "message": "m"}}),
+            )
+        };
         assert_eq!(g(404, "NOT_FOUND").api_kind(), ErrorKind::NotFound);
         assert_eq!(g(403, "PERMISSION_DENIED").api_kind(), ErrorKind::Auth);
         assert_eq!(g(401, "UNAUTHENTICATED").api_kind(), ErrorKind::Auth);
-        assert_eq!(g(429, "RESOURCE_EXHAUSTED").api_kind(), ErrorKind::Throttled);
+        assert_eq!(
+            g(429, "RESOURCE_EXHAUSTED").api_kind(),
+            ErrorKind::Throttled
+        );
         assert_eq!(g(503, "UNAVAILABLE").api_kind(), ErrorKind::Unavailable);
         assert_eq!(g(409, "ABORTED").api_kind(), ErrorKind::Unavailable);
-        assert_eq!(g(400, "INVALID_ARGUMENT").api_kind(), ErrorKind::InvalidRequest);
+        assert_eq!(
+            g(400, "INVALID_ARGUMENT").api_kind(),
+            ErrorKind::InvalidRequest
+        );
         assert_eq!(HttpError::local("x").api_kind(), ErrorKind::Unavailable);
         // Token endpoints: a 404 or 400 is a refusal, never "not found".
         assert_eq!(g(404, "NOT_FOUND").token_kind(), ErrorKind::Auth);
-        let oauth = err(400, json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}));
+        let oauth = err(
+            400,
+            json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+        );
         assert_eq!(oauth.token_kind(), ErrorKind::Auth);
-        assert_eq!(oauth.to_string(), "400 invalid_grant: Invalid JWT Signature.");
+        assert_eq!(
+            oauth.to_string(),
+            "400 invalid_grant: Invalid JWT Signature."
+        );
         assert_eq!(g(503, "UNAVAILABLE").token_kind(), ErrorKind::Unavailable);
     }
 
     #[test]
     fn reads_disabled_versions_and_retry_info() {
-        let e = err(400, json!({"error": {"code": 400, "status": "FAILED_PRECONDITION",
-            "message": "Secret Version [projects/1/secrets/s/versions/2] is in DISABLED state."}}));
+        let e = err(
+            400,
+            json!({"error": {"code": 400, "status": "FAILED_PRECONDITION",
+            "message": "Secret Version [projects/1/secrets/s/versions/2] is in DISABLED state."}}),
+        );
         assert!(e.is_disabled_or_destroyed());
-        assert!(!err(400, json!({"error": {"status": "FAILED_PRECONDITION", "message": "other"}})).is_disabled_or_destroyed());
-        let e = err(429, json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "m",
-            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.5s"}]}}));
+        assert!(
+            !err(
+                400,
+                json!({"error": {"status": "FAILED_PRECONDITION", "message": "other"}})
+            )
+            .is_disabled_or_destroyed()
+        );
+        let e = err(
+            429,
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "m",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2.5s"}]}}),
+        );
         assert_eq!(e.retry_after, Some(Duration::from_millis(2500)));
         let mut h = HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("7"));

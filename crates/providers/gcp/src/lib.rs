@@ -284,7 +284,11 @@ fn spec_of(store: &StoreInfo) -> Result<&GcpsmProvider, ProviderError> {
 }
 
 /// Upstream's rule for a namespaced store: a credential reference may name no other namespace.
-fn check_namespace(store: &StoreInfo, requested: Option<&str>, field: &str) -> Result<(), ProviderError> {
+fn check_namespace(
+    store: &StoreInfo,
+    requested: Option<&str>,
+    field: &str,
+) -> Result<(), ProviderError> {
     if let (Some(own), Some(ns)) = (&store.namespace, requested)
         && store.kind == StoreKind::SecretStore
         && !ns.is_empty()
@@ -305,9 +309,10 @@ fn check_spec(spec: &GcpsmProvider, store: &StoreInfo) -> Result<(), ProviderErr
     };
     if let Some(sr) = &auth.secret_ref {
         let field = "auth.secretRef.secretAccessKeySecretRef";
-        let selector = sr.secret_access_key_secret_ref.as_ref().ok_or_else(|| {
-            ProviderError::invalid_store(format!("{owner}: {field} is required"))
-        })?;
+        let selector = sr
+            .secret_access_key_secret_ref
+            .as_ref()
+            .ok_or_else(|| ProviderError::invalid_store(format!("{owner}: {field} is required")))?;
         if selector.name.as_deref().is_none_or(str::is_empty)
             || selector.key.as_deref().is_none_or(str::is_empty)
         {
@@ -405,7 +410,9 @@ impl GcpProvider {
             .map_err(|e| {
                 ProviderError::new(
                     e.kind(),
-                    format!("{owner}: projectID is not set and the metadata server did not tell it"),
+                    format!(
+                        "{owner}: projectID is not set and the metadata server did not tell it"
+                    ),
                 )
                 .with_source(e)
             })
@@ -439,7 +446,9 @@ impl Provider for GcpProvider {
         let spec = spec_of(store)?;
         check_spec(spec, store)?;
         let owner = store.describe();
-        if store.kind == StoreKind::ClusterSecretStore && ctx.namespace.is_empty() && is_referent(spec)
+        if store.kind == StoreKind::ClusterSecretStore
+            && ctx.namespace.is_empty()
+            && is_referent(spec)
         {
             return Ok(Arc::new(ReferentPlaceholder { store: owner }));
         }
@@ -453,7 +462,9 @@ impl Provider for GcpProvider {
                 max_wait: config.max_retry_wait,
             },
         )
-        .map_err(|e| ProviderError::invalid_store("cannot set up the HTTP client").with_source(e))?;
+        .map_err(|e| {
+            ProviderError::invalid_store("cannot set up the HTTP client").with_source(e)
+        })?;
         let metadata = Metadata::new(&config.endpoints.metadata, &owner);
         let project = self.project(spec, &http, &metadata, &owner).await?;
         let location = spec.location.clone().filter(|l| !l.is_empty());
@@ -489,8 +500,8 @@ impl Provider for GcpProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eso_api::SecretStoreSpec;
     use eso_api::SecretKeySelector;
+    use eso_api::SecretStoreSpec;
     use eso_api::common::ServiceAccountSelector;
     use eso_api::provider::{
         GcpWorkloadIdentity, GcpWorkloadIdentityFederation, GcpsmAuth, GcpsmAuthSecretRef,
@@ -535,13 +546,25 @@ mod tests {
     #[test]
     fn validate_store_applies_upstreams_rules() {
         let p = GcpProvider::new();
-        assert!(p.validate_store(&store(StoreKind::SecretStore, key_auth(None))).is_ok());
-        assert!(p.validate_store(&store(StoreKind::SecretStore, key_auth(Some("ns1")))).is_ok());
+        assert!(
+            p.validate_store(&store(StoreKind::SecretStore, key_auth(None)))
+                .is_ok()
+        );
+        assert!(
+            p.validate_store(&store(StoreKind::SecretStore, key_auth(Some("ns1"))))
+                .is_ok()
+        );
         let err = p
             .validate_store(&store(StoreKind::SecretStore, key_auth(Some("other"))))
             .unwrap_err();
         assert!(err.to_string().contains("should either be empty"), "{err}");
-        assert!(p.validate_store(&store(StoreKind::ClusterSecretStore, key_auth(Some("other")))).is_ok());
+        assert!(
+            p.validate_store(&store(
+                StoreKind::ClusterSecretStore,
+                key_auth(Some("other"))
+            ))
+            .is_ok()
+        );
         let wif = |f: GcpWorkloadIdentityFederation| GcpsmProvider {
             auth: Some(GcpsmAuth {
                 workload_identity_federation: Some(f),
@@ -553,16 +576,35 @@ mod tests {
             name: "app".into(),
             ..Default::default()
         });
-        assert!(p.validate_store(&store(StoreKind::SecretStore, wif(GcpWorkloadIdentityFederation::default()))).is_err());
-        assert!(p.validate_store(&store(StoreKind::SecretStore, wif(GcpWorkloadIdentityFederation {
-            service_account_ref: sa.clone(),
-            ..Default::default()
-        }))).is_err(), "audience is required");
-        assert!(p.validate_store(&store(StoreKind::SecretStore, wif(GcpWorkloadIdentityFederation {
-            service_account_ref: sa,
-            audience: Some("//iam.googleapis.com/x".into()),
-            ..Default::default()
-        }))).is_ok());
+        assert!(
+            p.validate_store(&store(
+                StoreKind::SecretStore,
+                wif(GcpWorkloadIdentityFederation::default())
+            ))
+            .is_err()
+        );
+        assert!(
+            p.validate_store(&store(
+                StoreKind::SecretStore,
+                wif(GcpWorkloadIdentityFederation {
+                    service_account_ref: sa.clone(),
+                    ..Default::default()
+                })
+            ))
+            .is_err(),
+            "audience is required"
+        );
+        assert!(
+            p.validate_store(&store(
+                StoreKind::SecretStore,
+                wif(GcpWorkloadIdentityFederation {
+                    service_account_ref: sa,
+                    audience: Some("//iam.googleapis.com/x".into()),
+                    ..Default::default()
+                })
+            ))
+            .is_ok()
+        );
         let no_sa = GcpsmProvider {
             auth: Some(GcpsmAuth {
                 workload_identity: Some(GcpWorkloadIdentity::default()),
@@ -570,7 +612,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(p.validate_store(&store(StoreKind::SecretStore, no_sa)).is_err());
+        assert!(
+            p.validate_store(&store(StoreKind::SecretStore, no_sa))
+                .is_err()
+        );
         let mut no_provider = store(StoreKind::SecretStore, GcpsmProvider::default());
         no_provider.spec.provider.gcpsm = None;
         assert!(p.validate_store(&no_provider).is_err());

@@ -26,7 +26,10 @@ pub(crate) struct PushMetadata {
     pub(crate) replication_locations: Vec<String>,
 }
 
-fn string_map(spec: &Map<String, Value>, field: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+fn string_map(
+    spec: &Map<String, Value>,
+    field: &str,
+) -> Result<BTreeMap<String, String>, ProviderError> {
     match spec.get(field) {
         None | Some(Value::Null) => Ok(BTreeMap::new()),
         Some(Value::Object(m)) => m
@@ -76,7 +79,9 @@ fn opt_string(spec: &Map<String, Value>, field: &str) -> Result<Option<String>, 
 
 /// Parses a PushSecret's metadata (upstream's `PushSecretMetadata` envelope). `None` without
 /// metadata.
-pub(crate) fn parse_metadata(metadata: Option<&Value>) -> Result<Option<PushMetadata>, ProviderError> {
+pub(crate) fn parse_metadata(
+    metadata: Option<&Value>,
+) -> Result<Option<PushMetadata>, ProviderError> {
     let Some(metadata) = metadata.filter(|m| !m.is_null()) else {
         return Ok(None);
     };
@@ -128,7 +133,9 @@ pub(crate) fn replication(meta: Option<&PushMetadata>) -> Value {
     let cmek = meta
         .and_then(|m| m.cmek_key_name.as_deref())
         .map(|k| json!({"kmsKeyName": k}));
-    let locations = meta.map(|m| m.replication_locations.as_slice()).unwrap_or_default();
+    let locations = meta
+        .map(|m| m.replication_locations.as_slice())
+        .unwrap_or_default();
     if !locations.is_empty() {
         let replicas: Vec<Value> = locations
             .iter()
@@ -342,9 +349,11 @@ mod tests {
             replication(Some(&m)),
             json!({"userManaged": {"replicas": [{"location": "us-east1", "customerManagedEncryption": {"kmsKeyName": "k"}}]}})
         );
-        let both = parse_metadata(Some(&json!({"spec": {"replicationLocation": "a", "replicationLocations": ["b", "c"]}})))
-            .unwrap()
-            .unwrap();
+        let both = parse_metadata(Some(
+            &json!({"spec": {"replicationLocation": "a", "replicationLocations": ["b", "c"]}}),
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(both.replication_locations, ["b", "c"]);
         assert_eq!(replication(None), json!({"automatic": {}}));
         assert!(parse_metadata(Some(&json!({"kind": "Other"}))).is_err());
@@ -354,14 +363,24 @@ mod tests {
 
     #[test]
     fn wanted_labels_follow_upstream() {
-        let managed = labels(&[("managed-by", "external-secrets"), ("old", "1"), ("team", "b")]);
+        let managed = labels(&[
+            ("managed-by", "external-secrets"),
+            ("old", "1"),
+            ("team", "b"),
+        ]);
         let meta = PushMetadata {
             labels: labels(&[("team", "a")]),
             ..PushMetadata::default()
         };
         let replace = wanted("k", &managed, &BTreeMap::new(), Some(&meta), false).unwrap();
-        assert_eq!(replace.labels, labels(&[("managed-by", "external-secrets"), ("team", "a")]));
-        let merge = PushMetadata { merge: true, ..meta.clone() };
+        assert_eq!(
+            replace.labels,
+            labels(&[("managed-by", "external-secrets"), ("team", "a")])
+        );
+        let merge = PushMetadata {
+            merge: true,
+            ..meta.clone()
+        };
         let merged = wanted("k", &managed, &BTreeMap::new(), Some(&merge), false).unwrap();
         // Existing labels win on conflicts, as upstream's maps.Copy order gives.
         assert_eq!(merged.labels["team"], "b");
@@ -379,11 +398,17 @@ mod tests {
         let v: Value = serde_json::from_slice(&set).unwrap();
         assert_eq!(v, json!({"a": "1", "n": {"x": "y", "z": "v"}}));
         let fresh = set_property(None, r"dot\.key", b"v", "k").unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&fresh).unwrap(), json!({"dot.key": "v"}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&fresh).unwrap(),
+            json!({"dot.key": "v"})
+        );
         assert!(set_property(Some(b"plain"), "a", b"v", "k").is_err());
         assert!(set_property(Some(br#"{"a":"s"}"#), "a.b", b"v", "k").is_err());
         let removed = remove_property(&set, "n.z", "k").unwrap().unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&removed).unwrap(), json!({"a": "1", "n": {"x": "y"}}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&removed).unwrap(),
+            json!({"a": "1", "n": {"x": "y"}})
+        );
         assert_eq!(remove_property(br#"{"a":"1"}"#, "a", "k").unwrap(), None);
     }
 

@@ -115,7 +115,9 @@ pub(crate) fn generate_key() -> Result<(RsaPrivateKey, String), String> {
 pub(crate) fn key_for(email: &str) -> Result<(RsaPrivateKey, String), String> {
     static KEYS: std::sync::Mutex<std::collections::BTreeMap<String, (RsaPrivateKey, String)>> =
         std::sync::Mutex::new(std::collections::BTreeMap::new());
-    let mut keys = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut keys = KEYS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(k) = keys.get(email) {
         return Ok(k.clone());
     }

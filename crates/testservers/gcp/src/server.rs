@@ -228,7 +228,6 @@ impl GcpTestServer {
     }
 
     /// Starts describing a secret to create in `project` (id or number).
-    #[must_use]
     pub fn secret(&self, project: &str, id: &str) -> SecretSeed<'_> {
         SecretSeed {
             server: self,

@@ -45,7 +45,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The subject token for `audience` (the workload identity provider), signed at `now`.
-pub(crate) fn subject_token(creds: &AwsCredentials, audience: &str, now: jiff::Timestamp) -> String {
+pub(crate) fn subject_token(
+    creds: &AwsCredentials,
+    audience: &str,
+    now: jiff::Timestamp,
+) -> String {
     let region = &creds.region;
     let host = format!("sts.{region}.amazonaws.com");
     let query = "Action=GetCallerIdentity&Version=2011-06-15";
@@ -88,11 +92,7 @@ pub(crate) fn subject_token(creds: &AwsCredentials, audience: &str, now: jiff::T
         creds.access_key_id
     );
     let mut listed = vec![json!({"key": "Authorization", "value": authorization})];
-    listed.extend(
-        headers
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v})),
-    );
+    listed.extend(headers.iter().map(|(k, v)| json!({"key": k, "value": v})));
     let doc = json!({
         "url": format!("https://{host}?{query}"),
         "method": "POST",

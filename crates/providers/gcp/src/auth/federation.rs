@@ -168,7 +168,10 @@ impl Federation {
             let file: Value = serde_json::from_str(text).map_err(|e| {
                 invalid(
                     &owner,
-                    format!("ConfigMap \"{namespace}/{}\" key {:?} is not JSON", cm.name, cm.key),
+                    format!(
+                        "ConfigMap \"{namespace}/{}\" key {:?} is not JSON",
+                        cm.name, cm.key
+                    ),
                 )
                 .with_source(e)
             })?;
@@ -202,9 +205,15 @@ impl Federation {
                 .and_then(Value::as_u64)
                 .filter(|l| *l > 0);
             if let (Some(id), Some(secret)) = (s("client_id"), s("client_secret")) {
-                client_auth = Some(format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))));
+                client_auth = Some(format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("{id}:{secret}"))
+                ));
             }
-            let source = file.get("credential_source").cloned().unwrap_or(Value::Null);
+            let source = file
+                .get("credential_source")
+                .cloned()
+                .unwrap_or(Value::Null);
             if source.get("executable").is_some_and(|e| !e.is_null()) {
                 return Err(invalid(
                     &owner,
@@ -220,8 +229,14 @@ impl Federation {
                     "{owner}: a credConfig with an AWS credential_source (environment_id) is not supported; use awsSecurityCredentials"
                 )));
             }
-            let file_path = source.get("file").and_then(Value::as_str).filter(|f| !f.is_empty());
-            let url = source.get("url").and_then(Value::as_str).filter(|u| !u.is_empty());
+            let file_path = source
+                .get("file")
+                .and_then(Value::as_str)
+                .filter(|f| !f.is_empty());
+            let url = source
+                .get("url")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty());
             match (file_path, url) {
                 (Some(OWN_TOKEN_PATH), _) => {
                     return Err(invalid(
@@ -244,8 +259,11 @@ impl Federation {
                         ));
                     }
                     let parsed = Url::parse(url).map_err(|e| {
-                        invalid(&owner, format!("credential_source.url {url:?} is not a URL"))
-                            .with_source(e)
+                        invalid(
+                            &owner,
+                            format!("credential_source.url {url:?} is not a URL"),
+                        )
+                        .with_source(e)
                     })?;
                     let headers = source
                         .get("headers")
@@ -278,7 +296,9 @@ impl Federation {
             Subject::Kubernetes(token)
         } else if let Some(aws_ref) = &wif.aws_security_credentials {
             let secret = &aws_ref.aws_credentials_secret_ref;
-            let namespace = ctx.credential_namespace(secret.namespace.as_deref()).to_owned();
+            let namespace = ctx
+                .credential_namespace(secret.namespace.as_deref())
+                .to_owned();
             let data = ctx
                 .secrets
                 .secret_data(&namespace, &secret.name)
@@ -312,7 +332,11 @@ impl Federation {
         } else {
             return Err(invalid(&owner, "no subject token source"));
         };
-        if let Some(email) = wif.gcp_service_account_email.as_deref().filter(|e| !e.is_empty()) {
+        if let Some(email) = wif
+            .gcp_service_account_email
+            .as_deref()
+            .filter(|e| !e.is_empty())
+        {
             impersonation_url = Some(config.endpoints.impersonation_url(email));
         }
         if audience.is_empty() {
@@ -321,7 +345,10 @@ impl Federation {
         if token_url.trim_end_matches('/') != config.endpoints.sts {
             return Err(invalid(
                 &owner,
-                format!("token_url {token_url:?} must match {}", config.endpoints.sts),
+                format!(
+                    "token_url {token_url:?} must match {}",
+                    config.endpoints.sts
+                ),
             ));
         }
         if let Some(url) = &impersonation_url
@@ -463,7 +490,11 @@ mod tests {
             Some("t")
         );
         assert_eq!(read_format("{}", &Format::Json("id_token".into())), None);
-        let f = format_of(&json!({"format": {"type": "json", "subject_token_field_name": "x"}}), "s").unwrap();
+        let f = format_of(
+            &json!({"format": {"type": "json", "subject_token_field_name": "x"}}),
+            "s",
+        )
+        .unwrap();
         assert_eq!(f, Format::Json("x".into()));
         assert!(format_of(&json!({"format": {"type": "json"}}), "s").is_err());
     }

@@ -89,7 +89,9 @@ pub(crate) async fn request_service_account_token(
     config: &GcpConfig,
 ) -> Result<(KubernetesToken, BTreeMap<String, String>), ProviderError> {
     let owner = ctx.store.describe();
-    let namespace = ctx.credential_namespace(account.namespace.as_deref()).to_owned();
+    let namespace = ctx
+        .credential_namespace(account.namespace.as_deref())
+        .to_owned();
     let name = &account.name;
     let tokens = ctx.tokens.ok_or_else(|| {
         ProviderError::invalid_store(format!(
@@ -241,8 +243,16 @@ mod tests {
 
     #[test]
     fn reads_token_answers() {
-        let t = token_answer(br#"{"access_token":"a","expires_in":3599}"#, "access_token", "expires_in").unwrap();
-        assert_eq!((t.value.as_str(), t.lifetime), ("a", Some(Duration::from_secs(3599))));
+        let t = token_answer(
+            br#"{"access_token":"a","expires_in":3599}"#,
+            "access_token",
+            "expires_in",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.value.as_str(), t.lifetime),
+            ("a", Some(Duration::from_secs(3599)))
+        );
         assert!(token_answer(br#"{"access_token":""}"#, "access_token", "expires_in").is_none());
         assert!(token_answer(b"nope", "access_token", "expires_in").is_none());
         let claims = URL_SAFE_NO_PAD.encode(br#"{"exp":42}"#);

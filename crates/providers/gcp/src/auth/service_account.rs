@@ -87,11 +87,17 @@ impl ServiceAccountKey {
         let pem = field("private_key")?;
         let (label, der) = pem_der(pem).ok_or_else(|| invalid("private_key is not PEM"))?;
         let key = match label.as_str() {
-            "PRIVATE KEY" => RsaPrivateKey::from_pkcs8_der(&der)
-                .map_err(|e| invalid("private_key is not a PKCS#8 RSA key").with_source(e.to_string()))?,
-            "RSA PRIVATE KEY" => RsaPrivateKey::from_pkcs1_der(&der)
-                .map_err(|e| invalid("private_key is not a PKCS#1 RSA key").with_source(e.to_string()))?,
-            other => return Err(invalid(&format!("private_key is a {other}, not an RSA key"))),
+            "PRIVATE KEY" => RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| {
+                invalid("private_key is not a PKCS#8 RSA key").with_source(e.to_string())
+            })?,
+            "RSA PRIVATE KEY" => RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| {
+                invalid("private_key is not a PKCS#1 RSA key").with_source(e.to_string())
+            })?,
+            other => {
+                return Err(invalid(&format!(
+                    "private_key is a {other}, not an RSA key"
+                )));
+            }
         };
         let token_uri = v
             .get("token_uri")
@@ -194,7 +200,9 @@ mod tests {
 
     #[test]
     fn reads_pem_blocks() {
-        let (label, der) = pem_der("junk\n-----BEGIN PRIVATE KEY-----\nAAEC\nAw==\n-----END PRIVATE KEY-----\n").unwrap();
+        let (label, der) =
+            pem_der("junk\n-----BEGIN PRIVATE KEY-----\nAAEC\nAw==\n-----END PRIVATE KEY-----\n")
+                .unwrap();
         assert_eq!((label.as_str(), der), ("PRIVATE KEY", vec![0, 1, 2, 3]));
         assert!(pem_der("no pem").is_none());
     }

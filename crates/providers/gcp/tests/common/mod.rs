@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eso_api::provider::{GcpsmAuth, GcpsmAuthSecretRef, GcpsmProvider, SecretStoreProvider};
-use eso_api::{
-    ExternalSecretDataRemoteRef, SecretKeySelector, SecretStoreSpec, StoreKind,
-};
+use eso_api::{ExternalSecretDataRemoteRef, SecretKeySelector, SecretStoreSpec, StoreKind};
 use eso_provider::{
     ClientContext, Provider, ProviderError, SecretsClient, StaticConfigMapReader,
     StaticSecretReader, StoreInfo,

@@ -73,7 +73,11 @@ async fn a_key_is_exchanged_once_and_its_token_reused() {
     env.server.secret(PROJECT, "db").version(b"v").create();
     let client = env.client(key_spec()).await.unwrap();
     for i in 0..20 {
-        let r = if i % 2 == 0 { remote("db") } else { remote("missing") };
+        let r = if i % 2 == 0 {
+            remote("db")
+        } else {
+            remote("missing")
+        };
         let _ = client.get_secret(&r).await;
     }
     assert_eq!(client.validate().await.unwrap(), ValidationResult::Ready);
@@ -126,14 +130,26 @@ async fn a_deleted_key_fails_with_auth_naming_the_store() {
     env.server.revoke_keys(SA_EMAIL);
     let err = env.client_error(key_spec()).await;
     assert_eq!(err.kind(), ErrorKind::Auth);
-    assert!(err.chain().contains("SecretStore \"apps/gcp\""), "{}", err.chain());
-    assert!(err.chain().contains("Invalid JWT Signature"), "{}", err.chain());
+    assert!(
+        err.chain().contains("SecretStore \"apps/gcp\""),
+        "{}",
+        err.chain()
+    );
+    assert!(
+        err.chain().contains("Invalid JWT Signature"),
+        "{}",
+        err.chain()
+    );
 }
 
 #[tokio::test]
 async fn broken_key_references_are_store_errors() {
     let mut env = Env::new().await;
-    env.secrets.insert(NS, "bad-key", [("key.json".to_owned(), b"{}".to_vec())].into());
+    env.secrets.insert(
+        NS,
+        "bad-key",
+        [("key.json".to_owned(), b"{}".to_vec())].into(),
+    );
     let mut spec = key_spec();
     if let Some(sr) = spec.auth.as_mut().and_then(|a| a.secret_ref.as_mut())
         && let Some(sel) = sr.secret_access_key_secret_ref.as_mut()
@@ -288,7 +304,10 @@ async fn federation_with_aws_credentials_signs_get_caller_identity() {
         "aws-wrong",
         [
             ("aws_access_key_id".to_owned(), b"AKIDEXAMPLE".to_vec()),
-            ("aws_secret_access_key".to_owned(), b"not-the-secret".to_vec()),
+            (
+                "aws_secret_access_key".to_owned(),
+                b"not-the-secret".to_vec(),
+            ),
         ]
         .into(),
     );
@@ -315,7 +334,11 @@ async fn federation_with_aws_credentials_signs_get_caller_identity() {
     // A wrong secret key gives a signature the server rejects.
     let err = env.client_error(spec("aws-wrong")).await;
     assert_eq!(err.kind(), ErrorKind::Auth);
-    assert!(err.chain().contains("signature does not match"), "{}", err.chain());
+    assert!(
+        err.chain().contains("signature does not match"),
+        "{}",
+        err.chain()
+    );
 }
 
 #[tokio::test]
@@ -328,12 +351,13 @@ async fn federation_with_a_cred_config_file_or_url() {
         FakeServiceAccountTokens::mint("ci", "runner", &["sts".to_owned()], 3600),
     )
     .unwrap();
-    env.server.set_external_token(&FakeServiceAccountTokens::mint(
-        "idp",
-        "user",
-        &["sts".to_owned()],
-        3600,
-    ));
+    env.server
+        .set_external_token(&FakeServiceAccountTokens::mint(
+            "idp",
+            "user",
+            &["sts".to_owned()],
+            3600,
+        ));
     let url = env.server.url();
     let file_config = json!({
         "type": "external_account",
@@ -412,19 +436,36 @@ async fn cred_configs_are_checked_as_upstream_does() {
     let mut foreign_token = base(json!({"file": "/tmp/t"}));
     foreign_token["token_url"] = json!("https://sts.example.com/v1/token");
     let mut foreign_impersonation = base(json!({"file": "/tmp/t"}));
-    foreign_impersonation["service_account_impersonation_url"] =
-        json!("https://evil.example/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com:generateAccessToken");
+    foreign_impersonation["service_account_impersonation_url"] = json!(
+        "https://evil.example/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com:generateAccessToken"
+    );
     let cases = [
-        ("executable", base(json!({"executable": {"command": "/bin/true"}})), "executable"),
+        (
+            "executable",
+            base(json!({"executable": {"command": "/bin/true"}})),
+            "executable",
+        ),
         (
             "own-token",
             base(json!({"file": "/var/run/secrets/kubernetes.io/serviceaccount/token"})),
             "own ServiceAccount token",
         ),
-        ("url", base(json!({"url": "https://other.example/token"})), "externalTokenEndpoint"),
+        (
+            "url",
+            base(json!({"url": "https://other.example/token"})),
+            "externalTokenEndpoint",
+        ),
         ("token-url", foreign_token, "must match"),
-        ("impersonation", foreign_impersonation, "does not have expected value"),
-        ("type", json!({"type": "service_account"}), "external_account"),
+        (
+            "impersonation",
+            foreign_impersonation,
+            "does not have expected value",
+        ),
+        (
+            "type",
+            json!({"type": "service_account"}),
+            "external_account",
+        ),
     ];
     env.config_maps.insert(
         NS,
@@ -444,7 +485,12 @@ async fn cred_configs_are_checked_as_upstream_does() {
             ..Default::default()
         });
         let err = env.client_error(spec).await;
-        assert_eq!(err.kind(), ErrorKind::InvalidStore, "{key}: {}", err.chain());
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidStore,
+            "{key}: {}",
+            err.chain()
+        );
         assert!(err.to_string().contains(expected), "{key}: {err}");
     }
     assert_eq!(env.server.count(method::STS_TOKEN), 0);
@@ -463,7 +509,9 @@ async fn default_credentials_come_from_the_metadata_server_or_a_configured_key()
     client.get_secret(&remote("db")).await.unwrap();
     assert_eq!(readers(&env), ["node@p1.iam.gserviceaccount.com"]);
     assert_eq!(env.server.count(method::METADATA_TOKEN), 1);
-    let key = env.server.service_account_key("app@p1.iam.gserviceaccount.com");
+    let key = env
+        .server
+        .service_account_key("app@p1.iam.gserviceaccount.com");
     env.config = env.config.clone().application_credentials(Some(key));
     let client = env
         .client(GcpsmProvider {
@@ -479,14 +527,22 @@ async fn default_credentials_come_from_the_metadata_server_or_a_configured_key()
 #[tokio::test]
 async fn referent_cluster_stores_resolve_credentials_in_the_readers_namespace() {
     let mut env = Env::new().await;
-    let key = env.server.service_account_key("team-b@p1.iam.gserviceaccount.com");
-    env.secrets
-        .insert("team-b", "gcp-key", [("key.json".to_owned(), key.into_bytes())].into());
+    let key = env
+        .server
+        .service_account_key("team-b@p1.iam.gserviceaccount.com");
+    env.secrets.insert(
+        "team-b",
+        "gcp-key",
+        [("key.json".to_owned(), key.into_bytes())].into(),
+    );
     env.server.secret(PROJECT, "db").version(b"v").create();
     let store = cluster_store(key_spec());
     // Validated on its own (no namespace), it cannot be checked.
     let unchecked = env.client_for(&store, "").await.unwrap();
-    assert_eq!(unchecked.validate().await.unwrap(), ValidationResult::Unknown);
+    assert_eq!(
+        unchecked.validate().await.unwrap(),
+        ValidationResult::Unknown
+    );
     assert_eq!(env.server.count(method::OAUTH2_TOKEN), 0);
     let client = env.client_for(&store, "team-b").await.unwrap();
     client.get_secret(&remote("db")).await.unwrap();

@@ -55,10 +55,19 @@ async fn persistent_server_errors_are_unavailable_never_not_found() {
             .inject(Fault::status(status).method(method::ACCESS_SECRET_VERSION));
         env.server.reset_counts();
         let err = client.get_secret(&remote("db")).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unavailable, "{status}: {}", err.chain());
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Unavailable,
+            "{status}: {}",
+            err.chain()
+        );
         assert!(!err.is_not_found());
         // Three attempts (the default), then the error.
-        assert_eq!(env.server.count(method::ACCESS_SECRET_VERSION), 3, "{status}");
+        assert_eq!(
+            env.server.count(method::ACCESS_SECRET_VERSION),
+            3,
+            "{status}"
+        );
         // A find fails as a whole rather than returning less.
         let find = ExternalSecretFind {
             name: Some(FindName {
@@ -141,10 +150,7 @@ async fn token_endpoint_outages_are_unavailable_and_refusals_auth() {
     env.server.clear_faults();
     env.server
         .inject(Fault::status(400).method(method::OAUTH2_TOKEN));
-    assert_eq!(
-        env.client_error(key_spec()).await.kind(),
-        ErrorKind::Auth
-    );
+    assert_eq!(env.client_error(key_spec()).await.kind(), ErrorKind::Auth);
 }
 
 #[tokio::test]

@@ -39,7 +39,10 @@ async fn seeded() -> Env {
             .version(value.as_bytes())
             .create();
     }
-    env.server.secret(PROJECT, "app-db-novalue").label("env", "prod").create();
+    env.server
+        .secret(PROJECT, "app-db-novalue")
+        .label("env", "prod")
+        .create();
     env
 }
 
@@ -91,7 +94,12 @@ async fn find_with_a_path_keeps_keys_under_it() {
         path: Some("other".into()),
         ..by_name(".*")
     };
-    let keys: Vec<String> = client.get_all_secrets(&find).await.unwrap().into_keys().collect();
+    let keys: Vec<String> = client
+        .get_all_secrets(&find)
+        .await
+        .unwrap()
+        .into_keys()
+        .collect();
     assert_eq!(keys, ["other-db"]);
 }
 
@@ -103,7 +111,12 @@ async fn find_with_name_and_tags_applies_both() {
         tags: [("env".to_owned(), "prod".to_owned())].into(),
         ..by_name("^app-")
     };
-    let keys: Vec<String> = client.get_all_secrets(&find).await.unwrap().into_keys().collect();
+    let keys: Vec<String> = client
+        .get_all_secrets(&find)
+        .await
+        .unwrap()
+        .into_keys()
+        .collect();
     assert_eq!(keys, ["app-db-pass", "app-db-user"]);
 }
 

@@ -60,15 +60,27 @@ async fn push_creates_a_labelled_secret_and_adds_versions_only_on_change() {
     assert_eq!(s.latest_data(), Some(&b"s3cret"[..]));
     // The same value again: nothing is written.
     client.push_secret(&push("db", "s3cret")).await.unwrap();
-    assert_eq!(env.server.get(PROJECT, None, "db").unwrap().versions.len(), 1);
+    assert_eq!(
+        env.server.get(PROJECT, None, "db").unwrap().versions.len(),
+        1
+    );
     assert_eq!(env.server.count(method::CREATE_SECRET), 1);
     assert_eq!(env.server.count(method::ADD_SECRET_VERSION), 1);
     assert_eq!(env.server.count(method::UPDATE_SECRET), 0);
     // A new value is a new version, and reads see it at once (the cache is dropped).
-    assert_eq!(text(client.get_secret(&remote("db")).await.unwrap()), "s3cret");
+    assert_eq!(
+        text(client.get_secret(&remote("db")).await.unwrap()),
+        "s3cret"
+    );
     client.push_secret(&push("db", "rotated")).await.unwrap();
-    assert_eq!(text(client.get_secret(&remote("db")).await.unwrap()), "rotated");
-    assert_eq!(env.server.get(PROJECT, None, "db").unwrap().versions.len(), 2);
+    assert_eq!(
+        text(client.get_secret(&remote("db")).await.unwrap()),
+        "rotated"
+    );
+    assert_eq!(
+        env.server.get(PROJECT, None, "db").unwrap().versions.len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -117,10 +129,16 @@ async fn merge_policy_keeps_existing_labels_and_replace_drops_them() {
         .version(b"v")
         .create();
     let client = env.client(key_spec()).await.unwrap();
-    let merged = with_metadata(push("db", "v"), json!({"labels": {"team": "a"}, "mergePolicy": "Merge"}));
+    let merged = with_metadata(
+        push("db", "v"),
+        json!({"labels": {"team": "a"}, "mergePolicy": "Merge"}),
+    );
     client.push_secret(&merged).await.unwrap();
     let s = env.server.get(PROJECT, None, "db").unwrap();
-    assert_eq!((s.labels["keep"].as_str(), s.labels["team"].as_str()), ("me", "a"));
+    assert_eq!(
+        (s.labels["keep"].as_str(), s.labels["team"].as_str()),
+        ("me", "a")
+    );
     // Annotations follow the metadata (none here), as upstream.
     assert!(s.annotations.is_empty());
     let replaced = with_metadata(push("db", "v"), json!({"labels": {"team": "b"}}));
@@ -137,11 +155,21 @@ async fn merge_policy_keeps_existing_labels_and_replace_drops_them() {
 #[tokio::test]
 async fn push_refuses_secrets_not_created_by_external_secrets() {
     let env = Env::new().await;
-    env.server.secret(PROJECT, "theirs").label("owner", "someone").version(b"v").create();
+    env.server
+        .secret(PROJECT, "theirs")
+        .label("owner", "someone")
+        .version(b"v")
+        .create();
     let client = env.client(key_spec()).await.unwrap();
-    let err = client.push_secret(&push("theirs", "mine")).await.unwrap_err();
+    let err = client
+        .push_secret(&push("theirs", "mine"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    assert!(err.to_string().contains("not managed by external secrets"), "{err}");
+    assert!(
+        err.to_string().contains("not managed by external secrets"),
+        "{err}"
+    );
     let s = env.server.get(PROJECT, None, "theirs").unwrap();
     assert_eq!(s.latest_data(), Some(&b"v"[..]));
     assert!(!s.labels.contains_key("managed-by"));
@@ -156,8 +184,14 @@ async fn property_pushes_merge_into_the_json_document() {
         .version(br#"{"host":"db","port":"5432"}"#)
         .create();
     let client = env.client(key_spec()).await.unwrap();
-    client.push_secret(&push_property("cfg", "user", "admin")).await.unwrap();
-    client.push_secret(&push_property("cfg", "tls.mode", "verify")).await.unwrap();
+    client
+        .push_secret(&push_property("cfg", "user", "admin"))
+        .await
+        .unwrap();
+    client
+        .push_secret(&push_property("cfg", "tls.mode", "verify"))
+        .await
+        .unwrap();
     let s = env.server.get(PROJECT, None, "cfg").unwrap();
     let doc: Value = serde_json::from_slice(s.latest_data().unwrap()).unwrap();
     assert_eq!(
@@ -168,8 +202,14 @@ async fn property_pushes_merge_into_the_json_document() {
     assert_eq!(s.labels["managed-by"], "external-secrets");
     assert_eq!(s.labels["owner"], "someone");
     // The same property value again: no new version.
-    client.push_secret(&push_property("cfg", "user", "admin")).await.unwrap();
-    assert_eq!(env.server.get(PROJECT, None, "cfg").unwrap().versions.len(), 3);
+    client
+        .push_secret(&push_property("cfg", "user", "admin"))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.server.get(PROJECT, None, "cfg").unwrap().versions.len(),
+        3
+    );
     // Property and metadata together are refused, as upstream.
     let both = with_metadata(push_property("cfg", "x", "y"), json!({"labels": {}}));
     assert_eq!(
@@ -177,7 +217,10 @@ async fn property_pushes_merge_into_the_json_document() {
         ErrorKind::InvalidRequest
     );
     // A property push creates a missing secret as a JSON document.
-    client.push_secret(&push_property("fresh", "a", "1")).await.unwrap();
+    client
+        .push_secret(&push_property("fresh", "a", "1"))
+        .await
+        .unwrap();
     let fresh = env.server.get(PROJECT, None, "fresh").unwrap();
     assert_eq!(fresh.latest_data(), Some(&br#"{"a":"1"}"#[..]));
 }
@@ -191,7 +234,10 @@ async fn regional_pushes_set_no_replication() {
     };
     let client = env.client(spec).await.unwrap();
     client
-        .push_secret(&with_metadata(push("db", "v"), json!({"replicationLocation": "us-east1"})))
+        .push_secret(&with_metadata(
+            push("db", "v"),
+            json!({"replicationLocation": "us-east1"}),
+        ))
         .await
         .unwrap();
     let s = env.server.get(PROJECT, Some("europe-west4"), "db").unwrap();
@@ -219,8 +265,14 @@ async fn delete_removes_only_secrets_a_push_created() {
 async fn deleting_a_property_keeps_the_others() {
     let env = Env::new().await;
     let client = env.client(key_spec()).await.unwrap();
-    client.push_secret(&push_property("cfg", "a", "1")).await.unwrap();
-    client.push_secret(&push_property("cfg", "b", "2")).await.unwrap();
+    client
+        .push_secret(&push_property("cfg", "a", "1"))
+        .await
+        .unwrap();
+    client
+        .push_secret(&push_property("cfg", "b", "2"))
+        .await
+        .unwrap();
     let prop = |p: &str| PushRemoteRef {
         remote_key: "cfg".into(),
         property: Some(p.into()),

@@ -20,10 +20,22 @@ async fn reads_latest_numbered_and_aliased_versions() {
         .alias("stable", 2)
         .create();
     let client = env.client(key_spec()).await.unwrap();
-    assert_eq!(text(client.get_secret(&remote("db")).await.unwrap()), "three");
-    assert_eq!(text(client.get_secret(&version("db", "latest")).await.unwrap()), "three");
-    assert_eq!(text(client.get_secret(&version("db", "1")).await.unwrap()), "one");
-    assert_eq!(text(client.get_secret(&version("db", "stable")).await.unwrap()), "two");
+    assert_eq!(
+        text(client.get_secret(&remote("db")).await.unwrap()),
+        "three"
+    );
+    assert_eq!(
+        text(client.get_secret(&version("db", "latest")).await.unwrap()),
+        "three"
+    );
+    assert_eq!(
+        text(client.get_secret(&version("db", "1")).await.unwrap()),
+        "one"
+    );
+    assert_eq!(
+        text(client.get_secret(&version("db", "stable")).await.unwrap()),
+        "two"
+    );
     // Every read came from the key's service account; `latest` was read once for both
     // spellings (the read cache).
     let readers: Vec<_> = env
@@ -39,7 +51,10 @@ async fn reads_latest_numbered_and_aliased_versions() {
 #[tokio::test]
 async fn absent_secrets_versions_and_properties_are_not_found() {
     let env = Env::new().await;
-    env.server.secret(PROJECT, "db").version(br#"{"a":"1"}"#).create();
+    env.server
+        .secret(PROJECT, "db")
+        .version(br#"{"a":"1"}"#)
+        .create();
     env.server.secret(PROJECT, "empty").create();
     let client = env.client(key_spec()).await.unwrap();
     for (what, r) in [
@@ -51,10 +66,18 @@ async fn absent_secrets_versions_and_properties_are_not_found() {
     ] {
         let err = client.get_secret(&r).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{what}: {}", err.chain());
-        assert!(err.chain().contains("SecretStore \"apps/gcp\""), "{}", err.chain());
+        assert!(
+            err.chain().contains("SecretStore \"apps/gcp\""),
+            "{}",
+            err.chain()
+        );
     }
     let err = client.get_secret(&remote("missing")).await.unwrap_err();
-    assert!(err.chain().contains("\"missing\""), "the key is named: {}", err.chain());
+    assert!(
+        err.chain().contains("\"missing\""),
+        "the key is named: {}",
+        err.chain()
+    );
 }
 
 #[tokio::test]
@@ -64,13 +87,46 @@ async fn properties_read_literal_dotted_keys_first_then_paths() {
         .secret(PROJECT, "cfg")
         .version(br#"{"db.host":"literal","db":{"host":"nested","port":5432},"list":[{"n":"x"},{"n":"y"}]}"#)
         .create();
-    env.server.secret(PROJECT, "plain").version(b"not json").create();
+    env.server
+        .secret(PROJECT, "plain")
+        .version(b"not json")
+        .create();
     let client = env.client(key_spec()).await.unwrap();
-    assert_eq!(text(client.get_secret(&property("cfg", "db.host")).await.unwrap()), "literal");
-    assert_eq!(text(client.get_secret(&property("cfg", "db.port")).await.unwrap()), "5432");
-    assert_eq!(text(client.get_secret(&property("cfg", "db")).await.unwrap()), r#"{"host":"nested","port":5432}"#);
-    assert_eq!(text(client.get_secret(&property("cfg", "list.1.n")).await.unwrap()), "y");
-    let err = client.get_secret(&property("plain", "a")).await.unwrap_err();
+    assert_eq!(
+        text(
+            client
+                .get_secret(&property("cfg", "db.host"))
+                .await
+                .unwrap()
+        ),
+        "literal"
+    );
+    assert_eq!(
+        text(
+            client
+                .get_secret(&property("cfg", "db.port"))
+                .await
+                .unwrap()
+        ),
+        "5432"
+    );
+    assert_eq!(
+        text(client.get_secret(&property("cfg", "db")).await.unwrap()),
+        r#"{"host":"nested","port":5432}"#
+    );
+    assert_eq!(
+        text(
+            client
+                .get_secret(&property("cfg", "list.1.n"))
+                .await
+                .unwrap()
+        ),
+        "y"
+    );
+    let err = client
+        .get_secret(&property("plain", "a"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{}", err.chain());
 }
 
@@ -81,14 +137,21 @@ async fn extract_returns_the_top_level_keys() {
         .secret(PROJECT, "creds")
         .version(br#"{"user":"admin","port":5432,"nested":{"a":true}}"#)
         .create();
-    env.server.secret(PROJECT, "plain").version(b"text").create();
+    env.server
+        .secret(PROJECT, "plain")
+        .version(b"text")
+        .create();
     let client = env.client(key_spec()).await.unwrap();
     let map = client.get_secret_map(&remote("creds")).await.unwrap();
     assert_eq!(map["user"], b"admin");
     assert_eq!(map["port"], b"5432");
     assert_eq!(map["nested"], br#"{"a":true}"#);
     assert_eq!(
-        client.get_secret_map(&remote("plain")).await.unwrap_err().kind(),
+        client
+            .get_secret_map(&remote("plain"))
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidRequest
     );
 }
@@ -110,9 +173,17 @@ async fn metadata_policy_fetch_reads_labels_and_annotations() {
         metadata_policy: Some(MetadataPolicy::Fetch),
         ..Default::default()
     };
-    assert_eq!(text(client.get_secret(&fetch(Some("labels.env"))).await.unwrap()), "prod");
     assert_eq!(
-        text(client.get_secret(&fetch(Some("annotations.owner"))).await.unwrap()),
+        text(client.get_secret(&fetch(Some("labels.env"))).await.unwrap()),
+        "prod"
+    );
+    assert_eq!(
+        text(
+            client
+                .get_secret(&fetch(Some("annotations.owner")))
+                .await
+                .unwrap()
+        ),
         "<ops & sre>"
     );
     assert_eq!(
@@ -124,7 +195,10 @@ async fn metadata_policy_fetch_reads_labels_and_annotations() {
         text(client.get_secret(&fetch(None)).await.unwrap()),
         r#"{"annotations":{"owner":"\u003cops \u0026 sre\u003e"},"labels":{"env":"prod","team":"a"}}"#
     );
-    let err = client.get_secret(&fetch(Some("labels.nope"))).await.unwrap_err();
+    let err = client
+        .get_secret(&fetch(Some("labels.nope")))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     let err = client.get_secret(&fetch(Some("other"))).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
@@ -176,7 +250,11 @@ async fn latest_or_fetch_falls_back_to_the_newest_enabled_version() {
 #[tokio::test]
 async fn latest_or_fail_reports_a_disabled_latest_without_calling_it_missing() {
     let env = Env::new().await;
-    env.server.secret(PROJECT, "db").version(b"one").version(b"two").create();
+    env.server
+        .secret(PROJECT, "db")
+        .version(b"one")
+        .version(b"two")
+        .create();
     env.server
         .set_version_state(PROJECT, None, "db", 2, VersionState::Disabled);
     let client = env
@@ -219,7 +297,10 @@ async fn regional_secrets_go_to_the_regional_endpoint() {
     )
     .await
     .unwrap();
-    assert_eq!(text(client.get_secret(&remote("db")).await.unwrap()), "regional");
+    assert_eq!(
+        text(client.get_secret(&remote("db")).await.unwrap()),
+        "regional"
+    );
     let access = env
         .server
         .calls()
@@ -239,14 +320,19 @@ async fn project_id_defaults_to_the_metadata_servers() {
         project_id: "meta-project".into(),
         ..MetadataConfig::default()
     });
-    env.server.secret("meta-project", "db").version(b"v").create();
+    env.server
+        .secret("meta-project", "db")
+        .version(b"v")
+        .create();
     let client = env.client(GcpsmProvider::default()).await.unwrap();
     assert_eq!(text(client.get_secret(&remote("db")).await.unwrap()), "v");
     // A key never falls back to the metadata server: projectID is required.
-    let err = env.client_error(GcpsmProvider {
+    let err = env
+        .client_error(GcpsmProvider {
             project_id: None,
             ..key_spec()
-        }).await;
+        })
+        .await;
     assert_eq!(err.kind(), ErrorKind::InvalidStore);
     assert!(err.to_string().contains("projectID"), "{err}");
 }
@@ -262,7 +348,9 @@ async fn concurrent_and_repeated_reads_share_one_request() {
     }
     let client = env.client(key_spec()).await.unwrap();
     // 1,000 reads of 100 keys, all at once, then again within the cache window.
-    let refs: Vec<_> = (0..1000).map(|i| remote(&format!("k{}", i % 100))).collect();
+    let refs: Vec<_> = (0..1000)
+        .map(|i| remote(&format!("k{}", i % 100)))
+        .collect();
     for _ in 0..2 {
         let results = futures::future::join_all(refs.iter().map(|r| client.get_secret(r))).await;
         for (i, r) in results.into_iter().enumerate() {
