@@ -258,4 +258,19 @@ mod tests {
         let claims = URL_SAFE_NO_PAD.encode(br#"{"exp":42}"#);
         assert_eq!(jwt_expiry(&format!("h.{claims}.")), Some(42));
     }
+
+    #[test]
+    fn an_expired_service_account_token_is_an_auth_error() {
+        let now = jiff::Timestamp::now().as_second();
+        let token = |expires| KubernetesToken {
+            value: "t".into(),
+            expires,
+            account: "\"ns/sa\"".into(),
+        };
+        assert_eq!(token(now + 3600).current("store").unwrap(), "t");
+        // Within its last minute it is already too old to exchange.
+        let err = token(now + 30).current("SecretStore \"ns/s\"").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth);
+        assert!(err.to_string().contains("\"ns/sa\""), "{err}");
+    }
 }

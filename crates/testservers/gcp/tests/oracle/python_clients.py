@@ -17,6 +17,7 @@ import google.auth.transport.requests
 import requests
 from google.api_core import exceptions
 from google.auth import aws, compute_engine, identity_pool
+from google.auth.compute_engine import _metadata
 from google.cloud import secretmanager
 from google.oauth2 import credentials as oauth_credentials
 from google.oauth2 import service_account
@@ -129,6 +130,35 @@ for sid, env in (("py-a", "prod"), ("py-b", "prod"), ("py-c", "test")):
                        "labels": {"env": env}},
         }
     )
+# What the provider's push creates: labels, annotations, topics, user-managed replicas with CMEK.
+pushed = sm.create_secret(
+    request={
+        "parent": parent,
+        "secret_id": "py-pushed",
+        "secret": {
+            "labels": {"managed-by": "external-secrets", "env": "prod"},
+            "annotations": {"owner": "ops"},
+            "topics": [{"name": f"projects/{PROJECT}/topics/rotation"}],
+            "replication": {"user_managed": {"replicas": [
+                {"location": "us-east1",
+                 "customer_managed_encryption": {"kms_key_name": "projects/p1/locations/us-east1/keyRings/r/cryptoKeys/k"}},
+            ]}},
+        },
+    }
+)
+check(pushed.topics[0].name.endswith("/topics/rotation")
+      and pushed.replication.user_managed.replicas[0].customer_managed_encryption.kms_key_name.endswith("/k"),
+      "create with topics and CMEK replicas")
+stale = pushed.etag
+sm.update_secret(request={"secret": {"name": pushed.name, "etag": stale, "labels": {"managed-by": "external-secrets"}},
+                          "update_mask": {"paths": ["labels", "annotations"]}})
+expect(exceptions.Conflict, "ABORTED", lambda: sm.update_secret(
+    request={"secret": {"name": pushed.name, "etag": stale, "labels": {}}, "update_mask": {"paths": ["labels"]}}),
+    "update with a stale etag is ABORTED")
+combined = [s.name.rsplit("/", 1)[1] for s in sm.list_secrets(
+    request={"parent": parent, "filter": "labels.managed-by=external-secrets name:py-"})]
+check(combined == ["py-db", "py-pushed"], f"filter labels.managed-by=external-secrets name:py- -> {combined}")
+sm.delete_secret(request={"name": pushed.name})
 prod = [s.name.rsplit("/", 1)[1] for s in sm.list_secrets(request={"parent": parent, "filter": "labels.env=prod"})]
 check(prod == ["py-a", "py-b"], f"filter labels.env=prod -> {prod}")
 named = [s.name.rsplit("/", 1)[1] for s in sm.list_secrets(request={"parent": parent, "filter": "name:py-"})]
@@ -242,6 +272,10 @@ check(aws_creds.token, "STS exchange of a SigV4-signed AWS request")
 client_for(aws_creds.token).get_secret(name=f"{parent}/secrets/py-db")
 
 # --- The metadata server (default credentials of a pod). ---
+check(_metadata.get_project_id(request) == PROJECT, "metadata project id")
+check(_metadata.get(request, "instance/attributes/cluster-name") == "test-cluster", "metadata cluster-name")
+check(_metadata.get(request, "instance/attributes/cluster-location") == "europe-west1",
+      "metadata cluster-location")
 gce = compute_engine.Credentials(scopes=[SCOPE])
 gce.refresh(request)
 check(gce.token and gce.service_account_email == os.environ["GCP_TEST_METADATA_EMAIL"],
