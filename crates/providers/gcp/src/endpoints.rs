@@ -34,7 +34,8 @@ impl GcpEndpoints {
             identity_binding: "https://securetoken.googleapis.com/v1/identitybindingtoken"
                 .to_owned(),
             iam_credentials: "https://iamcredentials.googleapis.com".to_owned(),
-            metadata: "http://metadata.google.internal".to_owned(),
+            // The link-local address, as Go's metadata client uses (no DNS needed).
+            metadata: "http://169.254.169.254".to_owned(),
         }
     }
 
@@ -88,7 +89,7 @@ impl GcpEndpoints {
         self
     }
 
-    /// The metadata server (default `http://metadata.google.internal`).
+    /// The metadata server (default `http://169.254.169.254`, `metadata.google.internal`).
     pub fn metadata(mut self, url: &str) -> Self {
         self.metadata = trim(url);
         self

@@ -426,7 +426,8 @@ impl Provider for GcpProvider {
     }
 
     fn display_name(&self) -> &'static str {
-        metrics::PROVIDER
+        // Upstream's providerName.
+        "GCPSecretManager"
     }
 
     fn capabilities(&self) -> SecretStoreCapabilities {

@@ -177,6 +177,26 @@ impl GcpTestServer {
         .to_string()
     }
 
+    /// A Kubernetes Secret manifest (`v1`, `stringData`) holding a new service-account key of
+    /// `email` under `key`: what a store's `auth.secretRef.secretAccessKeySecretRef` names, for
+    /// `sync-once render` inputs and cluster tests.
+    #[must_use]
+    pub fn service_account_key_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        email: &str,
+    ) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "type": "Opaque",
+            "stringData": {key: self.service_account_key(email)},
+        })
+    }
+
     /// Deletes every key of `email`: their assertions are rejected from now on.
     pub fn revoke_keys(&self, email: &str) {
         for k in self.shared.state().keys.values_mut() {

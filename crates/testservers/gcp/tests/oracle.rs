@@ -48,7 +48,13 @@ fn python() -> PathBuf {
 /// `$ESO_GCLOUD_BIN`, else `gcloud` on `PATH`; fails with a clear message when absent.
 fn gcloud() -> PathBuf {
     if let Some(p) = std::env::var_os("ESO_GCLOUD_BIN") {
-        return PathBuf::from(p);
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "ESO_GCLOUD_BIN={} is not a file: point it at gcloud (google-cloud-cli)",
+            p.display()
+        );
+        return p;
     }
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -181,7 +187,9 @@ async fn run_gcloud(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
         input.write_all(text.as_bytes()).await.unwrap();

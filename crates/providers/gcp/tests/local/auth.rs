@@ -88,13 +88,13 @@ async fn a_key_is_exchanged_once_and_its_token_reused() {
 #[tokio::test]
 async fn tokens_are_renewed_before_they_expire() {
     let env = Env::new().await;
-    env.server.set_token_lifetime(Duration::from_secs(2));
+    env.server.set_token_lifetime(Duration::from_secs(3));
     env.server.secret(PROJECT, "db").version(b"v").create();
     let client = env.client(key_spec()).await.unwrap();
     client.get_secret(&remote("db")).await.unwrap();
     assert_eq!(env.server.count(method::OAUTH2_TOKEN), 1);
     // The token's last fifth: a new one is fetched before the old one is refused.
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
     env.server.secret(PROJECT, "db2").version(b"v").create();
     client.get_secret(&remote("db2")).await.unwrap();
     assert_eq!(env.server.count(method::OAUTH2_TOKEN), 2);
