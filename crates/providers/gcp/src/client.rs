@@ -40,9 +40,9 @@ enum Read {
     Secret(Value),
 }
 
-/// A failed API call: no token, or the API's answer.
+/// A failed API call: no token or no request (ours), or the API's answer.
 enum Failure {
-    Token(ProviderError),
+    Local(ProviderError),
     Http(HttpError),
 }
 
@@ -218,7 +218,7 @@ impl GcpClient {
         let result = loop {
             let token = match self.token.token(&self.http).await {
                 Ok(t) => t,
-                Err(e) => return Err(Failure::Token(e)),
+                Err(e) => return Err(Failure::Local(e)),
             };
             let mut request = Call::new(method.clone(), url.clone()).bearer(&token);
             if let Some(b) = &body {
@@ -244,7 +244,7 @@ impl GcpClient {
     /// The error of a failed call: `what` failed (on this store), because of `failure`.
     fn fail(&self, what: &str, failure: Failure) -> ProviderError {
         match failure {
-            Failure::Token(e) => e,
+            Failure::Local(e) => e,
             Failure::Http(e) => {
                 let mut err = ProviderError::new(e.api_kind(), format!("{}: {what}", self.store));
                 if let Some(wait) = e.retry_after {
@@ -287,7 +287,7 @@ impl GcpClient {
     async fn access(&self, key: &str, version: &str) -> Result<Vec<u8>, Failure> {
         let url = self
             .secret_url(key, &["versions", version], Some("access"))
-            .map_err(Failure::Token)?;
+            .map_err(Failure::Local)?;
         let answer = self
             .api(call::ACCESS_SECRET_VERSION, Method::GET, url, None)
             .await?;
@@ -301,7 +301,7 @@ impl GcpClient {
         loop {
             let mut url = self
                 .secret_url(key, &["versions"], None)
-                .map_err(Failure::Token)?;
+                .map_err(Failure::Local)?;
             url.query_pairs_mut().append_pair("filter", "state:ENABLED");
             if let Some(t) = &page_token {
                 url.query_pairs_mut().append_pair("pageToken", t);
@@ -400,7 +400,7 @@ impl GcpClient {
 
     /// `GET` of the secret resource, uncached.
     async fn get_resource(&self, key: &str) -> Result<Value, Failure> {
-        let url = self.secret_url(key, &[], None).map_err(Failure::Token)?;
+        let url = self.secret_url(key, &[], None).map_err(Failure::Local)?;
         self.api(call::GET_SECRET, Method::GET, url, None).await
     }
 
