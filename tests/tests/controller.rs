@@ -886,3 +886,325 @@ async fn every_object_converges_within_its_refresh_interval_after_an_api_server_
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
+
+// ---- The write path: what upstream writes, case by case (issue 16) -----------------------
+
+/// Waits until `name` holds exactly `want` (key -> value) and returns it.
+async fn secret_becomes(env: &Env, name: &str, want: &[(&str, &str)]) -> Secret {
+    let secrets = env.secrets.clone();
+    let want: std::collections::BTreeMap<String, String> = want
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let what = format!("Secret {name} to hold {want:?}");
+    eventually(&what, || {
+        let secrets = secrets.clone();
+        let want = want.clone();
+        async move {
+            secrets.get_opt(name).await.ok().flatten().is_some_and(|s| {
+                let got: std::collections::BTreeMap<String, String> = s
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+                    .collect();
+                got == want
+            })
+        }
+    })
+    .await
+    .unwrap();
+    env.secrets.get(name).await.unwrap()
+}
+
+async fn ready_becomes(env: &Env, name: &str, status: &str, reason: &str) -> String {
+    let ess = env.ess.clone();
+    eventually(&format!("{name} to be Ready={status}/{reason}"), || async {
+        ess.get(name)
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, r, _)| s == status && r == reason)
+    })
+    .await
+    .unwrap();
+    ready(&env.ess.get(name).await.unwrap()).unwrap().2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_with_a_template_writes_the_template_keys_into_a_secret_made_by_someone_else() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(
+            &ns,
+            json!([{"key": "user", "value": "app"}, {"key": "pass", "value": "pw"}]),
+        ),
+    )
+    .await;
+    let theirs: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "app", "namespace": ns},
+        "stringData": {"foreign": "x"}
+    }))
+    .unwrap();
+    env.secrets
+        .create(&Default::default(), &theirs)
+        .await
+        .unwrap();
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
+                "target": {"creationPolicy": "Merge", "template": {
+                    "data": {"dsn": "{{ .user }}:{{ .pass }}@db"}}},
+                "data": [{"secretKey": "user", "remoteRef": {"key": "user"}},
+                         {"secretKey": "pass", "remoteRef": {"key": "pass"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    // The template's key is written, the provider keys are not (mergePolicy Replace), the
+    // other writer's key stays, and nothing takes ownership.
+    let secret = secret_becomes(&env, "app", &[("dsn", "app:pw@db"), ("foreign", "x")]).await;
+    assert!(secret.metadata.owner_references.is_none());
+    ready_becomes(&env, "app", "True", "SecretSynced").await;
+    // Steady state: refreshes every second write nothing.
+    let before = env
+        .secrets
+        .get("app")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    let es_before = env.ess.get("app").await.unwrap().metadata.resource_version;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        env.secrets
+            .get("app")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        before
+    );
+    assert_eq!(
+        env.ess.get("app").await.unwrap().metadata.resource_version,
+        es_before
+    );
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_or_merge_with_template_merge_policy_writes_template_and_provider_keys() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "user", "value": "app"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "app",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "target": {"creationPolicy": "CreateOrMerge", "template": {
+                    "mergePolicy": "Merge", "data": {"greeting": "hello {{ .user }}"}}},
+                "data": [{"secretKey": "user", "remoteRef": {"key": "user"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let secret = secret_becomes(&env, "app", &[("greeting", "hello app"), ("user", "app")]).await;
+    assert!(
+        secret.metadata.owner_references.is_none(),
+        "CreateOrMerge sets no owner"
+    );
+    ready_becomes(&env, "app", "True", "SecretSynced").await;
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_and_rewrite_work_on_path_like_names() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(
+            &ns,
+            json!([{"key": "/db/password", "value": "pw"}, {"key": "/db/user", "value": "app"},
+                   {"key": "/cache/url", "value": "redis"}]),
+        ),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "db",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "dataFrom": [{
+                    "find": {"name": {"regexp": "^/db/"}},
+                    "rewrite": [{"regexp": {"source": "^_db_", "target": "db_"}}]
+                }]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    // The fake provider converts `/db/password` to `_db_password` inside its find, as
+    // upstream's, so the rewrite sees the converted names.
+    secret_becomes(&env, "db", &[("db_password", "pw"), ("db_user", "app")]).await;
+    ready_becomes(&env, "db", "True", "SecretSynced").await;
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_policy_delete_deletes_the_secret_once_the_remote_key_is_gone() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "gone",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
+                "target": {"deletionPolicy": "Delete"},
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    secret_becomes(&env, "gone", &[("token", "t1")]).await;
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "other", "value": "x"}])),
+    )
+    .await;
+    let secrets = env.secrets.clone();
+    eventually("the Secret to be deleted", || async {
+        secrets.get_opt("gone").await.is_ok_and(|s| s.is_none())
+    })
+    .await
+    .unwrap();
+    ready_becomes(&env, "gone", "True", "SecretDeleted").await;
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_error_heals_when_its_config_map_is_fixed() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.cluster.client(), &ns);
+    let template = |text: &str| -> ConfigMap {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "tpl", "namespace": ns},
+            "data": {"out": text}
+        }))
+        .unwrap()
+    };
+    apply(&config_maps, &template("{{ .missing }}")).await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "templated",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "2s",
+                "target": {"template": {"templateFrom": [
+                    {"configMap": {"name": "tpl", "items": [{"key": "out"}]}}]}},
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    let message = ready_becomes(&env, "templated", "False", "SecretSyncedError").await;
+    assert!(
+        message.contains("templateFrom[0].configMap[out]"),
+        "{message}"
+    );
+    assert!(env.secrets.get_opt("templated").await.unwrap().is_none());
+    // Only the ConfigMap changes; the ExternalSecret is not touched.
+    let generation = env.ess.get("templated").await.unwrap().metadata.generation;
+    apply(&config_maps, &template("token={{ .token }}")).await;
+    secret_becomes(&env, "templated", &[("out", "token=t1")]).await;
+    ready_becomes(&env, "templated", "True", "SecretSynced").await;
+    assert_eq!(
+        env.ess.get("templated").await.unwrap().metadata.generation,
+        generation
+    );
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deny_window_written_with_day_names_holds_refreshes_back() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t1"}])),
+    )
+    .await;
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "windowed",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
+                // Opens at midnight every day of the week and lasts a day: always closed.
+                "syncWindows": {"kind": "deny", "windows": [
+                    {"schedule": "0 0 * * Sun-Sat", "duration": "24h"}]},
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    // The first sync is not a periodic refresh (as upstream): it happens.
+    secret_becomes(&env, "windowed", &[("token", "t1")]).await;
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "t2"}])),
+    )
+    .await;
+    // Several refresh intervals later, the deny window still holds the new value back.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let secret = env.secrets.get("windowed").await.unwrap();
+    assert_eq!(data_of(&secret, "token").as_deref(), Some("t1"));
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}

@@ -8,18 +8,15 @@
 //! - Only Secrets carrying the managed label are watched, and the target Secret is read with
 //!   one GET when a refresh is due, so memory follows the number of managed Secrets.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use eso_api::{
-    ClusterSecretStore, CreationPolicy, ExternalSecret, SecretStore, StoreKind, reasons,
-};
+use eso_api::{ClusterSecretStore, ExternalSecret, SecretStore, StoreKind, reasons};
 use eso_provider::ProviderRegistry;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -27,11 +24,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api_health::{ApiHealth, WatchBackoff, is_unreachable};
-use crate::apply::{apply_secret, field_manager, owned_data_keys};
+use crate::apply::{apply_secret, delete_secret};
 use crate::fetch::{ClientCache, FetchContext, FetchError, ReadSharing, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
-use crate::plan::{EventType, PlanError, PlanInput, SecretAction, plan};
+use crate::plan::{ErrorClass, EventType, PlanError, PlanInput, SecretAction, field_manager, plan};
 use crate::schedule::{RefreshLedger, is_secret_valid, jitter_for, requeue_after, should_refresh};
 use crate::status::{Outcome, RefreshTimeWrites, next_status, status_needs_write};
 use crate::store::StoreLookup;
@@ -130,12 +127,16 @@ pub struct Context {
     health: ApiHealth,
 }
 
-/// Why a reconcile failed; every variant is retried with per-object backoff.
+/// Why a reconcile failed; [`class`](Self::class) says how it is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// Fetching from the provider failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// No plan could be made for a reason that may go away without a change to the
+    /// ExternalSecret (template data, a template's ConfigMap).
+    #[error(transparent)]
+    Plan(PlanError),
     /// The API server refused a read or write.
     #[error("{what}")]
     Kube {
@@ -173,6 +174,21 @@ impl ReconcileError {
     /// Whether the API server could not be reached (not a fault of the object).
     fn api_unreachable(&self) -> bool {
         matches!(self, Self::Kube { source, .. } if is_unreachable(source))
+    }
+
+    /// Whether the API server refused a write because the object changed since it was read.
+    fn conflict(&self) -> bool {
+        matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+    }
+
+    /// How the failure may recover.
+    #[must_use]
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Fetch(e) => e.class(),
+            Self::Plan(e) => e.class(),
+            Self::Kube { .. } => ErrorClass::RetryWithBackoff,
+        }
     }
 }
 
@@ -427,6 +443,7 @@ pub async fn sync_once(es: &ExternalSecret, ctx: &Context, dry_run: bool) -> Syn
                 ReconcileError::Fetch(f) => {
                     format!("could not get secret data from provider: {}", f.chain())
                 }
+                ReconcileError::Plan(p) => plan_message(p),
                 ReconcileError::Kube { .. } => format!("{e}: {}", source_text(&e)),
             },
         },
@@ -503,10 +520,7 @@ async fn sync(
         return Ok((next(&scheduled), SyncOutcome::Skipped));
     }
 
-    let problems = eso_api::validate::validate_external_secret(&es.spec);
-    if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        let message = format!("invalid ExternalSecret: {}", list.join("; "));
+    if let Some(message) = crate::plan::invalid_message(es) {
         if !mode.dry_run {
             // An invalid object needs a change; retrying would not help.
             ctx.fail(es, message.clone(), started).await;
@@ -517,47 +531,46 @@ async fn sync(
     let fetched = match fetch(ctx.fetch_ctx(), es).await {
         Ok(f) => f,
         Err(e) => {
+            let message = format!("could not get secret data from provider: {}", e.chain());
             if !mode.dry_run {
-                ctx.fail(
-                    es,
-                    format!("could not get secret data from provider: {}", e.chain()),
-                    started,
-                )
-                .await;
+                ctx.fail(es, message.clone(), started).await;
+            }
+            if e.class() == ErrorClass::AwaitChange {
+                return Ok((Action::await_change(), SyncOutcome::Failed { message }));
             }
             return Err(e.into());
         }
     };
 
     let manager = field_manager(&name);
-    let owned = existing
-        .as_ref()
-        .map(|s| owned_data_keys(s, &manager))
-        .unwrap_or_default();
+    let exec = eso_template::ExecOptions::default().now(started.into());
     let planned = match plan(PlanInput {
         es,
         fetched: &fetched,
         existing: existing.as_ref(),
-        previously_owned_keys: &owned,
+        exec: &exec,
     }) {
         Ok(p) => p,
         Err(e) => {
             let message = plan_message(&e);
             if !mode.dry_run {
-                // Every plan error needs a change to the objects; retrying would not help, as
-                // upstream does for immutable and ownership errors.
                 ctx.fail(es, message.clone(), started).await;
             }
-            return Ok((Action::await_change(), SyncOutcome::Failed { message }));
+            // Ownership, immutability and template-text errors need a change to the objects,
+            // as upstream treats them; data-caused template errors heal on a later refresh.
+            if e.class() == ErrorClass::AwaitChange {
+                return Ok((Action::await_change(), SyncOutcome::Failed { message }));
+            }
+            return Err(ReconcileError::Plan(e));
         }
     };
 
     if mode.dry_run {
         let outcome = match &planned.action {
-            SecretAction::Write { secret, .. } => SyncOutcome::WouldWrite {
-                changes: describe_changes(existing.as_ref(), secret),
+            SecretAction::Write(write) => SyncOutcome::WouldWrite {
+                changes: describe_changes(existing.as_ref(), &write.secret),
             },
-            SecretAction::Delete { .. } => SyncOutcome::WouldDelete,
+            SecretAction::Delete(_) => SyncOutcome::WouldDelete,
             SecretAction::Nothing => SyncOutcome::Unchanged {
                 reason: planned.condition.reason,
             },
@@ -566,22 +579,8 @@ async fn sync(
     }
 
     let outcome = match &planned.action {
-        SecretAction::Write { secret, create } => {
-            let exclusive = matches!(
-                es.spec.creation_policy(),
-                CreationPolicy::Owner | CreationPolicy::Orphan
-            );
-            let keys: BTreeSet<String> = if exclusive {
-                secret
-                    .data
-                    .iter()
-                    .flatten()
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            } else {
-                fetched.data.keys().cloned().collect()
-            };
-            if let Err(source) = apply_secret(&secrets, &manager, secret, &keys, exclusive).await {
+        SecretAction::Write(write) => {
+            if let Err(source) = apply_secret(&secrets, &manager, write).await {
                 let err = ReconcileError::Kube {
                     what: format!("cannot write Secret \"{namespace}/{target}\""),
                     source,
@@ -596,22 +595,20 @@ async fn sync(
                 }
                 return Err(err);
             }
-            if *create {
+            if write.create {
                 SyncOutcome::Created
             } else {
                 SyncOutcome::Updated
             }
         }
-        SecretAction::Delete { name: secret_name } => {
-            let deleted = secrets.delete(secret_name, &DeleteParams::default()).await;
-            if let Err(source) = deleted
-                && !matches!(&source, kube::Error::Api(s) if s.code == 404)
-            {
+        SecretAction::Delete(delete) => {
+            if let Err(source) = delete_secret(&secrets, delete).await {
                 let err = ReconcileError::Kube {
-                    what: format!("cannot delete Secret \"{namespace}/{secret_name}\""),
+                    what: format!("cannot delete Secret \"{namespace}/{}\"", delete.name),
                     source,
                 };
-                if !err.api_unreachable() {
+                // A conflict means the Secret changed since it was read: plan again.
+                if !err.api_unreachable() && !err.conflict() {
                     ctx.fail(
                         es,
                         format!("could not delete secret: {err}: {}", source_text(&err)),
@@ -655,6 +652,7 @@ fn source_text(e: &ReconcileError) -> String {
     match e {
         ReconcileError::Kube { source, .. } => source.to_string(),
         ReconcileError::Fetch(f) => f.chain(),
+        ReconcileError::Plan(p) => plan_message(p),
     }
 }
 
@@ -662,12 +660,19 @@ fn source_text(e: &ReconcileError) -> String {
 /// server (see [`ApiHealth`]), so this only bounds how late it notices the server is back.
 const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
 
+/// How soon a reconcile whose write met a conflict runs again.
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
+
 fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let jitter = jitter_for(es.uid().as_deref().unwrap_or(&es.name_any()));
     if error.api_unreachable() {
         ctx.health.report_unreachable();
         tracing::debug!(externalsecret = %es_key(&es), error = %error, "API server unreachable; not backing off");
         return Action::requeue(UNREACHABLE_RETRY + UNREACHABLE_RETRY.mul_f64(jitter));
+    }
+    if error.conflict() {
+        // Upstream requeues at once on a conflict; the next reconcile reads and plans afresh.
+        return Action::requeue(CONFLICT_RETRY);
     }
     let failures = ctx
         .failures
@@ -678,13 +683,20 @@ fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Contex
             *n
         })
         .unwrap_or(1);
-    let retry = match error {
+    let mut retry = match error {
         ReconcileError::Fetch(FetchError::Provider { source, .. }) => source
             .retry_after()
             .unwrap_or_default()
             .max(backoff(failures, jitter)),
         _ => backoff(failures, jitter),
     };
+    // Data that may be fixed outside the ExternalSecret is looked at again at least once per
+    // refresh interval.
+    if error.class() == ErrorClass::RetryAtInterval
+        && let Some(interval) = es.spec.refresh_interval().ok().filter(|d| !d.is_zero())
+    {
+        retry = retry.min(interval);
+    }
     tracing::info!(externalsecret = %es_key(&es), error = %error, retry_in = ?retry, "reconcile failed");
     Action::requeue(retry)
 }
@@ -1027,22 +1039,35 @@ mod tests {
         }
         assert!(!ctx.health.is_reachable());
         // An answer about the object itself still backs off, from the first step.
-        let conflict = || ReconcileError::Kube {
+        let invalid = || ReconcileError::Kube {
             what: "cannot write Secret".into(),
+            source: kube::Error::Api(
+                kube::core::Status::failure("invalid", "Invalid")
+                    .with_code(422)
+                    .boxed(),
+            ),
+        };
+        let jitter = jitter_for("u-1");
+        assert_eq!(
+            error_policy(es.clone(), &invalid(), ctx.clone()),
+            Action::requeue(backoff(1, jitter))
+        );
+        assert_eq!(
+            error_policy(es.clone(), &invalid(), ctx.clone()),
+            Action::requeue(backoff(2, jitter))
+        );
+        // A conflict plans again at once, whatever the count.
+        let conflict = ReconcileError::Kube {
+            what: "cannot delete Secret".into(),
             source: kube::Error::Api(
                 kube::core::Status::failure("conflict", "Conflict")
                     .with_code(409)
                     .boxed(),
             ),
         };
-        let jitter = jitter_for("u-1");
         assert_eq!(
-            error_policy(es.clone(), &conflict(), ctx.clone()),
-            Action::requeue(backoff(1, jitter))
-        );
-        assert_eq!(
-            error_policy(es.clone(), &conflict(), ctx.clone()),
-            Action::requeue(backoff(2, jitter))
+            error_policy(es.clone(), &conflict, ctx.clone()),
+            Action::requeue(CONFLICT_RETRY)
         );
     }
 

@@ -299,6 +299,25 @@ impl FetchError {
             .is_some_and(|e| e.kind().is_transient())
     }
 
+    /// How the failure may recover. A missing store may appear, a provider may come back or
+    /// accept new credentials, a missing property or template source may be added: all are
+    /// retried. Only what the ExternalSecret itself asks for and eso-rs cannot do waits for
+    /// a change to it.
+    #[must_use]
+    pub fn class(&self) -> crate::plan::ErrorClass {
+        use crate::plan::ErrorClass;
+        match self {
+            Self::Unsupported { .. } => ErrorClass::AwaitChange,
+            Self::Provider { source, .. }
+                if source.kind() == eso_provider::ErrorKind::Unsupported =>
+            {
+                ErrorClass::AwaitChange
+            }
+            Self::TemplateSource { .. } => ErrorClass::RetryAtInterval,
+            Self::Store { .. } | Self::Provider { .. } => ErrorClass::RetryWithBackoff,
+        }
+    }
+
     /// A PascalCase code for the cause.
     #[must_use]
     pub fn reason(&self) -> &'static str {

@@ -1,53 +1,119 @@
-//! The plan: a pure function from (ExternalSecret, fetched data, current Secret) to what should
-//! be written, the `Ready` condition and the events. No I/O and no clock, so every policy and
-//! precedence rule is unit-tested here.
+//! The plan: a pure function from (ExternalSecret, fetched data, current Secret, clock and
+//! randomness) to the whole intent of a sync: the Secret to write and exactly which data keys
+//! this ExternalSecret claims in it, or a delete guarded by the Secret's identity, the `Ready`
+//! condition and the events; or an error that says how it may recover. The controller only
+//! executes a plan, so every policy and precedence rule is unit-tested here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use eso_api::labels::{ANNOTATION_DATA_HASH, LABEL_CREATED_BY, LABEL_MANAGED, LABEL_MANAGED_VALUE};
+use eso_api::labels::{
+    ANNOTATION_DATA_HASH, FIELD_MANAGER_PREFIX, LABEL_CREATED_BY, LABEL_MANAGED,
+    LABEL_MANAGED_VALUE,
+};
 use eso_api::reasons;
 use eso_api::{CreationPolicy, DeletionPolicy, ExternalSecret};
+use eso_template::ExecOptions;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde_json::Value;
 
 use crate::fetch::Fetched;
 use crate::hash;
+use crate::template::{RenderOptions, TemplateCache, TemplateCause, TemplateFailure};
 
 /// The Secret type used when neither the template nor an existing Secret sets one.
 pub const DEFAULT_SECRET_TYPE: &str = "Opaque";
 
-/// What the plan needs besides the ExternalSecret and its data.
+/// Kubernetes limits a field manager to 128 bytes; upstream switches to a hash above 63.
+const MAX_MANAGER_LEN: usize = 63;
+
+/// The field manager of an ExternalSecret's writes to its target Secret, as upstream names it:
+/// `externalsecrets.external-secrets.io/<name>`, or `.../sha3/<hex>` for long names.
+#[must_use]
+pub fn field_manager(es_name: &str) -> String {
+    let plain = format!("{FIELD_MANAGER_PREFIX}{es_name}");
+    if plain.len() > MAX_MANAGER_LEN {
+        format!("{FIELD_MANAGER_PREFIX}sha3/{}", hash::sha3_224_hex(es_name))
+    } else {
+        plain
+    }
+}
+
+/// The data keys a field manager owns according to the Secret's `managedFields` (any
+/// operation: upstream's Update entries and our Apply ones share the manager name).
+#[must_use]
+pub fn owned_data_keys(secret: &Secret, manager: &str) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for entry in secret.metadata.managed_fields.iter().flatten() {
+        if entry.manager.as_deref() != Some(manager) {
+            continue;
+        }
+        let Some(fields) = entry.fields_v1.as_ref() else {
+            continue;
+        };
+        if let Some(Value::Object(data)) = fields.0.get("f:data") {
+            keys.extend(
+                data.keys()
+                    .filter_map(|k| k.strip_prefix("f:"))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    keys
+}
+
+/// What the plan needs.
 #[derive(Debug, Clone, Copy)]
 pub struct PlanInput<'a> {
     /// The ExternalSecret.
     pub es: &'a ExternalSecret,
     /// The fetched data.
     pub fetched: &'a Fetched,
-    /// The target Secret as it is now, if it exists.
+    /// The target Secret as it is now (with its `managedFields`, which say which data keys
+    /// this ExternalSecret wrote before), if it exists.
     pub existing: Option<&'a Secret>,
-    /// The data keys this ExternalSecret wrote last time (from the Secret's managedFields);
-    /// with Merge policies they are removed before the new data is merged in, so keys that
-    /// disappeared upstream disappear from the Secret.
-    pub previously_owned_keys: &'a BTreeSet<String>,
+    /// The clock and the random source templates see (`now`, `randAlphaNum`, generated
+    /// keys); fixed in tests so that a plan is deterministic.
+    pub exec: &'a ExecOptions,
+}
+
+/// A write of the target Secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretWrite {
+    /// The Secret as it should be afterwards (what a dry run and `sync-once render` show).
+    pub secret: Secret,
+    /// Whether it does not exist yet.
+    pub create: bool,
+    /// The data keys this ExternalSecret writes and claims: the only data keys the write
+    /// applies. Keys it claimed before and no longer does are released (and so removed); keys
+    /// other writers hold stay theirs.
+    pub claimed_keys: BTreeSet<String>,
+    /// Whether every data key it does not claim is removed (Owner and Orphan: the data is
+    /// exactly this ExternalSecret's).
+    pub exclusive: bool,
+}
+
+/// A delete of the target Secret, valid only for the Secret the plan saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardedDelete {
+    /// The Secret's name.
+    pub name: String,
+    /// Its uid: a Secret recreated since is not deleted.
+    pub uid: Option<String>,
+    /// Its resourceVersion: a Secret changed since is not deleted (the controller plans
+    /// again).
+    pub resource_version: Option<String>,
 }
 
 /// What to do with the target Secret.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SecretAction {
-    /// Write this Secret (create or update).
-    Write {
-        /// The desired Secret.
-        secret: Box<Secret>,
-        /// Whether it does not exist yet.
-        create: bool,
-    },
-    /// Delete the target Secret.
-    Delete {
-        /// The Secret's name.
-        name: String,
-    },
-    /// Leave the Secret as it is.
+    /// Create or update it.
+    Write(Box<SecretWrite>),
+    /// Delete it.
+    Delete(GuardedDelete),
+    /// Leave it as it is.
     Nothing,
 }
 
@@ -93,6 +159,18 @@ pub struct Plan {
     pub events: Vec<PlannedEvent>,
 }
 
+/// How a failed sync may recover, which decides when it is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Only a change to the ExternalSecret (or its target Secret) can help: wait for one.
+    AwaitChange,
+    /// The data or an object the ExternalSecret reads is wrong and may be fixed without
+    /// touching it: retry with backoff, at least once per refresh interval.
+    RetryAtInterval,
+    /// A provider or the API server failed: retry with per-object exponential backoff.
+    RetryWithBackoff,
+}
+
 /// Why no plan could be made; each becomes `Ready=False` with reason `SecretSyncedError`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -118,20 +196,38 @@ pub enum PlanError {
         /// The creation policy.
         policy: &'static str,
     },
+    /// deletionPolicy Delete, but the Secret is not one this ExternalSecret controls.
+    #[error(
+        "not deleting Secret {secret:?}: it is not controlled by this ExternalSecret (no controller ownerReference to it, or no {LABEL_MANAGED} label)"
+    )]
+    NotControlled {
+        /// The Secret.
+        secret: String,
+    },
     /// The template could not be applied.
     #[error("{0}")]
-    Template(String),
+    Template(TemplateFailure),
     /// The ExternalSecret is invalid.
     #[error("invalid ExternalSecret: {0}")]
     Invalid(String),
 }
 
 impl PlanError {
-    /// Whether retrying without a change to the objects can help (never: every cause needs a
-    /// change to the ExternalSecret or the Secret).
+    /// How this failure may recover.
     #[must_use]
-    pub fn is_permanent(&self) -> bool {
-        true
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Template(failure) if failure.cause == TemplateCause::Data => {
+                ErrorClass::RetryAtInterval
+            }
+            // Upstream does not requeue ownership and immutability errors either.
+            Self::OwnedByAnother { .. }
+            | Self::Immutable { .. }
+            | Self::DeleteNeedsOwner { .. }
+            | Self::NotControlled { .. }
+            | Self::Template(_)
+            | Self::Invalid(_) => ErrorClass::AwaitChange,
+        }
     }
 }
 
@@ -154,6 +250,44 @@ fn controller_owner(secret: &Secret) -> Option<&OwnerReference> {
 
 fn is_external_secret_owner(owner: &OwnerReference) -> bool {
     owner.kind == "ExternalSecret" && owner.api_version.split('/').next() == Some(eso_api::GROUP)
+}
+
+/// Whether this ExternalSecret controls the Secret: its controller ownerReference names this
+/// ExternalSecret (name, group and kind, as upstream compares) and it carries the managed
+/// label.
+fn controlled_by(secret: &Secret, es_name: &str) -> bool {
+    let managed = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_MANAGED))
+        .is_some_and(|v| v == LABEL_MANAGED_VALUE);
+    managed
+        && controller_owner(secret)
+            .is_some_and(|o| is_external_secret_owner(o) && o.name == es_name)
+}
+
+/// Why the ExternalSecret cannot be synced as written, or `None`: upstream's validation
+/// rules, then what the API accepts and eso-rs does not do (never silently ignored).
+#[must_use]
+pub fn invalid_message(es: &ExternalSecret) -> Option<String> {
+    let mut problems: Vec<String> = eso_api::validate::validate_external_secret(&es.spec)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if es
+        .spec
+        .target
+        .as_ref()
+        .is_some_and(|t| t.manifest.is_some())
+    {
+        problems.push(
+            "spec.target.manifest: generic (non-Secret) targets are not supported by eso-rs; \
+             remove the field to write a Secret"
+                .to_owned(),
+        );
+    }
+    (!problems.is_empty()).then(|| format!("invalid ExternalSecret: {}", problems.join("; ")))
 }
 
 /// Computes the plan.
@@ -194,14 +328,19 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     });
                 }
                 let action = match input.existing {
-                    Some(_) => {
+                    Some(existing) if controlled_by(existing, &es_name) => {
                         events.push(PlannedEvent {
                             type_: EventType::Normal,
                             reason: reasons::EVENT_DELETED,
                             message: format!("deleted Secret {target:?}: the provider has no data (deletionPolicy Delete)"),
                         });
-                        SecretAction::Delete { name: target }
+                        SecretAction::Delete(GuardedDelete {
+                            name: target,
+                            uid: existing.metadata.uid.clone(),
+                            resource_version: existing.metadata.resource_version.clone(),
+                        })
                     }
+                    Some(_) => return Err(PlanError::NotControlled { secret: target }),
                     None => SecretAction::Nothing,
                 };
                 return Ok(Plan {
@@ -223,7 +362,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
                     events,
                 });
             }
-            // Merge goes on: the keys this ExternalSecret wrote are removed below.
+            // Merge goes on: the keys this ExternalSecret wrote are released below.
             DeletionPolicy::Merge => {}
         }
     }
@@ -254,11 +393,12 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         _ => {}
     }
 
-    let desired = desired_secret(input, creation)?;
+    let write = desired_write(input, creation)?;
+    let desired = &write.secret;
 
     if let Some(existing) = input.existing {
         if existing.immutable == Some(true)
-            && (existing.data != desired.data || secret_type(existing) != secret_type(&desired))
+            && (existing.data != desired.data || secret_type(existing) != secret_type(desired))
         {
             return Err(PlanError::Immutable { secret: target });
         }
@@ -266,7 +406,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         let stale_owner = creation != CreationPolicy::Owner
             && controller_owner(existing)
                 .is_some_and(|o| is_external_secret_owner(o) && o.name == es_name);
-        if !stale_owner && !differs(existing, &desired) {
+        if !stale_owner && !differs(existing, desired) {
             return Ok(Plan {
                 action: SecretAction::Nothing,
                 condition: ready(reasons::SECRET_SYNCED, "secret synced"),
@@ -289,10 +429,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
         },
     });
     Ok(Plan {
-        action: SecretAction::Write {
-            secret: Box::new(desired),
-            create,
-        },
+        action: SecretAction::Write(Box::new(SecretWrite { create, ..write })),
         condition: ready(reasons::SECRET_SYNCED, "secret synced"),
         events,
     })
@@ -302,39 +439,47 @@ fn secret_type(secret: &Secret) -> &str {
     secret.type_.as_deref().unwrap_or(DEFAULT_SECRET_TYPE)
 }
 
-/// The Secret this ExternalSecret wants: for `Merge`/`CreateOrMerge` the existing data stays
-/// (minus the keys this ExternalSecret wrote before) under the new data; otherwise the data is
-/// exactly the fetched data. Labels and annotations are the ExternalSecret's own plus upstream's
-/// markers; the data hash covers the final data.
-fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secret, PlanError> {
+/// The write this ExternalSecret wants. Its own data (the template's output, or the fetched
+/// data without a template) is what it claims; for `Merge`/`CreateOrMerge` the existing data
+/// other writers hold stays under it (minus the keys this ExternalSecret wrote before, which
+/// it releases), otherwise the data is exactly its own. Labels and annotations are the
+/// template's (or the ExternalSecret's own) plus upstream's markers; the data hash covers the
+/// final data.
+fn desired_write(input: PlanInput<'_>, creation: CreationPolicy) -> Result<SecretWrite, PlanError> {
     let es = input.es;
     let namespace = es.metadata.namespace.clone();
     let es_name = es.metadata.name.clone().unwrap_or_default();
 
-    let mut base: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    if matches!(
-        creation,
-        CreationPolicy::Merge | CreationPolicy::CreateOrMerge
-    ) && let Some(existing) = input.existing
-    {
-        for (k, v) in existing.data.iter().flatten() {
-            if !input.previously_owned_keys.contains(k) {
-                base.insert(k.clone(), v.0.clone());
-            }
-        }
-    }
     let parts = match es.spec.template() {
         Some(template) => crate::template::apply_template(
             template,
             &input.fetched.data,
             &input.fetched.template_sources,
-            base,
-            Some(crate::template::TemplateCache::global()),
+            RenderOptions {
+                cache: Some(TemplateCache::global()),
+                exec: input.exec,
+            },
         )
         .map_err(PlanError::Template)?,
-        None => crate::template::without_template(es, &input.fetched.data, base),
+        None => crate::template::without_template(es, &input.fetched.data),
     };
-    let data = parts.data;
+    let claimed_keys: BTreeSet<String> = parts.data.keys().cloned().collect();
+    let exclusive = !matches!(
+        creation,
+        CreationPolicy::Merge | CreationPolicy::CreateOrMerge
+    );
+
+    let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    if !exclusive && let Some(existing) = input.existing {
+        let released = owned_data_keys(existing, &field_manager(&es_name));
+        for (k, v) in existing.data.iter().flatten() {
+            if !released.contains(k) {
+                data.insert(k.clone(), v.0.clone());
+            }
+        }
+    }
+    data.extend(parts.data);
+
     let mut labels = parts.labels;
     let mut annotations = parts.annotations;
     labels.insert(LABEL_MANAGED.to_owned(), LABEL_MANAGED_VALUE.to_owned());
@@ -371,20 +516,25 @@ fn desired_secret(input: PlanInput<'_>, creation: CreationPolicy) -> Result<Secr
         .and_then(|t| t.immutable)
         .filter(|i| *i);
 
-    Ok(Secret {
-        metadata: ObjectMeta {
-            name: Some(es.target_name()),
-            namespace,
-            labels: Some(labels),
-            annotations: Some(annotations),
-            owner_references,
-            finalizers: (!parts.finalizers.is_empty()).then_some(parts.finalizers),
-            ..ObjectMeta::default()
+    Ok(SecretWrite {
+        secret: Secret {
+            metadata: ObjectMeta {
+                name: Some(es.target_name()),
+                namespace,
+                labels: Some(labels),
+                annotations: Some(annotations),
+                owner_references,
+                finalizers: (!parts.finalizers.is_empty()).then_some(parts.finalizers),
+                ..ObjectMeta::default()
+            },
+            data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+            type_: Some(type_),
+            immutable,
+            ..Secret::default()
         },
-        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
-        type_: Some(type_),
-        immutable,
-        ..Secret::default()
+        create: input.existing.is_none(),
+        claimed_keys,
+        exclusive,
     })
 }
 
@@ -420,4 +570,48 @@ fn differs(existing: &Secret, desired: &Secret) -> bool {
             &existing.metadata.annotations,
         )
         || !owner_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
+    #[test]
+    fn field_manager_matches_upstream() {
+        assert_eq!(
+            field_manager("db"),
+            "externalsecrets.external-secrets.io/db"
+        );
+        let long = "a-very-long-external-secret-name-xx";
+        assert!(format!("externalsecrets.external-secrets.io/{long}").len() > 63);
+        assert_eq!(
+            field_manager(long),
+            format!(
+                "externalsecrets.external-secrets.io/sha3/{}",
+                hash::sha3_224_hex(long)
+            )
+        );
+    }
+
+    #[test]
+    fn owned_keys_come_from_managed_fields() {
+        let mut s = Secret::default();
+        s.metadata.managed_fields = Some(vec![
+            ManagedFieldsEntry {
+                manager: Some("externalsecrets.external-secrets.io/db".into()),
+                fields_v1: Some(FieldsV1(
+                    serde_json::json!({"f:data": {"f:a": {}, "f:b": {}}, "f:metadata": {}}),
+                )),
+                ..Default::default()
+            },
+            ManagedFieldsEntry {
+                manager: Some("kubectl".into()),
+                fields_v1: Some(FieldsV1(serde_json::json!({"f:data": {"f:c": {}}}))),
+                ..Default::default()
+            },
+        ]);
+        let keys = owned_data_keys(&s, "externalsecrets.external-secrets.io/db");
+        assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
 }

@@ -2,7 +2,7 @@
 //! what `sync-once render` runs; the Secrets and ConfigMaps in the input stand in for the
 //! cluster's (store credentials, template sources).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -171,16 +171,8 @@ async fn render_one(
     set: &ManifestSet,
     es: &ExternalSecret,
 ) -> (Result<Option<Secret>, RenderError>, Vec<String>) {
-    let problems = eso_api::validate::validate_external_secret(&es.spec);
-    if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return (
-            Err(RenderError::Invalid(format!(
-                "invalid ExternalSecret: {}",
-                list.join("; ")
-            ))),
-            Vec::new(),
-        );
+    if let Some(message) = crate::plan::invalid_message(es) {
+        return (Err(RenderError::Invalid(message)), Vec::new());
     }
     let fetched = match fetch(ctx, es).await {
         Ok(f) => f,
@@ -191,12 +183,12 @@ async fn render_one(
         .secrets
         .get(&(namespace, es.target_name()))
         .map(|s| &s.object);
-    let owned = BTreeSet::new();
+    let exec = eso_template::ExecOptions::default();
     let planned = match plan(PlanInput {
         es,
         fetched: &fetched,
         existing,
-        previously_owned_keys: &owned,
+        exec: &exec,
     }) {
         Ok(p) => p,
         Err(e) => return (Err(e.into()), Vec::new()),
@@ -213,7 +205,7 @@ async fn render_one(
         .map(|e| format!("{}: {}", e.reason, e.message))
         .collect();
     let secret = match planned.action {
-        SecretAction::Write { secret, .. } => Some(*secret),
+        SecretAction::Write(write) => Some(write.secret),
         // Rendering shows the Secret as it would be; an unchanged input Secret is still output.
         SecretAction::Nothing => existing
             .filter(|_| {
@@ -221,7 +213,7 @@ async fn render_one(
                     && !fetched.data.is_empty()
             })
             .cloned(),
-        SecretAction::Delete { .. } => None,
+        SecretAction::Delete(_) => None,
     };
     (Ok(secret), notes)
 }

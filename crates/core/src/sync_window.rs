@@ -1,10 +1,15 @@
 //! `spec.syncWindows`: cron-scheduled windows (UTC) that allow or deny periodic refreshes.
 //!
-//! A schedule is a 5-field cron expression (minute hour day-of-month month day-of-week, with
-//! `*`, lists, ranges and `/steps`) or a descriptor (`@yearly`/`@annually`, `@monthly`,
-//! `@weekly`, `@daily`/`@midnight`, `@hourly`). A window opens at each time the schedule fires
-//! and stays open for `duration`. As upstream, schedules that do not parse are ignored;
-//! `@every` has no fixed start and is ignored too.
+//! Upstream parses schedules with robfig/cron v3's five-field parser plus descriptors; this
+//! module accepts the same language: minute hour day-of-month month day-of-week, each `*` or
+//! `?`, values, lists, ranges and `/steps` (`a/n` runs from `a` to the maximum), month names
+//! `jan`-`dec` and weekday names `sun`-`sat` in any case (`MON-FRI`), weekdays 0-6; or a
+//! descriptor (`@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`).
+//! No cron crate speaks exactly that (the `cron` crate wants a seconds field, `croner` also
+//! accepts `L`, `W` and `#`), hence this small parser. A window opens at each time the
+//! schedule fires and stays open for `duration`, both ends included, as upstream's. As
+//! upstream, schedules that do not parse are ignored; `@every` has no fixed start and is
+//! ignored too.
 
 use std::time::Duration;
 
@@ -25,7 +30,24 @@ pub struct Cron {
     weekdays_restricted: bool,
 }
 
-fn parse_field(field: &str, min: u32, max: u32) -> Option<(Vec<bool>, bool)> {
+const MONTHS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const WEEKDAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/// One value of a field: a number, or a name from `names` (whose first entry is `min`).
+fn value(token: &str, min: u32, names: &[&str]) -> Option<u32> {
+    if let Ok(v) = token.parse::<u32>() {
+        return Some(v);
+    }
+    let lower = token.to_ascii_lowercase();
+    names
+        .iter()
+        .position(|n| *n == lower)
+        .map(|i| min + i as u32)
+}
+
+fn parse_field(field: &str, min: u32, max: u32, names: &[&str]) -> Option<(Vec<bool>, bool)> {
     let mut allowed = vec![false; (max + 1) as usize];
     let restricted = field != "*" && field != "?";
     for part in field.split(',') {
@@ -36,9 +58,9 @@ fn parse_field(field: &str, min: u32, max: u32) -> Option<(Vec<bool>, bool)> {
         let (lo, hi) = if range == "*" || range == "?" {
             (min, max)
         } else if let Some((a, b)) = range.split_once('-') {
-            (a.parse().ok()?, b.parse().ok()?)
+            (value(a, min, names)?, value(b, min, names)?)
         } else {
-            let v: u32 = range.parse().ok()?;
+            let v = value(range, min, names)?;
             (v, if part.contains('/') { max } else { v })
         };
         if lo < min || hi > max || lo > hi {
@@ -69,15 +91,12 @@ impl Cron {
         let [m, h, dom, mon, dow] = fields.as_slice() else {
             return None;
         };
-        let (minutes, _) = parse_field(m, 0, 59)?;
-        let (hours, _) = parse_field(h, 0, 23)?;
-        let (days, days_restricted) = parse_field(dom, 1, 31)?;
-        let (months, _) = parse_field(mon, 1, 12)?;
-        let (mut weekdays, weekdays_restricted) = parse_field(dow, 0, 7)?;
-        // 7 is Sunday too.
-        if weekdays[7] {
-            weekdays[0] = true;
-        }
+        let (minutes, _) = parse_field(m, 0, 59, &[])?;
+        let (hours, _) = parse_field(h, 0, 23, &[])?;
+        let (days, days_restricted) = parse_field(dom, 1, 31, &[])?;
+        let (months, _) = parse_field(mon, 1, 12, MONTHS)?;
+        // robfig's weekdays are 0-6 (Sunday is 0 only).
+        let (weekdays, weekdays_restricted) = parse_field(dow, 0, 6, WEEKDAYS)?;
         Some(Self {
             minutes,
             hours,
@@ -112,19 +131,23 @@ impl Cron {
         // started in (bounded to one year of minutes).
         let minutes = (duration.as_secs().div_ceil(60)).min(366 * 24 * 60);
         let now_minute = now.as_second() - now.as_second().rem_euclid(60);
-        (0..minutes as i64).any(|back| {
+        (0..=minutes as i64).any(|back| {
             let start = now_minute - back * 60;
             Timestamp::from_second(start).is_ok_and(|t| {
-                self.fires_at(t) && now.as_second() < start + duration.as_secs() as i64
+                self.fires_at(t) && now.as_second() <= start + duration.as_secs() as i64
             })
         })
     }
 }
 
-/// Whether sync windows allow a periodic refresh at `now`. No (parseable) window: allowed.
+/// Whether sync windows allow a periodic refresh at `now`. No windows: allowed. As upstream,
+/// a window whose schedule does not parse never opens: an allow list of only such windows
+/// blocks, a deny list of only such windows permits.
 #[must_use]
 pub fn allows(windows: Option<&SyncWindows>, now: Timestamp) -> bool {
-    let Some(windows) = windows else { return true };
+    let Some(windows) = windows.filter(|w| !w.windows.is_empty()) else {
+        return true;
+    };
     let parsed: Vec<(Cron, Duration)> = windows
         .windows
         .iter()
@@ -134,9 +157,6 @@ pub fn allows(windows: Option<&SyncWindows>, now: Timestamp) -> bool {
             Some((cron, duration))
         })
         .collect();
-    if parsed.is_empty() {
-        return true;
-    }
     let inside = parsed.iter().any(|(cron, d)| cron.window_contains(*d, now));
     match windows.kind {
         SyncWindowKind::Allow => inside,
@@ -165,11 +185,22 @@ mod tests {
                 .unwrap()
                 .fires_at(utc("2026-01-05T00:00:30Z"))
         );
+        // Names, as robfig's parser reads them: any case, in ranges and lists.
+        let weekdays = Cron::parse("0 9 * * MON-FRI").unwrap();
+        assert!(weekdays.fires_at(utc("2026-11-27T09:00:00Z"))); // a Friday
+        assert!(!weekdays.fires_at(utc("2026-11-28T09:00:00Z"))); // Saturday
+        let months = Cron::parse("0 0 1 jan,Jul ?").unwrap();
+        assert!(months.fires_at(utc("2026-07-01T00:00:00Z")));
+        assert!(!months.fires_at(utc("2026-08-01T00:00:00Z")));
         assert!(
-            Cron::parse("0 0 * * 7")
+            Cron::parse("0 0 * * sun")
                 .unwrap()
                 .fires_at(utc("2026-11-29T00:00:00Z"))
-        ); // Sunday
+        );
+        // `a/n` runs from a to the end of the range.
+        let from_ten = Cron::parse("10/20 * * * *").unwrap();
+        assert!(from_ten.fires_at(utc("2026-11-27T09:50:00Z")));
+        assert!(!from_ten.fires_at(utc("2026-11-27T09:00:00Z")));
         for bad in [
             "",
             "* * * *",
@@ -177,6 +208,11 @@ mod tests {
             "a b c d e",
             "@every 5m",
             "*/0 * * * *",
+            // robfig's weekdays stop at 6, and it has no L, W or #.
+            "0 0 * * 7",
+            "0 0 L * *",
+            "0 0 * * 1#2",
+            "0 0 * * FRIDAY",
         ] {
             assert!(Cron::parse(bad).is_none(), "{bad:?}");
         }
@@ -205,7 +241,9 @@ mod tests {
         let allow = windows(SyncWindowKind::Allow, "0 2 * * *", "1h");
         assert!(allows(Some(&allow), utc("2026-11-27T02:00:00Z")));
         assert!(allows(Some(&allow), utc("2026-11-27T02:59:59Z")));
-        assert!(!allows(Some(&allow), utc("2026-11-27T03:00:00Z")));
+        // Both ends are inside, as upstream's windows.
+        assert!(allows(Some(&allow), utc("2026-11-27T03:00:00Z")));
+        assert!(!allows(Some(&allow), utc("2026-11-27T03:00:01Z")));
         assert!(!allows(Some(&allow), utc("2026-11-27T01:59:00Z")));
         let deny = windows(SyncWindowKind::Deny, "0 2 * * *", "1h");
         assert!(!allows(Some(&deny), utc("2026-11-27T02:30:00Z")));
@@ -214,10 +252,23 @@ mod tests {
         let late = windows(SyncWindowKind::Allow, "30 23 * * *", "1h");
         assert!(allows(Some(&late), utc("2026-11-28T00:15:00Z")));
         assert!(allows(None, utc("2026-11-27T00:00:00Z")));
-        // Unparseable windows are ignored, as upstream.
-        assert!(allows(
+        // A window whose schedule does not parse never opens, as upstream's.
+        assert!(!allows(
             Some(&windows(SyncWindowKind::Allow, "nonsense", "1h")),
             utc("2026-11-27T05:00:00Z")
         ));
+        assert!(allows(
+            Some(&windows(SyncWindowKind::Deny, "nonsense", "1h")),
+            utc("2026-11-27T05:00:00Z")
+        ));
+        let no_windows = SyncWindows {
+            kind: SyncWindowKind::Allow,
+            windows: Vec::new(),
+        };
+        assert!(allows(Some(&no_windows), utc("2026-11-27T05:00:00Z")));
+        // Day names in a deny window.
+        let weekdays = windows(SyncWindowKind::Deny, "0 8 * * Mon-Fri", "10h");
+        assert!(!allows(Some(&weekdays), utc("2026-11-27T12:00:00Z"))); // a Friday
+        assert!(allows(Some(&weekdays), utc("2026-11-28T12:00:00Z"))); // Saturday
     }
 }

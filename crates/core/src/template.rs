@@ -15,7 +15,7 @@ use eso_api::{
 };
 use eso_provider::convert::decode_value;
 use eso_provider::rewrite::KeyTransformer;
-use eso_template::{ParseOptions, Template, Value};
+use eso_template::{ExecOptions, ParseOptions, Template, Value};
 
 /// The contents of the ConfigMaps and Secrets a template refers to, by name (in the
 /// ExternalSecret's namespace).
@@ -25,6 +25,52 @@ pub struct TemplateSources {
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
     /// Secret name -> data.
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+}
+
+/// Why a template could not be applied, and whether fixing it needs a change to the
+/// ExternalSecret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateFailure {
+    /// What failed, naming the template field.
+    pub message: String,
+    /// Where the fault lies.
+    pub cause: TemplateCause,
+}
+
+/// Where a template fault lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateCause {
+    /// The ExternalSecret's own template text or settings: only a change to it can help.
+    Spec,
+    /// The data it was rendered on, or a ConfigMap or Secret it reads: fixing those (without
+    /// touching the ExternalSecret) can help, so it is retried.
+    Data,
+}
+
+impl TemplateFailure {
+    fn spec(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            cause: TemplateCause::Spec,
+        }
+    }
+
+    fn data(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            cause: TemplateCause::Data,
+        }
+    }
+}
+
+/// How templates are rendered: the parse cache and the clock and randomness they see.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions<'a> {
+    /// Parsed templates to reuse.
+    pub cache: Option<&'a TemplateCache>,
+    /// The clock (`now`, certificate validity) and random source (`randAlphaNum`, ...).
+    pub exec: &'a ExecOptions,
 }
 
 /// The parts of the target Secret a template decides.
@@ -97,21 +143,43 @@ fn parse(name: &str, text: &str) -> Result<Template, String> {
 }
 
 struct Renderer<'a> {
-    cache: Option<&'a TemplateCache>,
+    options: RenderOptions<'a>,
 }
 
 impl Renderer<'_> {
-    fn render(&self, name: &str, text: &str, data: &Value) -> Result<Vec<u8>, String> {
-        let template = match self.cache {
-            Some(cache) => cache.get(name, text)?,
-            None => Arc::new(parse(name, text)?),
+    /// Parses (through the cache) and runs a template. A parse error is blamed on `origin`;
+    /// an execution error on the data.
+    fn render(
+        &self,
+        name: &str,
+        text: &str,
+        data: &Value,
+        origin: TemplateCause,
+    ) -> Result<Vec<u8>, TemplateFailure> {
+        let parsed = match self.options.cache {
+            Some(cache) => cache.get(name, text),
+            None => parse(name, text).map(Arc::new),
         };
-        template.execute(data).map_err(|e| e.to_string())
+        let template = parsed.map_err(|message| TemplateFailure {
+            message,
+            cause: origin,
+        })?;
+        template
+            .execute_with(data, self.options.exec)
+            .map_err(|e| TemplateFailure::data(e.to_string()))
     }
 
-    fn render_text(&self, name: &str, text: &str, data: &Value) -> Result<String, String> {
-        let out = self.render(name, text, data)?;
-        String::from_utf8(out).map_err(|_| format!("{name}: the rendered value is not UTF-8 text"))
+    fn render_text(
+        &self,
+        name: &str,
+        text: &str,
+        data: &Value,
+        origin: TemplateCause,
+    ) -> Result<String, TemplateFailure> {
+        let out = self.render(name, text, data, origin)?;
+        String::from_utf8(out).map_err(|_| {
+            TemplateFailure::data(format!("{name}: the rendered value is not UTF-8 text"))
+        })
     }
 }
 
@@ -122,14 +190,14 @@ enum Target {
     Labels,
 }
 
-fn parse_target(value: Option<&str>, field: &str) -> Result<Target, String> {
+fn parse_target(value: Option<&str>, field: &str) -> Result<Target, TemplateFailure> {
     match value.unwrap_or("Data").to_ascii_lowercase().as_str() {
         "" | "data" => Ok(Target::Data),
         "annotations" => Ok(Target::Annotations),
         "labels" => Ok(Target::Labels),
-        other => Err(format!(
+        other => Err(TemplateFailure::spec(format!(
             "{field}.target: {other:?} is not Data, Annotations or Labels"
-        )),
+        ))),
     }
 }
 
@@ -139,14 +207,15 @@ fn write(
     key: String,
     value: Vec<u8>,
     field: &str,
-) -> Result<(), String> {
+) -> Result<(), TemplateFailure> {
     match target {
         Target::Data => {
             parts.data.insert(key, value);
         }
         Target::Annotations | Target::Labels => {
-            let text = String::from_utf8(value)
-                .map_err(|_| format!("{field}: value of {key:?} is not text"))?;
+            let text = String::from_utf8(value).map_err(|_| {
+                TemplateFailure::data(format!("{field}: value of {key:?} is not text"))
+            })?;
             if target == Target::Labels {
                 parts.labels.insert(key, text);
             } else {
@@ -164,18 +233,21 @@ fn write_pairs(
     rendered: &[u8],
     decoding: DecodingStrategy,
     field: &str,
-) -> Result<(), String> {
+) -> Result<(), TemplateFailure> {
     let text = std::str::from_utf8(rendered)
-        .map_err(|_| format!("{field}: the rendered text is not UTF-8"))?;
+        .map_err(|_| TemplateFailure::data(format!("{field}: the rendered text is not UTF-8")))?;
     let pairs: BTreeMap<String, String> = if text.trim().is_empty() {
         BTreeMap::new()
     } else {
-        serde_saphyr::from_str(text)
-            .map_err(|e| format!("{field}: the rendered text is not a YAML map of strings: {e}"))?
+        serde_saphyr::from_str(text).map_err(|e| {
+            TemplateFailure::data(format!(
+                "{field}: the rendered text is not a YAML map of strings: {e}"
+            ))
+        })?
     };
     for (k, v) in pairs {
         let value = decode_value(decoding, &k, v.into_bytes())
-            .map_err(|e| format!("{field}: {}", e.chain()))?;
+            .map_err(|e| TemplateFailure::data(format!("{field}: {}", e.chain())))?;
         write(parts, target, k, value, field)?;
     }
     Ok(())
@@ -198,19 +270,26 @@ impl ItemWriter<'_, '_> {
         kind: &str,
         source: &eso_api::TemplateRef,
         get: impl Fn(&str) -> Option<&'c [u8]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), TemplateFailure> {
         for item in &source.items {
             let raw = get(&item.key).ok_or_else(|| {
-                format!("error in {kind} {}: missing key {}", source.name, item.key)
+                TemplateFailure::data(format!(
+                    "error in {kind} {}: missing key {}",
+                    source.name, item.key
+                ))
             })?;
             let name = format!("{field}[{}]", item.key);
-            let text = std::str::from_utf8(raw)
-                .map_err(|_| format!("{name}: the template is not UTF-8 text"))?;
-            let rendered = self.renderer.render(&name, text, self.data)?;
+            let text = std::str::from_utf8(raw).map_err(|_| {
+                TemplateFailure::data(format!("{name}: the template is not UTF-8 text"))
+            })?;
+            // The template text lives in the ConfigMap or Secret, not in the ExternalSecret.
+            let rendered = self
+                .renderer
+                .render(&name, text, self.data, TemplateCause::Data)?;
             match item.template_as.unwrap_or_default() {
                 TemplateScope::Values => {
                     let value = decode_value(self.decoding, &item.key, rendered)
-                        .map_err(|e| format!("{name}: {}", e.chain()))?;
+                        .map_err(|e| TemplateFailure::data(format!("{name}: {}", e.chain())))?;
                     write(self.parts, self.target, item.key.clone(), value, &name)?;
                 }
                 TemplateScope::KeysAndValues => {
@@ -222,19 +301,18 @@ impl ItemWriter<'_, '_> {
     }
 }
 
-/// Applies the template. `base_data` is the data the Secret keeps before the template is
-/// applied (the existing data for Merge policies, else nothing).
+/// Applies the template to the fetched data: the data keys, labels, annotations, type and
+/// finalizers this ExternalSecret writes (what the target already holds is the plan's
+/// business).
 pub fn apply_template(
     template: &ExternalSecretTemplate,
     fetched: &BTreeMap<String, Vec<u8>>,
     sources: &TemplateSources,
-    base_data: BTreeMap<String, Vec<u8>>,
-    cache: Option<&TemplateCache>,
-) -> Result<TargetParts, String> {
-    let renderer = Renderer { cache };
+    options: RenderOptions<'_>,
+) -> Result<TargetParts, TemplateFailure> {
+    let renderer = Renderer { options };
     let data = Value::from_bytes_map(fetched);
     let mut parts = TargetParts {
-        data: base_data,
         type_: template.type_.clone(),
         ..TargetParts::default()
     };
@@ -258,65 +336,61 @@ pub fn apply_template(
         };
         if let Some(cm) = &from.config_map {
             let cm_field = format!("{field}.configMap");
-            let contents = sources
-                .config_maps
-                .get(&cm.name)
-                .ok_or_else(|| format!("{cm_field}: ConfigMap {:?} not found", cm.name))?;
+            let contents = sources.config_maps.get(&cm.name).ok_or_else(|| {
+                TemplateFailure::data(format!("{cm_field}: ConfigMap {:?} not found", cm.name))
+            })?;
             items.write_all(&cm_field, "configmap", cm, |k| {
                 contents.get(k).map(String::as_bytes)
             })?;
         }
         if let Some(secret) = &from.secret {
             let s_field = format!("{field}.secret");
-            let contents = sources
-                .secrets
-                .get(&secret.name)
-                .ok_or_else(|| format!("{s_field}: Secret {:?} not found", secret.name))?;
+            let contents = sources.secrets.get(&secret.name).ok_or_else(|| {
+                TemplateFailure::data(format!("{s_field}: Secret {:?} not found", secret.name))
+            })?;
             items.write_all(&s_field, "secret", secret, |k| {
                 contents.get(k).map(Vec::as_slice)
             })?;
         }
         if let Some(literal) = &from.literal {
             let name = format!("{field}.literal");
-            let rendered = renderer.render(&name, literal, &data)?;
+            let rendered = renderer.render(&name, literal, &data, TemplateCause::Spec)?;
             write_pairs(&mut parts, target, &rendered, decoding, &name)?;
         }
     }
     for (key, text) in &template.data {
         let name = format!("spec.target.template.data[{key}]");
-        parts
-            .data
-            .insert(key.clone(), renderer.render(&name, text, &data)?);
+        parts.data.insert(
+            key.clone(),
+            renderer.render(&name, text, &data, TemplateCause::Spec)?,
+        );
     }
     if let Some(meta) = &template.metadata {
         for (key, text) in &meta.labels {
             let name = format!("spec.target.template.metadata.labels[{key}]");
-            parts
-                .labels
-                .insert(key.clone(), renderer.render_text(&name, text, &data)?);
+            parts.labels.insert(
+                key.clone(),
+                renderer.render_text(&name, text, &data, TemplateCause::Spec)?,
+            );
         }
         for (key, text) in &meta.annotations {
             let name = format!("spec.target.template.metadata.annotations[{key}]");
-            parts
-                .annotations
-                .insert(key.clone(), renderer.render_text(&name, text, &data)?);
+            parts.annotations.insert(
+                key.clone(),
+                renderer.render_text(&name, text, &data, TemplateCause::Spec)?,
+            );
         }
         parts.finalizers = meta.finalizers.clone();
     }
     Ok(parts)
 }
 
-/// The target parts without a template: the fetched data over `base_data`, and the
-/// ExternalSecret's own labels and annotations.
+/// The target parts without a template: the fetched data, and the ExternalSecret's own labels
+/// and annotations.
 #[must_use]
-pub fn without_template(
-    es: &ExternalSecret,
-    fetched: &BTreeMap<String, Vec<u8>>,
-    mut base_data: BTreeMap<String, Vec<u8>>,
-) -> TargetParts {
-    base_data.extend(fetched.iter().map(|(k, v)| (k.clone(), v.clone())));
+pub fn without_template(es: &ExternalSecret, fetched: &BTreeMap<String, Vec<u8>>) -> TargetParts {
     TargetParts {
-        data: base_data,
+        data: fetched.clone(),
         labels: es.metadata.labels.clone().unwrap_or_default(),
         annotations: es.metadata.annotations.clone().unwrap_or_default(),
         type_: None,
@@ -331,7 +405,16 @@ pub struct GoTemplates;
 impl KeyTransformer for GoTemplates {
     fn transform(&self, template: &str, key: &str) -> Result<String, String> {
         let data = Value::from_string_map(BTreeMap::from([("value", key.as_bytes())]));
-        Renderer { cache: None }.render_text("rewrite.transform", template, &data)
+        let exec = ExecOptions::default();
+        let renderer = Renderer {
+            options: RenderOptions {
+                cache: None,
+                exec: &exec,
+            },
+        };
+        renderer
+            .render_text("rewrite.transform", template, &data, TemplateCause::Spec)
+            .map_err(|e| e.message)
     }
 }
 
@@ -340,6 +423,18 @@ mod tests {
     use super::*;
     use crate::testing::bytes;
     use eso_api::{ExternalSecretTemplateMetadata, TemplateFrom, TemplateRef, TemplateRefItem};
+
+    const EXEC: ExecOptions = ExecOptions {
+        seed: None,
+        now: None,
+    };
+
+    fn opts() -> RenderOptions<'static> {
+        RenderOptions {
+            cache: None,
+            exec: &EXEC,
+        }
+    }
 
     fn tmpl(data: &[(&str, &str)]) -> ExternalSecretTemplate {
         ExternalSecretTemplate {
@@ -358,8 +453,7 @@ mod tests {
             &t,
             &bytes(&[("user", "app"), ("password", "pw")]),
             &TemplateSources::default(),
-            BTreeMap::new(),
-            None,
+            opts(),
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("dsn", "postgres://app:pw@db")]));
@@ -373,8 +467,7 @@ mod tests {
             &t,
             &bytes(&[("user", "app"), ("password", "pw")]),
             &TemplateSources::default(),
-            BTreeMap::new(),
-            None,
+            opts(),
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("password", "pw"), ("user", "APP")]));
@@ -395,8 +488,7 @@ mod tests {
             &t,
             &bytes(&[("user", "app")]),
             &TemplateSources::default(),
-            BTreeMap::new(),
-            None,
+            opts(),
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("user", "app")]));
@@ -460,14 +552,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let out = apply_template(
-            &t,
-            &bytes(&[("user", "app")]),
-            &sources,
-            BTreeMap::new(),
-            None,
-        )
-        .unwrap();
+        let out = apply_template(&t, &bytes(&[("user", "app")]), &sources, opts()).unwrap();
         assert_eq!(
             out.data,
             bytes(&[
@@ -493,70 +578,74 @@ mod tests {
             &t,
             &bytes(&[("v", "raw")]),
             &TemplateSources::default(),
-            BTreeMap::new(),
-            None,
+            opts(),
         )
         .unwrap();
         assert_eq!(out.data, bytes(&[("bin", "raw")]));
     }
 
     #[test]
-    fn errors_name_the_field_and_position() {
+    fn errors_name_the_field_and_say_whether_the_spec_is_at_fault() {
         let t = tmpl(&[("x", "{{ .missing }}")]);
         let err = apply_template(
             &t,
             &bytes(&[("user", "app")]),
             &TemplateSources::default(),
-            BTreeMap::new(),
-            None,
+            opts(),
         )
         .unwrap_err();
         assert!(
-            err.contains("spec.target.template.data[x]") && err.contains("missing"),
+            err.message.contains("spec.target.template.data[x]") && err.message.contains("missing"),
             "{err}"
         );
+        // The next provider data may hold the key.
+        assert_eq!(err.cause, TemplateCause::Data);
         let t = tmpl(&[("x", "{{ if }}")]);
+        let err =
+            apply_template(&t, &BTreeMap::new(), &TemplateSources::default(), opts()).unwrap_err();
         assert!(
-            apply_template(
-                &t,
-                &BTreeMap::new(),
-                &TemplateSources::default(),
-                BTreeMap::new(),
-                None
-            )
-            .unwrap_err()
-            .contains("spec.target.template.data[x]:1:")
+            err.message.contains("spec.target.template.data[x]:1:"),
+            "{err}"
         );
+        assert_eq!(err.cause, TemplateCause::Spec);
         let mut t = tmpl(&[]);
         t.template_from = vec![from_cm("nope", "k", TemplateScope::Values, None)];
+        let err =
+            apply_template(&t, &BTreeMap::new(), &TemplateSources::default(), opts()).unwrap_err();
         assert!(
-            apply_template(
-                &t,
-                &BTreeMap::new(),
-                &TemplateSources::default(),
-                BTreeMap::new(),
-                None
-            )
-            .unwrap_err()
-            .contains("ConfigMap \"nope\" not found")
+            err.message.contains("ConfigMap \"nope\" not found"),
+            "{err}"
         );
+        assert_eq!(err.cause, TemplateCause::Data);
         let mut sources = TemplateSources::default();
         sources.config_maps.insert("tpl".into(), BTreeMap::new());
         t.template_from = vec![from_cm("tpl", "k", TemplateScope::Values, None)];
         assert_eq!(
-            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new(), None).unwrap_err(),
-            "error in configmap tpl: missing key k"
+            apply_template(&t, &BTreeMap::new(), &sources, opts()).unwrap_err(),
+            TemplateFailure::data("error in configmap tpl: missing key k")
+        );
+        // A ConfigMap's template that does not parse is fixed in the ConfigMap.
+        sources.config_maps.insert(
+            "tpl".into(),
+            BTreeMap::from([("k".into(), "{{ if }}".into())]),
+        );
+        assert_eq!(
+            apply_template(&t, &BTreeMap::new(), &sources, opts())
+                .unwrap_err()
+                .cause,
+            TemplateCause::Data
         );
         t.template_from = vec![TemplateFrom {
             literal: Some("a: b".into()),
             target: Some("Spec".into()),
             ..Default::default()
         }];
+        let err = apply_template(&t, &BTreeMap::new(), &sources, opts()).unwrap_err();
         assert!(
-            apply_template(&t, &BTreeMap::new(), &sources, BTreeMap::new(), None)
-                .unwrap_err()
-                .contains("not Data, Annotations or Labels")
+            err.message.contains("not Data, Annotations or Labels"),
+            "{err}"
         );
+        assert_eq!(err.cause, TemplateCause::Spec);
     }
 
     #[test]
@@ -582,13 +671,16 @@ mod cache_tests {
         let mut t = ExternalSecretTemplate::default();
         t.data.insert("dsn".into(), "{{ .user }}@db".into());
         t.data.insert("static".into(), "x".into());
+        let exec = ExecOptions::default();
         for _ in 0..3 {
             let out = apply_template(
                 &t,
                 &bytes(&[("user", "app")]),
                 &TemplateSources::default(),
-                BTreeMap::new(),
-                Some(&cache),
+                RenderOptions {
+                    cache: Some(&cache),
+                    exec: &exec,
+                },
             )
             .unwrap();
             assert_eq!(out.data["dsn"], b"app@db");

@@ -96,6 +96,14 @@ impl ProviderError {
         Self::new(ErrorKind::InvalidRequest, message)
     }
 
+    /// A `property` the remote value does not hold. Deliberately not
+    /// [`ErrorKind::NotFound`]: the key exists, so the entry is not skipped, and a typo in
+    /// `property` never leads to a deletionPolicy deleting or emptying the Secret. Upstream's
+    /// providers answer a plain error here too (all but `fake`, which keeps its not-found).
+    pub fn missing_property(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidRequest, message)
+    }
+
     /// The store's configuration is invalid.
     pub fn invalid_store(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidStore, message)

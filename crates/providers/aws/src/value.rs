@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use eso_provider::{ErrorKind, ProviderError, SecretData, property};
+use eso_provider::{ProviderError, SecretData, property};
 use serde_json::{Map, Value};
 
 /// Upstream tags what PushSecret created with this, and only overwrites or deletes values
@@ -38,13 +38,10 @@ pub(crate) fn select(
     Ok(property::lookup(&doc, prop)?.map(|v| property::value_bytes(&v)))
 }
 
-/// The value of `property` or a not-found error naming it.
+/// The value of `property`, or upstream's error naming it (never not-found: the key exists).
 pub(crate) fn property_of(payload: &[u8], prop: &str, key: &str) -> Result<Vec<u8>, ProviderError> {
     select(payload, prop, key)?.ok_or_else(|| {
-        ProviderError::new(
-            ErrorKind::NotFound,
-            format!("secret {key:?} has no property {prop:?}"),
-        )
+        ProviderError::missing_property(format!("key {prop} does not exist in secret {key}"))
     })
 }
 
@@ -237,6 +234,7 @@ pub(crate) fn not_managed(key: &str) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eso_provider::ErrorKind;
     use serde_json::json;
 
     #[test]
@@ -254,10 +252,10 @@ mod tests {
         );
         assert_eq!(select(doc, "missing", "k").unwrap(), None);
         assert!(select(b"plain", "a", "k").is_err());
-        assert_eq!(
-            property_of(doc, "zz", "k").unwrap_err().kind(),
-            ErrorKind::NotFound
-        );
+        // A missing property is an error, never not-found (the key exists).
+        let err = property_of(doc, "zz", "k").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(err.message(), "key zz does not exist in secret k");
     }
 
     #[test]

@@ -113,10 +113,9 @@ pub(crate) fn metadata(bundle: &Value) -> BTreeMap<String, String> {
 }
 
 fn missing_property(property: &str, key: &str) -> ProviderError {
-    ProviderError::new(
-        eso_provider::ErrorKind::NotFound,
-        format!("property {property:?} does not exist in key {key:?}"),
-    )
+    ProviderError::missing_property(format!(
+        "property {property:?} does not exist in key {key:?}"
+    ))
 }
 
 /// A property of a value, as upstream's `getProperty`: the whole value without a property; a
@@ -164,10 +163,9 @@ pub(crate) fn tag_value(
             return property_of(v.as_bytes(), &property[idx + 1..], property);
         }
     }
-    Err(ProviderError::new(
-        eso_provider::ErrorKind::NotFound,
-        format!("tag {property:?} does not exist"),
-    ))
+    Err(ProviderError::missing_property(format!(
+        "tag {property:?} does not exist"
+    )))
 }
 
 /// The tags of a secret for `dataFrom.extract` with `metadataPolicy: Fetch`, as upstream's
@@ -270,12 +268,13 @@ mod tests {
         assert_eq!(property_of(doc, "n", "k").unwrap(), b"1");
         assert_eq!(property_of(doc, "", "k").unwrap(), doc);
         let err = property_of(doc, "nope", "k").unwrap_err();
-        assert!(err.is_not_found());
+        // An error, never not-found: the key exists.
+        assert!(!err.is_not_found());
         assert_eq!(
             err.to_string(),
             "property \"nope\" does not exist in key \"k\""
         );
-        assert!(property_of(b"plain", "a", "k").unwrap_err().is_not_found());
+        assert!(!property_of(b"plain", "a", "k").unwrap_err().is_not_found());
     }
 
     #[test]
@@ -301,7 +300,7 @@ mod tests {
             tag_value(&tags, "").unwrap(),
             br#"{"env":"prod","owner":"{\"team\":\"a\u003cb\"}"}"#
         );
-        assert!(tag_value(&tags, "missing").unwrap_err().is_not_found());
+        assert!(!tag_value(&tags, "missing").unwrap_err().is_not_found());
     }
 
     #[test]

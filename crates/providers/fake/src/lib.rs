@@ -171,13 +171,16 @@ impl SecretsClient for FakeClient {
             .entries
             .read()
             .map_err(|_| ProviderError::unavailable("fake store state is poisoned"))?;
-        Ok(entries
+        let found: SecretData = entries
             .iter()
             .filter(|((key, version), _)| {
                 version.is_empty() && matcher.matches_path(key) && matcher.matches_name(key)
             })
             .map(|((key, _), entry)| (key.clone(), entry_text(entry).into_bytes()))
-            .collect())
+            .collect();
+        // As upstream's fake provider: the find's key conversion happens here, before the
+        // entry's rewrite (`/db/password` is `_db_password` for a rewrite to match).
+        eso_provider::convert::convert_keys(find.conversion_strategy.unwrap_or_default(), found)
     }
 
     async fn push_secret(&self, request: &PushRequest) -> Result<(), ProviderError> {
@@ -355,8 +358,9 @@ mod tests {
             }),
             ..Default::default()
         };
+        // As upstream's fake provider, find converts the keys itself (Default strategy).
         let found = c.get_all_secrets(&find).await.unwrap();
-        assert_eq!(found.keys().collect::<Vec<_>>(), ["app/db", "other/db"]);
+        assert_eq!(found.keys().collect::<Vec<_>>(), ["app_db", "other_db"]);
         let by_path = ExternalSecretFind {
             path: Some("app/".into()),
             ..Default::default()

@@ -570,13 +570,10 @@ impl SecretsClient for GcpClient {
         match remote.property.as_deref().filter(|p| !p.is_empty()) {
             None => Ok(data.clone()),
             Some(property) => push::get_property(data, property, &remote.key)?.ok_or_else(|| {
-                ProviderError::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "{}: key {property:?} does not exist in secret {:?}",
-                        self.store, remote.key
-                    ),
-                )
+                ProviderError::missing_property(format!(
+                    "{}: key {property:?} does not exist in secret {:?}",
+                    self.store, remote.key
+                ))
             }),
         }
     }
@@ -657,7 +654,9 @@ impl SecretsClient for GcpClient {
                 Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        // As upstream's gcp provider: the find's key conversion happens here, before the
+        // entry's rewrite.
+        eso_provider::convert::convert_keys(find.conversion_strategy.unwrap_or_default(), out)
     }
 
     async fn push_secret(&self, request: &PushRequest) -> Result<(), ProviderError> {

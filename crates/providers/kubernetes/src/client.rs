@@ -307,7 +307,7 @@ impl SecretsClient for KubernetesClient {
         }
         let selector = tag_selector(&find.tags);
         let secrets = self.list(selector.as_deref()).await?;
-        Ok(secrets
+        let found: SecretData = secrets
             .iter()
             .filter_map(|s| {
                 let name = s.metadata.name.as_deref()?;
@@ -315,7 +315,10 @@ impl SecretsClient for KubernetesClient {
                 (matcher.matches_name(name) && matcher.matches_tags(&remote.labels))
                     .then(|| (name.to_owned(), data_json(&remote.data)))
             })
-            .collect())
+            .collect();
+        // As upstream's kubernetes provider: the find's key conversion happens here, before
+        // the entry's rewrite.
+        eso_provider::convert::convert_keys(find.conversion_strategy.unwrap_or_default(), found)
     }
 
     async fn push_secret(&self, request: &PushRequest) -> Result<(), ProviderError> {

@@ -58,10 +58,9 @@ pub(crate) struct RemoteSecret {
 }
 
 fn missing(key: &str, property: &str, place: &str) -> ProviderError {
-    ProviderError::new(
-        eso_provider::ErrorKind::NotFound,
-        format!("Secret {key:?} has no {property:?} in its {place}"),
-    )
+    ProviderError::missing_property(format!(
+        "property {property} does not exist in {place} of secret {key:?}"
+    ))
 }
 
 /// `get_secret` without `metadataPolicy: Fetch`: the data as JSON without a property; with
@@ -223,8 +222,9 @@ mod tests {
             br#"{"host":"h","port":5432}"#
         );
         for p in ["nope", "conf.db.nope", "user.x"] {
+            // Never not-found: the Secret exists, and a typo must not delete anything.
             let err = data_value(&s, "s", Some(p)).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::NotFound, "{p}");
+            assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{p}");
         }
     }
 
@@ -245,12 +245,12 @@ mod tests {
             b"x"
         );
         assert!(
-            metadata_value(&s, "s", Some("labels.nope"))
+            !metadata_value(&s, "s", Some("labels.nope"))
                 .unwrap_err()
                 .is_not_found()
         );
         assert!(
-            metadata_value(&s, "s", Some("spec"))
+            !metadata_value(&s, "s", Some("spec"))
                 .unwrap_err()
                 .is_not_found()
         );
@@ -271,7 +271,7 @@ mod tests {
             ErrorKind::InvalidRequest
         );
         assert!(
-            value_map(&s, "s", Some("nope"), false)
+            !value_map(&s, "s", Some("nope"), false)
                 .unwrap_err()
                 .is_not_found()
         );

@@ -84,8 +84,9 @@ async fn get_reads_whole_data_keys_paths_and_metadata() {
         err.message().contains(&format!("\"{}/absent\"", env.ns())),
         "{err}"
     );
+    // A missing property is an error, never not-found: the Secret exists.
     let err = c.get_secret(&prop("db", "nope")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
 
     let map = c.get_secret_map(&key("db")).await.unwrap();
     assert_eq!(map["user"], b"ann");

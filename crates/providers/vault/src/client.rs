@@ -630,10 +630,10 @@ impl SecretsClient for VaultClient {
             Some(property) => kv::select(&data, property)?
                 .map(|v| kv::value_bytes(&v))
                 .ok_or_else(|| {
-                    ProviderError::new(
-                        ErrorKind::NotFound,
-                        format!("secret {:?} has no property {property:?}", remote.key),
-                    )
+                    ProviderError::missing_property(format!(
+                        "secret {:?} has no property {property:?}",
+                        remote.key
+                    ))
                 }),
         }
     }

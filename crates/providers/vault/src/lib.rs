@@ -65,7 +65,7 @@
 //! # Differences from upstream
 //! - `openBao` is served by the same client as `vault`, with every Vault field (upstream has a
 //!   smaller, read-only OpenBao type); its metric label is `OpenBao`.
-//! - A `property` that does not exist is `NotFound` (upstream: a generic error). Keys without
+//! - Keys without
 //!   `/data/` on a store without `path` still have a metadata path (upstream refuses them).
 //! - `find` with both `name` and `tags` applies both (upstream ignores `tags` then); a `find`
 //!   under a path that does not exist returns nothing instead of an error.

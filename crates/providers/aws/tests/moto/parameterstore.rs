@@ -98,11 +98,17 @@ async fn reads_decrypted_values_versions_properties_and_tags() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{}", err.chain());
+    // A missing property is an error, never not-found (upstream's plain error).
     let err = c
         .get_secret(&remote(&name, Some("nope"), None))
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{}", err.chain());
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{}", err.chain());
+    assert!(
+        err.chain().contains("key nope does not exist"),
+        "{}",
+        err.chain()
+    );
 }
 
 #[tokio::test]

@@ -117,11 +117,12 @@ async fn reads_strings_properties_versions_and_stages() {
         .unwrap();
     assert_eq!(map["host"], b"h1");
 
+    // A missing property is an error, never not-found (upstream's plain error).
     let err = c
         .get_secret(&with(&name, Some("nope"), None))
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{}", err.chain());
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{}", err.chain());
     let err = c.get_secret(&remote(&unique("missing"))).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{}", err.chain());
     let err = c

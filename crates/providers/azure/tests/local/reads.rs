@@ -51,8 +51,9 @@ async fn secrets_by_name_type_prefix_version_and_property() {
     assert_eq!(c.get_secret(&prop("pass.v")).await.unwrap(), b"p1");
     assert_eq!(c.get_secret(&prop("pass")).await.unwrap(), br#"{"v":"p1"}"#);
     assert_eq!(c.get_secret(&prop("a.b")).await.unwrap(), b"dotted");
+    // A missing property is an error, never not-found: the secret exists.
     let err = c.get_secret(&prop("nope")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     assert!(
         err.message()
             .contains("property \"nope\" does not exist in key \"db\""),
@@ -177,8 +178,9 @@ async fn metadata_fetch_serves_tags_and_attributes() {
             .unwrap(),
         b"2030-03-17T17:46:40Z"
     );
+    // A missing tag is an error, never not-found (the secret exists).
     assert!(
-        c.get_secret(&fetch(Some("nope")))
+        !c.get_secret(&fetch(Some("nope")))
             .await
             .unwrap_err()
             .is_not_found()

@@ -49,7 +49,7 @@ async fn reads_latest_numbered_and_aliased_versions() {
 }
 
 #[tokio::test]
-async fn absent_secrets_versions_and_properties_are_not_found() {
+async fn absent_secrets_and_versions_are_not_found_a_missing_property_is_an_error() {
     let env = Env::new().await;
     env.server
         .secret(PROJECT, "db")
@@ -62,7 +62,6 @@ async fn absent_secrets_versions_and_properties_are_not_found() {
         ("version", version("db", "7")),
         ("alias", version("db", "nope")),
         ("secret without versions", remote("empty")),
-        ("property", property("db", "b")),
     ] {
         let err = client.get_secret(&r).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{what}: {}", err.chain());
@@ -72,6 +71,10 @@ async fn absent_secrets_versions_and_properties_are_not_found() {
             err.chain()
         );
     }
+    // The secret exists: a typo in property must never count as not-found.
+    let err = client.get_secret(&property("db", "b")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{}", err.chain());
+    assert!(err.chain().contains("\"b\""), "{}", err.chain());
     let err = client.get_secret(&remote("missing")).await.unwrap_err();
     assert!(
         err.chain().contains("\"missing\""),

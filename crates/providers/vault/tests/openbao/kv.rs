@@ -68,8 +68,9 @@ async fn kv2_reads_whole_secret_properties_and_nested_paths() {
     );
     // A top-level key with a dot wins over the path reading.
     assert_eq!(c.get_secret(&prop(&key, "a.b")).await.unwrap(), b"dotted");
+    // A missing property is an error, never not-found: the secret exists.
     let missing = c.get_secret(&prop(&key, "nope")).await.unwrap_err();
-    assert_eq!(missing.kind(), ErrorKind::NotFound);
+    assert_eq!(missing.kind(), ErrorKind::InvalidRequest);
 
     // The store path may be repeated in the key, with or without data/.
     assert_eq!(
