@@ -199,13 +199,19 @@ struct State {
 
 struct Shared {
     account: String,
-    key: TokenKey,
+    key: Mutex<TokenKey>,
     state: Mutex<State>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn key(&self) -> MutexGuard<'_, TokenKey> {
+        self.key
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -282,7 +288,7 @@ impl ConjurTestServer {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             account: account.to_owned(),
-            key: TokenKey::new(),
+            key: Mutex::new(TokenKey::new()),
             state: Mutex::new(State {
                 roles: BTreeMap::new(),
                 variables: BTreeMap::new(),
@@ -341,6 +347,12 @@ impl ConjurTestServer {
     /// How long access tokens are valid (default 8 minutes, Conjur's).
     pub fn token_ttl(&self, ttl: Duration) {
         self.shared.lock().token_ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    }
+
+    /// Invalidates every access token issued so far (as a restarted Conjur with a new signing
+    /// key would).
+    pub fn revoke_tokens(&self) {
+        *self.shared.key() = TokenKey::new();
     }
 
     /// Queues a fault.
@@ -511,7 +523,7 @@ async fn handle(
             let Some(login) = headers
                 .get(hyper::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|h| shared.key.check(h, now))
+                .and_then(|h| shared.key().check(h, now))
             else {
                 return Ok(empty(401));
             };
@@ -538,7 +550,7 @@ async fn handle(
 
 fn issue(shared: &Shared, login: &str, headers: &HeaderMap, now: i64) -> Response<Full<Bytes>> {
     let ttl = shared.lock().token_ttl;
-    let token = shared.key.issue(login, now, now + ttl);
+    let token = shared.key().issue(login, now, now + ttl);
     let base64 = headers
         .get(hyper::header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
