@@ -2,7 +2,8 @@
 //! product; `publish = false`).
 //!
 //! Conjur cannot be installed on the build machines (it is a Rails application shipped as
-//! container images), so this crate serves, on `127.0.0.1` over HTTP, the part of Conjur's REST
+//! container images), so this crate serves, on `127.0.0.1` over HTTP or HTTPS
+//! ([`ConjurTestServer::start_tls`]), the part of Conjur's REST
 //! API the `conjur` provider and Conjur's clients use, written from Conjur's API reference, the
 //! server's controllers and `conjur-api-go`, and checked with CyberArk's own Python client
 //! (`tests/python_client.rs`):
@@ -34,7 +35,7 @@
 //! ```
 //!
 //! # Knowingly simplified
-//! No policies (roles and their privileges are set by the test), no TLS, no other
+//! No policies (roles and their privileges are set by the test), no client certificates, no other
 //! authenticators, no host factories, no audit. Access tokens are HMAC-signed (clients never
 //! check the signature).
 
