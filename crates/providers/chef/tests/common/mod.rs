@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,11 +58,6 @@ fn goiardi_binary() -> PathBuf {
                 return candidate;
             }
         }
-    }
-    // Debian's package puts it here, which a minimal PATH may lack.
-    let debian = Path::new("/usr/bin/goiardi");
-    if debian.is_file() {
-        return debian.to_path_buf();
     }
     panic!(
         "the Chef server `goiardi` was not found (looked at $ESO_GOIARDI_BIN and PATH); {INSTALL}"
