@@ -2,7 +2,7 @@
 //! `publish = false`).
 //!
 //! GitLab cannot be installed on the build machines, so this crate serves, on `127.0.0.1` over
-//! HTTP, the part of GitLab's REST API v4 the `gitlab` provider uses, written from GitLab's API
+//! HTTP or HTTPS ([`GitlabTestServer::start_tls`]), the part of GitLab's REST API v4 the `gitlab` provider uses, written from GitLab's API
 //! reference (project-level and group-level CI/CD variables, "list a project's groups",
 //! pagination, rate limits) and checked with `python-gitlab`, the client GitLab documents
 //! (`tests/python_client.rs`):
@@ -40,7 +40,7 @@
 //! ```
 //!
 //! # Knowingly simplified
-//! No TLS, no users beyond the token's, no other resources; environment scopes are matched
+//! No users beyond the token's, no other resources; environment scopes are matched
 //! exactly (as the variables API's filter does), never as wildcards.
 
 mod server;
