@@ -216,6 +216,31 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn urls_keep_the_organization_prefix() {
+        let signer =
+            crate::RequestSigner::from_pem("eso", include_str!("testdata/pkcs1.pem")).unwrap();
+        let http = Http::new(
+            reqwest::Client::new(),
+            signer,
+            crate::http::RetryPolicy {
+                max_attempts: 1,
+                base_delay: std::time::Duration::ZERO,
+                max_wait: std::time::Duration::ZERO,
+            },
+        );
+        let base = Url::parse("https://chef.example.com/organizations/acme/").unwrap();
+        let client = ChefClient::new("s".into(), base, "eso".into(), http, 1);
+        assert_eq!(
+            client.url(&["data", "creds", "db"]).unwrap().as_str(),
+            "https://chef.example.com/organizations/acme/data/creds/db"
+        );
+        assert_eq!(
+            client.url(&["users", "a b"]).unwrap().path(),
+            "/organizations/acme/users/a%20b"
+        );
+    }
+
+    #[test]
     fn keys_are_bag_slash_item() {
         assert_eq!(split_key("s", "creds/db").unwrap(), ("creds", "db"));
         for bad in ["creds", "creds/", "/db", "a/b/c", ""] {
