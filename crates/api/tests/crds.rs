@@ -460,8 +460,11 @@ fn provider_object_keeps_unknown_keys() {
         BTreeSet::from([
             "aws",
             "azurekv",
+            "chef",
+            "conjur",
             "fake",
             "gcpsm",
+            "gitlab",
             "kubernetes",
             "openBao",
             "vault",

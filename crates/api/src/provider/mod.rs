@@ -1,7 +1,7 @@
 //! `spec.provider` of a store: exactly one provider key.
 //!
 //! The providers eso-rs implements are typed, one module each (`kubernetes`, `vault` and
-//! `openBao`, `aws`, `webhook`, `gcpsm`, `azurekv`, `fake`); every other upstream key is kept as
+//! `openBao`, `aws`, `webhook`, `gcpsm`, `azurekv`, `chef`, `conjur`, `gitlab`, `fake`); every other upstream key is kept as
 //! opaque JSON in [`SecretStoreProvider::other`], so a manifest for a provider we do not support
 //! yet still parses, round-trips, and later fails with "provider X is not supported".
 
@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 mod aws;
 mod azurekv;
 mod ca_provider;
+mod chef;
+mod conjur;
 mod fake;
 mod gcpsm;
+mod gitlab;
 mod kubernetes;
 mod vault;
 mod webhook;
@@ -22,8 +25,11 @@ mod webhook;
 pub use aws::*;
 pub use azurekv::*;
 pub use ca_provider::*;
+pub use chef::*;
+pub use conjur::*;
 pub use fake::*;
 pub use gcpsm::*;
+pub use gitlab::*;
 pub use kubernetes::*;
 pub use vault::*;
 pub use webhook::*;
@@ -46,9 +52,18 @@ pub struct SecretStoreProvider {
     /// Azure Key Vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azurekv: Option<AzureKvProvider>,
+    /// Chef Infra Server data bags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chef: Option<ChefProvider>,
+    /// CyberArk Conjur.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conjur: Option<ConjurProvider>,
     /// Google Secret Manager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcpsm: Option<GcpsmProvider>,
+    /// GitLab CI/CD variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<GitlabProvider>,
     /// Secrets of a Kubernetes cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<KubernetesProvider>,
@@ -77,7 +92,10 @@ impl SecretStoreProvider {
         let typed = [
             ("aws", self.aws.is_some()),
             ("azurekv", self.azurekv.is_some()),
+            ("chef", self.chef.is_some()),
+            ("conjur", self.conjur.is_some()),
             ("gcpsm", self.gcpsm.is_some()),
+            ("gitlab", self.gitlab.is_some()),
             ("kubernetes", self.kubernetes.is_some()),
             ("vault", self.vault.is_some()),
             ("openBao", self.open_bao.is_some()),
@@ -124,7 +142,10 @@ mod tests {
         for key in [
             "aws",
             "azurekv",
+            "chef",
+            "conjur",
             "gcpsm",
+            "gitlab",
             "kubernetes",
             "vault",
             "openBao",
@@ -137,6 +158,13 @@ mod tests {
                 "vault" | "openBao" => json!({"server": "https://vault"}),
                 "webhook" => json!({"url": "https://hook"}),
                 "fake" => json!({"data": []}),
+                "chef" => json!({"username": "u", "serverUrl": "https://chef/", "auth": {
+                    "secretRef": {"privateKeySecretRef": {"name": "k", "key": "pem"}}}}),
+                "conjur" => json!({"url": "https://conjur", "auth": {"apikey": {"account": "a",
+                    "userRef": {"name": "s", "key": "u"}, "apiKeyRef": {"name": "s", "key": "k"}}}}),
+                "gitlab" => {
+                    json!({"auth": {"SecretRef": {"accessToken": {"name": "t", "key": "k"}}}})
+                }
                 _ => json!({}),
             };
             let p = provider(json!({ key: minimal }));

@@ -1,0 +1,25 @@
+//! `externalsecret_provider_api_calls_count{provider, call, status}` with upstream's labels
+//! (`providers/v1/gitlab/constants.go`): one count per API call (retries inside a call are one
+//! call; upstream's second lookup with the `*` scope is a second call), `status` `success` or
+//! `error`.
+
+const API_CALLS: &str = "externalsecret_provider_api_calls_count";
+
+/// The provider label (upstream's `ProviderGitLab`).
+pub(crate) const PROVIDER: &str = "GitLab";
+
+/// The `call` label values, upstream's names.
+pub(crate) mod call {
+    pub(crate) const LIST_PROJECTS_GROUPS: &str = "ListProjectsGroups";
+    pub(crate) const PROJECT_VARIABLE_GET: &str = "ProjectVariableGet";
+    pub(crate) const PROJECT_VARIABLES_LIST: &str = "ProjectVariablesList";
+    pub(crate) const GROUP_VARIABLE_GET: &str = "GroupVariableGet";
+    pub(crate) const GROUP_VARIABLES_LIST: &str = "GroupVariablesList";
+}
+
+/// Counts one call.
+pub(crate) fn observe<T, E>(call: &'static str, result: &Result<T, E>) {
+    let status = if result.is_ok() { "success" } else { "error" };
+    metrics::counter!(API_CALLS, "provider" => PROVIDER, "call" => call, "status" => status)
+        .increment(1);
+}
