@@ -460,9 +460,12 @@ fn provider_object_keeps_unknown_keys() {
         BTreeSet::from([
             "aws",
             "azurekv",
+            "doppler",
             "fake",
             "gcpsm",
+            "infisical",
             "kubernetes",
+            "onepassword",
             "openBao",
             "vault",
             "webhook"

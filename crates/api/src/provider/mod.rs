@@ -1,7 +1,8 @@
 //! `spec.provider` of a store: exactly one provider key.
 //!
 //! The providers eso-rs implements are typed, one module each (`kubernetes`, `vault` and
-//! `openBao`, `aws`, `webhook`, `gcpsm`, `azurekv`, `fake`); every other upstream key is kept as
+//! `openBao`, `aws`, `webhook`, `gcpsm`, `azurekv`, `infisical`, `onepassword`, `doppler`,
+//! `fake`); every other upstream key is kept as
 //! opaque JSON in [`SecretStoreProvider::other`], so a manifest for a provider we do not support
 //! yet still parses, round-trips, and later fails with "provider X is not supported".
 
@@ -13,18 +14,24 @@ use serde::{Deserialize, Serialize};
 mod aws;
 mod azurekv;
 mod ca_provider;
+mod doppler;
 mod fake;
 mod gcpsm;
+mod infisical;
 mod kubernetes;
+mod onepassword;
 mod vault;
 mod webhook;
 
 pub use aws::*;
 pub use azurekv::*;
 pub use ca_provider::*;
+pub use doppler::*;
 pub use fake::*;
 pub use gcpsm::*;
+pub use infisical::*;
 pub use kubernetes::*;
+pub use onepassword::*;
 pub use vault::*;
 pub use webhook::*;
 
@@ -61,6 +68,15 @@ pub struct SecretStoreProvider {
     /// A generic templated HTTP webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookProvider>,
+    /// Infisical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infisical: Option<InfisicalProvider>,
+    /// A 1Password Connect server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onepassword: Option<OnePasswordProvider>,
+    /// Doppler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doppler: Option<DopplerProvider>,
     /// Static data from the store's own spec (for tests and demos).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fake: Option<FakeProvider>,
@@ -82,6 +98,9 @@ impl SecretStoreProvider {
             ("vault", self.vault.is_some()),
             ("openBao", self.open_bao.is_some()),
             ("webhook", self.webhook.is_some()),
+            ("infisical", self.infisical.is_some()),
+            ("onepassword", self.onepassword.is_some()),
+            ("doppler", self.doppler.is_some()),
             ("fake", self.fake.is_some()),
         ];
         let mut keys: Vec<&str> = typed
@@ -117,9 +136,9 @@ mod tests {
         let p = provider(json!({
             "vault": {"server": "https://vault"},
             "openBao": {"server": "https://bao"},
-            "onepassword": {"connectHost": "http://op"},
+            "conjur": {"url": "https://conjur"},
         }));
-        assert_eq!(p.keys(), ["vault", "openBao", "onepassword"]);
+        assert_eq!(p.keys(), ["vault", "openBao", "conjur"]);
         assert_eq!(p.key(), None);
         for key in [
             "aws",
@@ -129,6 +148,9 @@ mod tests {
             "vault",
             "openBao",
             "webhook",
+            "infisical",
+            "onepassword",
+            "doppler",
             "fake",
         ] {
             let minimal = match key {
@@ -137,6 +159,11 @@ mod tests {
                 "vault" | "openBao" => json!({"server": "https://vault"}),
                 "webhook" => json!({"url": "https://hook"}),
                 "fake" => json!({"data": []}),
+                "infisical" => json!({
+                    "auth": {},
+                    "secretsScope": {"projectSlug": "p", "environmentSlug": "dev"},
+                }),
+                "onepassword" => json!({"connectHost": "http://op:8080", "vaults": {"v": 1}}),
                 _ => json!({}),
             };
             let p = provider(json!({ key: minimal }));
