@@ -162,7 +162,10 @@ impl InfisicalClient {
             Failure::Local(local) => return local,
             Failure::Http(e) => e,
         };
-        let kind = e.kind();
+        let kind = match e.kind() {
+            ErrorKind::NotFound if names_scope(&e.message) => ErrorKind::InvalidStore,
+            k => k,
+        };
         let mut err = ProviderError::new(kind, what);
         if let Some(wait) = e.retry_after {
             err = err.with_retry_after(wait);
@@ -490,10 +493,21 @@ enum Failure {
 }
 
 impl Failure {
-    /// Whether Infisical confirmed that the thing does not exist.
+    /// Whether Infisical confirmed that the secret (or its folder) does not exist. A 404 for
+    /// the store's project or environment is a misconfiguration, never a missing secret.
     fn is_not_found(&self) -> bool {
-        matches!(self, Self::Http(e) if e.kind() == ErrorKind::NotFound)
+        matches!(self, Self::Http(e) if e.kind() == ErrorKind::NotFound && !names_scope(&e.message))
     }
+}
+
+/// Whether a 404 message is about the project or environment, or names no route at all
+/// (Infisical's "Project with slug
+/// '…' not found", "Environment with slug '…' in project … not found").
+fn names_scope(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["project", "environment", "workspace", "route"]
+        .iter()
+        .any(|p| m.starts_with(p))
 }
 
 #[async_trait]
