@@ -53,7 +53,7 @@
 //! `MachineIdentityLoginVia*Auth` logins).
 //!
 //! # Errors
-//! 404 on a read is [`ErrorKind::NotFound`](eso_provider::ErrorKind::NotFound) (so
+//! 404 on a read is [`ErrorKind::NotFound`] (so
 //! `deletionPolicy` applies). A `property` the value does not hold is `InvalidRequest`, as
 //! upstream's plain error is. 401 and 403 are `Auth` (a 401 logs in again and retries once);
 //! any refused login is `Auth`. 429 is `Throttled` with the `Retry-After` wait; 408, 5xx,
