@@ -41,10 +41,13 @@ enum Token {
     Oidc { identity: String, expires: Instant },
 }
 
+/// A config: its environment and its secrets (name -> raw value).
+type Config = (String, BTreeMap<String, String>);
+
 #[derive(Debug, Default)]
 struct State {
-    /// project -> config -> (environment, secrets).
-    projects: BTreeMap<String, BTreeMap<String, (String, BTreeMap<String, String>)>>,
+    /// project -> config name -> config.
+    projects: BTreeMap<String, BTreeMap<String, Config>>,
     tokens: BTreeMap<String, Token>,
     /// OIDC identity -> the subject tokens it accepts.
     identities: BTreeMap<String, Vec<String>>,
