@@ -15,7 +15,6 @@ use crate::metrics::{self, call};
 /// Upstream's margin: a token with less than this left is renewed.
 const MIN_TOKEN_BUFFER: Duration = Duration::from_secs(60);
 
-#[derive(Debug)]
 pub(crate) struct Oidc {
     pub(crate) http: Http,
     pub(crate) base: Url,
@@ -26,10 +25,22 @@ pub(crate) struct Oidc {
 }
 
 /// Where a client's Doppler token comes from.
-#[derive(Debug)]
 pub(crate) enum TokenSource {
     Static(String),
     Oidc(Box<Oidc>),
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a token.
+        match self {
+            Self::Static(_) => f.write_str("TokenSource::Static"),
+            Self::Oidc(o) => f
+                .debug_struct("TokenSource::Oidc")
+                .field("identity", &o.identity)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl TokenSource {

@@ -67,7 +67,7 @@ impl Credentials {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Held {
     token: String,
     /// When to log in again; `None` for a token-auth token.
@@ -75,13 +75,22 @@ struct Held {
 }
 
 /// The access token of one client.
-#[derive(Debug)]
 pub(crate) struct TokenSource {
     http: Http,
     base: Url,
     store: String,
     credentials: Credentials,
     held: tokio::sync::Mutex<Option<Held>>,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a token or a credential.
+        f.debug_struct("TokenSource")
+            .field("store", &self.store)
+            .field("method", &self.credentials.method())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenSource {

@@ -22,8 +22,8 @@ pub(crate) struct RetryPolicy {
     pub(crate) max_wait: Duration,
 }
 
-/// One request.
-#[derive(Debug, Clone)]
+/// One request. Not `Debug`: it holds a token.
+#[derive(Clone)]
 pub(crate) struct Call {
     pub(crate) method: Method,
     pub(crate) url: Url,

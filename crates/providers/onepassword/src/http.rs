@@ -27,8 +27,8 @@ pub(crate) struct RetryPolicy {
     pub(crate) forbidden_attempts: u32,
 }
 
-/// One request.
-#[derive(Debug, Clone)]
+/// One request. Not `Debug`: it holds a token.
+#[derive(Clone)]
 pub(crate) struct Call {
     pub(crate) method: Method,
     pub(crate) url: Url,
