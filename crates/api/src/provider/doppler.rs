@@ -11,8 +11,7 @@ use crate::common::{SecretKeySelector, ServiceAccountSelector};
 #[serde(rename_all = "camelCase")]
 pub struct DopplerProvider {
     /// How the operator authenticates (exactly one of `secretRef` and `oidcConfig`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<DopplerAuth>,
+    pub auth: DopplerAuth,
     /// The Doppler project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,

@@ -164,6 +164,7 @@ mod tests {
                     "secretsScope": {"projectSlug": "p", "environmentSlug": "dev"},
                 }),
                 "onepassword" => json!({"connectHost": "http://op:8080", "vaults": {"v": 1}}),
+                "doppler" => json!({"auth": {}}),
                 _ => json!({}),
             };
             let p = provider(json!({ key: minimal }));

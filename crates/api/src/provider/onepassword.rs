@@ -12,7 +12,9 @@ use crate::common::SecretKeySelector;
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OnePasswordProvider {
-    /// How the operator authenticates to the Connect server.
+    /// How the operator authenticates to the Connect server. Upstream's CRD requires it; ours
+    /// lets it be absent (like `vaults`) so that the store still parses and its validation names
+    /// what is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<OnePasswordAuth>,
     /// The Connect server's URL, e.g. `http://onepassword-connect:8080`.

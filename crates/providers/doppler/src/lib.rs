@@ -266,7 +266,7 @@ fn check_namespace(store: &StoreInfo, ns: Option<&str>, field: &str) -> Result<(
 fn check_spec(spec: &DopplerSpec, store: &StoreInfo) -> Result<(), ProviderError> {
     let owner = store.describe();
     let invalid = |m: &str| ProviderError::invalid_store(format!("{owner}: invalid store: {m}"));
-    let auth = spec.auth.clone().unwrap_or_default();
+    let auth = &spec.auth;
     match (&auth.secret_ref, &auth.oidc_config) {
         (Some(_), Some(_)) => Err(invalid(
             "exactly one of 'secretRef' or 'oidcConfig' must be specified",
@@ -318,7 +318,7 @@ impl DopplerProvider {
     ) -> Result<TokenSource, ProviderError> {
         let store = ctx.store;
         let owner = store.describe();
-        let auth = spec.auth.clone().unwrap_or_default();
+        let auth = &spec.auth;
         if let Some(s) = &auth.secret_ref {
             // Upstream's default key.
             let selector = SecretKeySelector {
@@ -384,7 +384,7 @@ impl DopplerProvider {
 /// Upstream's referent auth: a token Secret (or ServiceAccount) naming no namespace on a cluster
 /// store resolves in the namespace of each ExternalSecret.
 fn is_referent(spec: &DopplerSpec) -> bool {
-    let auth = spec.auth.clone().unwrap_or_default();
+    let auth = &spec.auth;
     auth.secret_ref
         .as_ref()
         .is_some_and(|s| s.doppler_token.namespace.is_none())

@@ -93,7 +93,7 @@ impl Env {
     /// A spec with the service token (no project or config: the token names them).
     pub fn spec(&self) -> Spec {
         Spec {
-            auth: Some(DopplerAuth {
+            auth: DopplerAuth {
                 secret_ref: Some(DopplerAuthSecretRef {
                     doppler_token: SecretKeySelector {
                         name: Some("doppler".into()),
@@ -102,7 +102,7 @@ impl Env {
                     },
                 }),
                 oidc_config: None,
-            }),
+            },
             ..Spec::default()
         }
     }
@@ -110,7 +110,7 @@ impl Env {
     /// A spec with the personal token and `project`/`config`.
     pub fn personal_spec(&self, project: &str, config: &str) -> Spec {
         let mut spec = self.spec();
-        if let Some(s) = spec.auth.as_mut().and_then(|a| a.secret_ref.as_mut()) {
+        if let Some(s) = spec.auth.secret_ref.as_mut() {
             s.doppler_token.key = Some("personal".into());
         }
         spec.project = Some(project.into());

@@ -9,7 +9,7 @@ use crate::common::{Env, NS, Tokens, cluster_store, remote, store, text};
 
 fn oidc_spec(env: &Env, namespace: Option<&str>) -> eso_api::provider::DopplerProvider {
     let mut spec = env.spec();
-    spec.auth = Some(DopplerAuth {
+    spec.auth = DopplerAuth {
         secret_ref: None,
         oidc_config: Some(DopplerOidcAuth {
             identity: "ident-1".into(),
@@ -20,7 +20,7 @@ fn oidc_spec(env: &Env, namespace: Option<&str>) -> eso_api::provider::DopplerPr
             },
             expiration_seconds: None,
         }),
-    });
+    };
     spec.project = Some("backend".into());
     spec.config = Some("prd".into());
     spec
@@ -127,21 +127,15 @@ async fn store_validation_follows_upstream() {
     assert!(p.validate_store(&store(env.spec())).is_ok());
     assert!(p.validate_store(&store(oidc_spec(&env, None))).is_ok());
     let mut none = env.spec();
-    none.auth = None;
+    none.auth = DopplerAuth::default();
     let mut both = env.spec();
-    if let Some(a) = both.auth.as_mut() {
-        a.oidc_config = oidc_spec(&env, None).auth.and_then(|a| a.oidc_config);
-    }
+    both.auth.oidc_config = oidc_spec(&env, None).auth.oidc_config;
     let mut no_identity = oidc_spec(&env, None);
-    if let Some(o) = no_identity
-        .auth
-        .as_mut()
-        .and_then(|a| a.oidc_config.as_mut())
-    {
+    if let Some(o) = no_identity.auth.oidc_config.as_mut() {
         o.identity.clear();
     }
     let mut other_ns = env.spec();
-    if let Some(s) = other_ns.auth.as_mut().and_then(|a| a.secret_ref.as_mut()) {
+    if let Some(s) = other_ns.auth.secret_ref.as_mut() {
         s.doppler_token.namespace = Some("elsewhere".into());
     }
     for (what, spec) in [
