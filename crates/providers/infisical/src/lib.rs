@@ -53,8 +53,10 @@
 //! `MachineIdentityLoginVia*Auth` logins).
 //!
 //! # Errors
-//! 404 on a read is [`ErrorKind::NotFound`] (so
-//! `deletionPolicy` applies). A `property` the value does not hold is `InvalidRequest`, as
+//! 404 for a secret (or its folder) is [`ErrorKind::NotFound`] (so `deletionPolicy`
+//! applies); a 404 for the store's project or environment, or for a route the server does not
+//! have (a wrong `hostAPI`), is `InvalidStore`, so a misconfigured store never reads as
+//! missing secrets. A `property` the value does not hold is `InvalidRequest`, as
 //! upstream's plain error is. 401 and 403 are `Auth` (a 401 logs in again and retries once);
 //! any refused login is `Auth`. 429 is `Throttled` with the `Retry-After` wait; 408, 5xx,
 //! connection failures and timeouts are `Unavailable`; other 4xx are `InvalidRequest`.
@@ -64,6 +66,8 @@
 //! `InvalidStore`, never `NotFound`.
 //!
 //! # Differences from upstream
+//! - Only a 404 for a secret or folder is "does not exist"; upstream treats every 404 so, a
+//!   missing project or environment included.
 //! - `remoteRef.version` reads that version (upstream ignores it); `metadataPolicy: Fetch` is
 //!   refused (upstream ignores it and returns the value).
 //! - A `property` naming a number, boolean, object or array returns its JSON text (upstream
