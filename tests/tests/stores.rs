@@ -39,7 +39,7 @@ async fn stores_are_validated_and_report_ready_with_a_reason() {
         ),
         (
             "unsupported",
-            json!({"onepassword": {"connectHost": "http://op"}}),
+            json!({"akeyless": {"akeylessGWApiURL": "http://gw"}}),
         ),
         ("other-class", json!({"fake": {"data": []}})),
     ] {
@@ -90,7 +90,7 @@ async fn stores_are_validated_and_report_ready_with_a_reason() {
     let (_, reason, message) = ready(&api.get("unsupported").await.unwrap()).unwrap();
     assert_eq!(reason, "InvalidProviderConfig");
     assert!(
-        message.contains("provider \"onepassword\" is not supported"),
+        message.contains("provider \"akeyless\" is not supported"),
         "{message}"
     );
     // A store of another controller class is left alone.

@@ -228,11 +228,11 @@ fn a_store_in_another_namespace_cannot_be_used() {
 
 #[test]
 fn an_unsupported_provider_is_named() {
-    let store = "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: store}\nspec:\n  provider:\n    onepassword: {connectHost: 'http://op'}";
+    let store = "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: store}\nspec:\n  provider:\n    akeyless: {akeylessGWApiURL: 'http://gw'}";
     let (code, _, stderr) = render_text(&docs(&[store, &es("app", GOOD_SPEC)]));
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("provider \"onepassword\" is not supported"),
+        stderr.contains("provider \"akeyless\" is not supported"),
         "{stderr}"
     );
 }

@@ -1139,18 +1139,19 @@ mod tests {
         );
         let two = store(json!({"provider": {
             "fake": {"data": []},
-            "onepassword": {"connectHost": "http://op"},
+            "akeyless": {"akeylessGWApiURL": "https://akeyless"},
         }}));
         let errs = validate_secret_store(&two, true);
         assert_eq!(
             errs,
             [FieldError::new(
                 "spec.provider",
-                "exactly one provider must be set, found 2: fake, onepassword"
+                "exactly one provider must be set, found 2: fake, akeyless"
             )]
         );
         // An unknown provider alone is a valid store; support is decided elsewhere.
-        let unknown = store(json!({"provider": {"onepassword": {"connectHost": "http://op"}}}));
+        let unknown =
+            store(json!({"provider": {"akeyless": {"akeylessGWApiURL": "https://akeyless"}}}));
         assert_eq!(validate_secret_store(&unknown, false), []);
     }
 

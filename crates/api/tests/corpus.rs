@@ -429,7 +429,7 @@ fn unknown_provider_survives_round_trip() {
         .iter()
         .filter(|d| {
             matches!(kind_of(&d.value), "SecretStore" | "ClusterSecretStore")
-                && d.value["spec"]["provider"].get("onepassword").is_some()
+                && d.value["spec"]["provider"].get("akeyless").is_some()
         })
         .collect();
     assert!(
@@ -438,7 +438,7 @@ fn unknown_provider_survives_round_trip() {
     );
     for doc in unknown {
         let store: SecretStore = serde_json::from_value(doc.value.clone()).unwrap();
-        assert_eq!(store.spec.provider.key(), Some("onepassword"));
+        assert_eq!(store.spec.provider.key(), Some("akeyless"));
         assert_eq!(
             serde_json::to_value(&store).unwrap()["spec"]["provider"],
             doc.value["spec"]["provider"]

@@ -462,10 +462,13 @@ fn provider_object_keeps_unknown_keys() {
             "azurekv",
             "chef",
             "conjur",
+            "doppler",
             "fake",
             "gcpsm",
             "gitlab",
+            "infisical",
             "kubernetes",
+            "onepassword",
             "openBao",
             "vault",
             "webhook"

@@ -236,4 +236,12 @@ pub fn builtin_providers_with(aws: eso_provider_aws::AwsConfig) -> ProviderRegis
         .with(Arc::new(eso_provider_vault::VaultProvider::open_bao()))
         .with(Arc::new(eso_provider_kubernetes::KubernetesProvider::new()))
         .with(Arc::new(eso_provider_webhook::WebhookProvider::new()))
+        .with(Arc::new(eso_provider_gcp::GcpProvider::new()))
+        .with(Arc::new(eso_provider_azure::AzureKvProvider::new()))
+        .with(Arc::new(eso_provider_chef::ChefProvider::new()))
+        .with(Arc::new(eso_provider_conjur::ConjurProvider::new()))
+        .with(Arc::new(eso_provider_gitlab::GitlabProvider::new()))
+        .with(Arc::new(eso_provider_infisical::InfisicalProvider::new()))
+        .with(Arc::new(eso_provider_onepassword::OnePasswordProvider::new()))
+        .with(Arc::new(eso_provider_doppler::DopplerProvider::new()))
 }

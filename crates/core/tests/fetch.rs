@@ -349,14 +349,14 @@ async fn an_unsupported_provider_is_named() {
     let mut store = fake_store("store", &[]);
     store.spec.provider.fake = None;
     store.spec.provider.other.insert(
-        "onepassword".into(),
-        serde_json::json!({"connectHost": "x"}),
+        "akeyless".into(),
+        serde_json::json!({"akeylessGWApiURL": "x"}),
     );
     let set = set_with(&[store]);
     let es = EsBuilder::new("es").data("k", "k").build();
     let text = run(&set, &es).await.unwrap_err().chain();
     assert!(
-        text.contains("provider \"onepassword\" is not supported"),
+        text.contains("provider \"akeyless\" is not supported"),
         "{text}"
     );
 }

@@ -1,7 +1,8 @@
 //! `spec.provider` of a store: exactly one provider key.
 //!
 //! The providers eso-rs implements are typed, one module each (`kubernetes`, `vault` and
-//! `openBao`, `aws`, `webhook`, `gcpsm`, `azurekv`, `chef`, `conjur`, `gitlab`, `fake`); every other upstream key is kept as
+//! `openBao`, `aws`, `webhook`, `gcpsm`, `azurekv`, `chef`, `conjur`, `gitlab`, `infisical`,
+//! `onepassword`, `doppler`, `fake`); every other upstream key is kept as
 //! opaque JSON in [`SecretStoreProvider::other`], so a manifest for a provider we do not support
 //! yet still parses, round-trips, and later fails with "provider X is not supported".
 
@@ -15,10 +16,13 @@ mod azurekv;
 mod ca_provider;
 mod chef;
 mod conjur;
+mod doppler;
 mod fake;
 mod gcpsm;
 mod gitlab;
+mod infisical;
 mod kubernetes;
+mod onepassword;
 mod vault;
 mod webhook;
 
@@ -27,10 +31,13 @@ pub use azurekv::*;
 pub use ca_provider::*;
 pub use chef::*;
 pub use conjur::*;
+pub use doppler::*;
 pub use fake::*;
 pub use gcpsm::*;
 pub use gitlab::*;
+pub use infisical::*;
 pub use kubernetes::*;
+pub use onepassword::*;
 pub use vault::*;
 pub use webhook::*;
 
@@ -76,6 +83,15 @@ pub struct SecretStoreProvider {
     /// A generic templated HTTP webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookProvider>,
+    /// Infisical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infisical: Option<InfisicalProvider>,
+    /// A 1Password Connect server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onepassword: Option<OnePasswordProvider>,
+    /// Doppler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doppler: Option<DopplerProvider>,
     /// Static data from the store's own spec (for tests and demos).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fake: Option<FakeProvider>,
@@ -100,6 +116,9 @@ impl SecretStoreProvider {
             ("vault", self.vault.is_some()),
             ("openBao", self.open_bao.is_some()),
             ("webhook", self.webhook.is_some()),
+            ("infisical", self.infisical.is_some()),
+            ("onepassword", self.onepassword.is_some()),
+            ("doppler", self.doppler.is_some()),
             ("fake", self.fake.is_some()),
         ];
         let mut keys: Vec<&str> = typed
@@ -135,9 +154,9 @@ mod tests {
         let p = provider(json!({
             "vault": {"server": "https://vault"},
             "openBao": {"server": "https://bao"},
-            "onepassword": {"connectHost": "http://op"},
+            "conjur": {"url": "https://conjur"},
         }));
-        assert_eq!(p.keys(), ["vault", "openBao", "onepassword"]);
+        assert_eq!(p.keys(), ["vault", "openBao", "conjur"]);
         assert_eq!(p.key(), None);
         for key in [
             "aws",
@@ -150,6 +169,9 @@ mod tests {
             "vault",
             "openBao",
             "webhook",
+            "infisical",
+            "onepassword",
+            "doppler",
             "fake",
         ] {
             let minimal = match key {
@@ -165,6 +187,12 @@ mod tests {
                 "gitlab" => {
                     json!({"auth": {"SecretRef": {"accessToken": {"name": "t", "key": "k"}}}})
                 }
+                "infisical" => json!({
+                    "auth": {},
+                    "secretsScope": {"projectSlug": "p", "environmentSlug": "dev"},
+                }),
+                "onepassword" => json!({"connectHost": "http://op:8080", "vaults": {"v": 1}}),
+                "doppler" => json!({"auth": {}}),
                 _ => json!({}),
             };
             let p = provider(json!({ key: minimal }));
