@@ -20,12 +20,13 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
 }
 
-/// `$ESO_PYTHON`, else `.venv-emu/bin/python` at the repository root; fails with the install
-/// command when the SDK is not importable there.
+/// `$ESO_CONJUR_PYTHON`, else `.venv-conjur/bin/python` at the repository root (a venv of its
+/// own: the SDK pins an old `cryptography` that moto and google-auth refuse); fails with the
+/// install command when the SDK is not importable there.
 fn python() -> PathBuf {
-    let python = std::env::var_os("ESO_PYTHON")
+    let python = std::env::var_os("ESO_CONJUR_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv-emu/bin/python"));
+        .unwrap_or_else(|| repo_root().join(".venv-conjur/bin/python"));
     let ok = std::process::Command::new(&python)
         .args(["-c", "import conjur.api.client, async_timeout"])
         .stdout(Stdio::null())
@@ -34,8 +35,8 @@ fn python() -> PathBuf {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "CyberArk's Python SDK is needed at {} (or $ESO_PYTHON): from the repository root run \
-         `python3 -m venv .venv-emu && .venv-emu/bin/pip install {PIP_PACKAGES}`",
+        "CyberArk's Python SDK is needed at {} (or $ESO_CONJUR_PYTHON): from the repository \
+         root run `python3 -m venv .venv-conjur && .venv-conjur/bin/pip install {PIP_PACKAGES}`",
         python.display()
     );
     python
