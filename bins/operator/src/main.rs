@@ -600,6 +600,9 @@ async fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// The stack of each runtime worker thread.
+const WORKER_STACK: usize = 16 * 1024 * 1024;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Crd) = cli.command {
@@ -612,6 +615,8 @@ fn main() -> std::process::ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Reconcile futures of unoptimised builds outgrow tokio's 2 MiB default.
+        .thread_stack_size(WORKER_STACK)
         .build()
     {
         Ok(rt) => rt,

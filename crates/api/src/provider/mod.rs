@@ -154,9 +154,9 @@ mod tests {
         let p = provider(json!({
             "vault": {"server": "https://vault"},
             "openBao": {"server": "https://bao"},
-            "conjur": {"url": "https://conjur"},
+            "akeyless": {"akeylessGWApiURL": "https://gw"},
         }));
-        assert_eq!(p.keys(), ["vault", "openBao", "conjur"]);
+        assert_eq!(p.keys(), ["vault", "openBao", "akeyless"]);
         assert_eq!(p.key(), None);
         for key in [
             "aws",
