@@ -242,6 +242,8 @@ pub fn builtin_providers_with(aws: eso_provider_aws::AwsConfig) -> ProviderRegis
         .with(Arc::new(eso_provider_conjur::ConjurProvider::new()))
         .with(Arc::new(eso_provider_gitlab::GitlabProvider::new()))
         .with(Arc::new(eso_provider_infisical::InfisicalProvider::new()))
-        .with(Arc::new(eso_provider_onepassword::OnePasswordProvider::new()))
+        .with(Arc::new(
+            eso_provider_onepassword::OnePasswordProvider::new(),
+        ))
         .with(Arc::new(eso_provider_doppler::DopplerProvider::new()))
 }
