@@ -147,28 +147,33 @@ impl<'a> GeneratorContext<'a> {
     }
 
     /// A provider error from a stand-in store, reworded for the generator: the store's name
-    /// and `store_field` (e.g. `spec.provider.aws`) become the generator object and its spec
-    /// path (`ECRAuthorizationToken "ci/ecr": spec.auth...`). `what` says what failed when the
-    /// provider's message does not name the object already.
+    /// becomes the generator object, and `store_field` (e.g. `spec.provider.aws`) the field of
+    /// the generator's spec that holds the same settings (`generator_field`, relative to the
+    /// spec: `provider` for a VaultDynamicSecret, empty when they sit at the top), so that
+    /// messages read `ECRAuthorizationToken "ci/ecr": spec.auth...`. `what` says what failed
+    /// when the provider's message does not name the object already.
     #[must_use]
     pub fn provider_error(
         &self,
         store: &StoreInfo,
         store_field: &str,
+        generator_field: &str,
         what: &str,
         err: ProviderError,
     ) -> GeneratorError {
         let store_name = store.describe();
         let object = self.object.describe();
+        let target = if generator_field.is_empty() {
+            self.object.spec_path()
+        } else {
+            format!("{}.{generator_field}", self.object.spec_path())
+        };
         let restyle = |text: &str| {
             text.replace(
                 &format!("{store_name}: {store_field}"),
-                &format!("{object}: {}", self.object.spec_path()),
+                &format!("{object}: {target}"),
             )
-            .replace(
-                &format!("{store_field}."),
-                &format!("{}.", self.object.spec_path()),
-            )
+            .replace(&format!("{store_field}."), &format!("{target}."))
             .replace(&store_name, &object)
         };
         let mut messages = vec![restyle(err.message())];
@@ -223,6 +228,7 @@ mod tests {
         let err = ctx.provider_error(
             &store,
             "spec.provider.aws",
+            "",
             "logging in to AWS failed",
             inner,
         );
@@ -233,7 +239,13 @@ mod tests {
         );
         let wrapped = ProviderError::unavailable("cannot reach ECR")
             .with_source(ProviderError::unavailable("connection refused"));
-        let err = ctx.provider_error(&store, "spec.provider.aws", "calling ECR failed", wrapped);
+        let err = ctx.provider_error(
+            &store,
+            "spec.provider.aws",
+            "",
+            "calling ECR failed",
+            wrapped,
+        );
         assert_eq!(
             err.chain(),
             "ClusterGenerator \"ecr\": calling ECR failed: cannot reach ECR: connection refused"
