@@ -15,8 +15,11 @@ impl Generator for Fake {
         GeneratorKind::Fake
     }
 
-    fn validate(&self, spec: &serde_json::Value) -> Result<(), GeneratorError> {
-        let object = GeneratorObject::namespaced(GeneratorKind::Fake, "", "");
+    fn validate(
+        &self,
+        object: GeneratorObject<'_>,
+        spec: &serde_json::Value,
+    ) -> Result<(), GeneratorError> {
         parse_spec::<FakeSpec>(&object, spec).map(|_| ())
     }
 

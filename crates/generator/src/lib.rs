@@ -111,9 +111,14 @@ pub trait Generator: Send + Sync {
     fn kind(&self) -> GeneratorKind;
 
     /// Static checks of a spec, without I/O (for admission, `sync-once render --dry-run` and
-    /// status messages before anything is generated). The default parses nothing.
-    fn validate(&self, spec: &serde_json::Value) -> Result<(), GeneratorError> {
-        let _ = spec;
+    /// status messages before anything is generated); `object` names the generator in
+    /// messages. The default checks nothing.
+    fn validate(
+        &self,
+        object: GeneratorObject<'_>,
+        spec: &serde_json::Value,
+    ) -> Result<(), GeneratorError> {
+        let _ = (object, spec);
         Ok(())
     }
 

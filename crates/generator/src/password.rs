@@ -223,8 +223,11 @@ impl Generator for Password {
         GeneratorKind::Password
     }
 
-    fn validate(&self, spec: &serde_json::Value) -> Result<(), GeneratorError> {
-        let object = GeneratorObject::namespaced(GeneratorKind::Password, "", "");
+    fn validate(
+        &self,
+        object: GeneratorObject<'_>,
+        spec: &serde_json::Value,
+    ) -> Result<(), GeneratorError> {
         params(&object, spec).map(|_| ())
     }
 

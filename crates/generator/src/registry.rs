@@ -3,7 +3,10 @@ use std::sync::Arc;
 
 use eso_api::generators::GeneratorKind;
 
-use crate::{Fake, Generated, Generator, GeneratorContext, GeneratorError, Password, SshKey, Uuid};
+use crate::{
+    Fake, Generated, Generator, GeneratorContext, GeneratorError, GeneratorObject, Password,
+    SshKey, Uuid,
+};
 
 /// Maps a generator kind to its implementation. The operator and `sync-once` fill it with
 /// [`builtin`] plus the provider crates' kinds; an embedding tool can add its own.
@@ -64,6 +67,16 @@ impl GeneratorRegistry {
                     .join(", ")
             ))
         })
+    }
+
+    /// Checks a spec with the generator of `kind`, without I/O.
+    pub fn validate(
+        &self,
+        kind: GeneratorKind,
+        object: GeneratorObject<'_>,
+        spec: &serde_json::Value,
+    ) -> Result<(), GeneratorError> {
+        self.get(kind)?.validate(object, spec)
     }
 
     /// Generates with the generator of `kind`.

@@ -251,8 +251,11 @@ impl Generator for SshKey {
         GeneratorKind::SSHKey
     }
 
-    fn validate(&self, spec: &serde_json::Value) -> Result<(), GeneratorError> {
-        let object = GeneratorObject::namespaced(GeneratorKind::SSHKey, "", "");
+    fn validate(
+        &self,
+        object: GeneratorObject<'_>,
+        spec: &serde_json::Value,
+    ) -> Result<(), GeneratorError> {
         check(&object, &parse_spec(&object, spec)?)
     }
 

@@ -78,3 +78,37 @@ async fn kinds_without_a_generator_are_unsupported() {
         "generator kind GithubAccessToken is not supported (supported: Fake, Password, SSHKey, UUID)"
     );
 }
+
+#[test]
+fn validate_checks_a_spec_and_names_the_object() {
+    let registry = builtin();
+    let object = GeneratorObject::namespaced(GeneratorKind::Password, "db", "apps");
+    registry
+        .validate(GeneratorKind::Password, object, &json!({"length": 12}))
+        .unwrap();
+    let err = registry
+        .validate(
+            GeneratorKind::Password,
+            object,
+            &json!({"length": 4, "digits": 5}),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidSpec);
+    assert!(
+        err.message().starts_with("Password \"apps/db\": spec"),
+        "{err}"
+    );
+    let object = GeneratorObject::cluster(GeneratorKind::SSHKey, "keys");
+    let err = registry
+        .validate(
+            GeneratorKind::SSHKey,
+            object,
+            &json!({"keyType": "rsa", "keySize": 512}),
+        )
+        .unwrap_err();
+    assert!(
+        err.message()
+            .starts_with("ClusterGenerator \"keys\": spec.generator.sshKeySpec.keySize"),
+        "{err}"
+    );
+}

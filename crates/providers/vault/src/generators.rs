@@ -296,8 +296,7 @@ impl Generator for VaultDynamicSecretGenerator {
         GeneratorKind::VaultDynamicSecret
     }
 
-    fn validate(&self, spec: &Value) -> Result<(), GeneratorError> {
-        let object = GeneratorObject::namespaced(GeneratorKind::VaultDynamicSecret, "", "");
+    fn validate(&self, object: GeneratorObject<'_>, spec: &Value) -> Result<(), GeneratorError> {
         self.parse(&object, spec).map(|_| ())
     }
 

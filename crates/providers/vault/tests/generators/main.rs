@@ -371,7 +371,7 @@ async fn errors_are_typed_by_cause() {
         "VaultDynamicSecret \"apps/dyn\": spec.path is required"
     );
     let err = VaultDynamicSecretGenerator::new()
-        .validate(&json!({"path": "x"}))
+        .validate(object(), &json!({"path": "x"}))
         .unwrap_err();
     assert!(
         err.message()
