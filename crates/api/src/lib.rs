@@ -2,7 +2,8 @@
 //!
 //! This crate owns the wire format only: the custom resources (`ExternalSecret`,
 //! `ClusterExternalSecret`, `SecretStore`, `ClusterSecretStore` in `external-secrets.io/v1`,
-//! `PushSecret` and `ClusterPushSecret` in `v1alpha1`), upstream's defaults (as accessor
+//! `PushSecret` and `ClusterPushSecret` in `v1alpha1`, the generators of
+//! `generators.external-secrets.io/v1alpha1`), upstream's defaults (as accessor
 //! methods, so that a manifest read and written back keeps exactly the fields it had),
 //! upstream's validation rules and the generation of CRD YAML. It performs no I/O and depends on
 //! nothing but kube's derive macros and the Kubernetes OpenAPI types.
@@ -19,6 +20,9 @@
 //! - [`provider`]: `spec.provider` of a store, with typed `kubernetes`, `vault`, `openBao`, `aws`,
 //!   `webhook`, `gcpsm`, `azurekv` and `fake` providers; other provider keys are kept as JSON.
 //! - [`push_secret`]: `PushSecret` and `ClusterPushSecret` (`v1alpha1`).
+//! - [`generators`]: `generators.external-secrets.io/v1alpha1`: `Password`, `UUID`, `SSHKey`,
+//!   `Fake`, `ECRAuthorizationToken`, `STSSessionToken`, `VaultDynamicSecret`, `Webhook`,
+//!   `ClusterGenerator` and `GeneratorState`.
 //! - [`common`]: references to Secrets and ServiceAccounts, and status conditions.
 //! - [`validate`]: admission-style validation returning every violation with its field path.
 //! - [`crds`]: the CustomResourceDefinitions and their YAML as checked in under `deploy/crds/`.
@@ -55,6 +59,7 @@ pub mod common;
 pub mod crds;
 pub mod duration;
 pub mod external_secret;
+pub mod generators;
 pub mod labels;
 pub mod provider;
 pub mod push_secret;

@@ -13,6 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use eso_api::generators::{
+    ClusterGenerator, ECRAuthorizationToken, Fake, GeneratorState, Password, SSHKey,
+    STSSessionToken, UUID, VaultDynamicSecret, Webhook, validate_cluster_generator,
+    validate_ecr_authorization_token, validate_password, validate_sts_session_token,
+    validate_vault_dynamic_secret, validate_webhook,
+};
 use eso_api::validate::{
     FieldError, validate_cluster_external_secret, validate_cluster_push_secret,
     validate_external_secret, validate_push_secret, validate_secret_store,
@@ -105,7 +111,10 @@ fn check_typed(doc: &Value) -> Result<Vec<FieldError>, String> {
     let api_version = doc["apiVersion"].as_str().unwrap_or_default();
     let expected_version = match kind_of(doc) {
         "PushSecret" | "ClusterPushSecret" => "external-secrets.io/v1alpha1",
-        _ => "external-secrets.io/v1",
+        "ExternalSecret" | "ClusterExternalSecret" | "SecretStore" | "ClusterSecretStore" => {
+            "external-secrets.io/v1"
+        }
+        _ => "generators.external-secrets.io/v1alpha1",
     };
     if api_version != expected_version {
         return Err(format!(
@@ -124,6 +133,34 @@ fn check_typed(doc: &Value) -> Result<Vec<FieldError>, String> {
         "PushSecret" => validate_push_secret(&round_trip::<PushSecret>(doc)?.spec),
         "ClusterPushSecret" => {
             validate_cluster_push_secret(&round_trip::<ClusterPushSecret>(doc)?.spec)
+        }
+        "Password" => validate_password(&round_trip::<Password>(doc)?.spec),
+        "UUID" => {
+            round_trip::<UUID>(doc)?;
+            Vec::new()
+        }
+        "SSHKey" => {
+            round_trip::<SSHKey>(doc)?;
+            Vec::new()
+        }
+        "Fake" => {
+            round_trip::<Fake>(doc)?;
+            Vec::new()
+        }
+        "ECRAuthorizationToken" => {
+            validate_ecr_authorization_token(&round_trip::<ECRAuthorizationToken>(doc)?.spec)
+        }
+        "STSSessionToken" => validate_sts_session_token(&round_trip::<STSSessionToken>(doc)?.spec),
+        "VaultDynamicSecret" => {
+            validate_vault_dynamic_secret(&round_trip::<VaultDynamicSecret>(doc)?.spec)
+        }
+        "Webhook" => validate_webhook(&round_trip::<Webhook>(doc)?.spec),
+        "ClusterGenerator" => {
+            validate_cluster_generator(&round_trip::<ClusterGenerator>(doc)?.spec)
+        }
+        "GeneratorState" => {
+            round_trip::<GeneratorState>(doc)?;
+            Vec::new()
         }
         other => return Err(format!("unknown kind {other:?}")),
     })
@@ -297,7 +334,13 @@ fn check_schema(
             .flatten()
         {
             let req = req.as_str().unwrap_or_default();
-            if !obj.contains_key(req) {
+            // The API server applies defaults before it validates, so a required field with a
+            // default may be left out (upstream's Password `length`, `noUpper`, `allowRepeat`).
+            let defaulted = schema
+                .get("properties")
+                .and_then(|p| p.get(req))
+                .is_some_and(|p| p.get("default").is_some());
+            if !obj.contains_key(req) && !defaulted {
                 errs.push(format!("{path}: required field {req:?} is missing"));
             }
         }
@@ -371,11 +414,21 @@ fn corpus_is_large_enough() {
         kinds,
         BTreeSet::from([
             "ClusterExternalSecret",
+            "ClusterGenerator",
             "ClusterPushSecret",
             "ClusterSecretStore",
+            "ECRAuthorizationToken",
             "ExternalSecret",
+            "Fake",
+            "GeneratorState",
+            "Password",
             "PushSecret",
-            "SecretStore"
+            "SSHKey",
+            "STSSessionToken",
+            "SecretStore",
+            "UUID",
+            "VaultDynamicSecret",
+            "Webhook",
         ])
     );
 }

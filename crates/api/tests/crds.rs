@@ -67,6 +67,16 @@ fn file_names_follow_upstream() {
             "external-secrets.io_clustersecretstores.yaml",
             "external-secrets.io_pushsecrets.yaml",
             "external-secrets.io_clusterpushsecrets.yaml",
+            "generators.external-secrets.io_passwords.yaml",
+            "generators.external-secrets.io_uuids.yaml",
+            "generators.external-secrets.io_sshkeys.yaml",
+            "generators.external-secrets.io_fakes.yaml",
+            "generators.external-secrets.io_ecrauthorizationtokens.yaml",
+            "generators.external-secrets.io_stssessiontokens.yaml",
+            "generators.external-secrets.io_vaultdynamicsecrets.yaml",
+            "generators.external-secrets.io_webhooks.yaml",
+            "generators.external-secrets.io_clustergenerators.yaml",
+            "generators.external-secrets.io_generatorstates.yaml",
         ]
     );
 }
@@ -127,12 +137,63 @@ fn names_scopes_and_versions_match_upstream() {
             vec![],
             "v1alpha1",
         ),
+        ("Password", "passwords", "Namespaced", vec![], "v1alpha1"),
+        ("UUID", "uuids", "Namespaced", vec![], "v1alpha1"),
+        ("SSHKey", "sshkeys", "Namespaced", vec![], "v1alpha1"),
+        ("Fake", "fakes", "Namespaced", vec![], "v1alpha1"),
+        (
+            "ECRAuthorizationToken",
+            "ecrauthorizationtokens",
+            "Namespaced",
+            vec![],
+            "v1alpha1",
+        ),
+        (
+            "STSSessionToken",
+            "stssessiontokens",
+            "Namespaced",
+            vec![],
+            "v1alpha1",
+        ),
+        (
+            "VaultDynamicSecret",
+            "vaultdynamicsecrets",
+            "Namespaced",
+            vec![],
+            "v1alpha1",
+        ),
+        ("Webhook", "webhooks", "Namespaced", vec![], "v1alpha1"),
+        (
+            "ClusterGenerator",
+            "clustergenerators",
+            "Cluster",
+            vec![],
+            "v1alpha1",
+        ),
+        (
+            "GeneratorState",
+            "generatorstates",
+            "Namespaced",
+            vec!["gs"],
+            "v1alpha1",
+        ),
     ];
     let all = crds::all();
     assert_eq!(all.len(), expected.len());
     for (crd, (kind, plural, scope, short, version)) in all.iter().zip(expected) {
         let names = &crd.spec.names;
-        assert_eq!(crd.spec.group, "external-secrets.io");
+        let generator = crd.spec.group == "generators.external-secrets.io";
+        let group = if generator {
+            "generators.external-secrets.io"
+        } else {
+            "external-secrets.io"
+        };
+        let categories: &[&str] = if generator {
+            &["external-secrets", "external-secrets-generators"]
+        } else {
+            &["external-secrets"]
+        };
+        assert_eq!(crd.spec.group, group, "{kind}");
         assert_eq!(names.kind, kind);
         assert_eq!(names.plural, plural);
         assert_eq!(
@@ -150,13 +211,13 @@ fn names_scopes_and_versions_match_upstream() {
             "{kind}"
         );
         assert_eq!(
-            names.categories.as_deref(),
-            Some(&["external-secrets".to_owned()][..]),
+            names.categories.clone().unwrap_or_default(),
+            categories,
             "{kind}"
         );
         assert_eq!(
             crd.metadata.name.as_deref(),
-            Some(format!("{plural}.external-secrets.io").as_str())
+            Some(format!("{plural}.{group}").as_str())
         );
         assert_eq!(
             crd.metadata
@@ -172,12 +233,26 @@ fn names_scopes_and_versions_match_upstream() {
         };
         assert_eq!(v.name, version);
         assert!(v.served && v.storage, "{kind}");
-        assert!(
+        // Upstream's GeneratorState has a status but no status subresource.
+        assert_eq!(
             v.subresources
                 .as_ref()
                 .and_then(|s| s.status.as_ref())
                 .is_some(),
-            "{kind} needs the status subresource"
+            kind != "GeneratorState",
+            "{kind}: status subresource"
+        );
+        // Upstream requires no `spec` on generator objects (a UUID has none).
+        let root_required = v
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .and_then(|s| s.required.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            root_required.contains(&"spec".to_owned()),
+            !generator,
+            "{kind}: spec required"
         );
     }
 }
@@ -239,6 +314,14 @@ fn printer_columns_match_upstream() {
         ]
     );
     assert_eq!(columns("SecretStore"), columns("ClusterSecretStore"));
+    assert_eq!(
+        columns("GeneratorState"),
+        [
+            col("GC Deadline", "string", ".spec.garbageCollectionDeadline"),
+            col("Age", "date", ".metadata.creationTimestamp"),
+        ]
+    );
+    assert!(columns("Password").is_empty());
 }
 
 /// Checks the structural-schema rules of apiextensions/v1 on one node and below, collecting

@@ -103,6 +103,7 @@
 mod batch;
 mod credentials;
 mod error;
+pub mod generators;
 mod metrics;
 mod parameterstore;
 mod ratelimit;

@@ -183,7 +183,7 @@ impl VaultClient {
     /// Sends an authenticated request. When Vault refuses a token we logged in for, one
     /// `lookup-self` tells a dead token (revoked, expired early) from a policy that forbids
     /// the path: a dead token is replaced by a new login and the request is sent once more.
-    async fn request(&self, call: &Call<'_>) -> Result<Option<Value>, ProviderError> {
+    pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Option<Value>, ProviderError> {
         let token = self.current_token().await?;
         match self.transport.send(call, token.as_deref()).await {
             Err(e)

@@ -93,6 +93,7 @@
 mod auth;
 mod cache;
 mod client;
+pub mod generators;
 mod kv;
 mod token;
 mod transport;

@@ -35,7 +35,7 @@ pub(crate) struct Call<'a> {
     pub(crate) method: Method,
     /// The API path after `/v1/`, e.g. `secret/data/app/db`.
     pub(crate) path: &'a str,
-    pub(crate) query: Vec<(&'static str, String)>,
+    pub(crate) query: Vec<(std::borrow::Cow<'static, str>, String)>,
     pub(crate) body: Option<Value>,
     /// Overrides the store's namespace (logins use `auth.namespace`).
     pub(crate) namespace: Option<&'a str>,
@@ -55,8 +55,12 @@ impl<'a> Call<'a> {
         }
     }
 
-    pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((name, value.into()));
+    pub(crate) fn query(
+        mut self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.query.push((name.into(), value.into()));
         self
     }
 
@@ -73,7 +77,7 @@ impl<'a> Call<'a> {
     }
 
     fn describe(&self) -> String {
-        let method = if self.query.iter().any(|(k, _)| *k == "list") {
+        let method = if self.query.iter().any(|(k, _)| k == "list") {
             "LIST"
         } else {
             self.method.as_str()
@@ -174,7 +178,7 @@ impl Transport {
         }
         if !call.query.is_empty() {
             url.query_pairs_mut()
-                .extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
+                .extend_pairs(call.query.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
         }
         Ok(url)
     }

@@ -71,6 +71,7 @@
 //!   refuses its one-element list).
 
 mod client;
+pub mod generators;
 mod ntlm;
 mod request;
 mod result;
