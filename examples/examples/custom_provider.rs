@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use eso_core::api::{ExternalSecretDataRemoteRef, ExternalSecretFind, SecretStoreCapabilities};
 use eso_core::{
     ClientContext, ManifestSet, Provider, ProviderError, SecretData, SecretsClient, StoreInfo,
-    ValidationResult, async_trait, builtin_providers, render_all,
+    ValidationResult, async_trait, render_all,
 };
 
 /// The provider: one per backend. It validates stores and builds clients.
@@ -106,7 +106,7 @@ spec:
 async fn main() -> anyhow::Result<()> {
     let values = HashMap::from([("api-token".to_owned(), "from-my-hashmap".to_owned())]);
     // The built-in providers plus ours; a provider with the same key would be replaced.
-    let registry = builtin_providers().with(Arc::new(HashMapProvider {
+    let registry = eso_providers::builtin().with(Arc::new(HashMapProvider {
         values: Arc::new(values),
     }));
 

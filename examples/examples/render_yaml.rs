@@ -7,7 +7,7 @@
 //! ```
 
 use anyhow::{Context as _, bail};
-use eso_core::{ManifestSet, builtin_providers, render_all};
+use eso_core::{ManifestSet, render_all};
 
 /// A store of the built-in `fake` provider (its data sits in the spec, so no server is needed)
 /// and an ExternalSecret that reads two keys from it and templates them into a connection URL
@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("{} manifest error(s)", errors.len());
     }
 
-    for rendered in render_all(&set, &builtin_providers()).await {
+    for rendered in render_all(&set, &eso_providers::builtin()).await {
         // A failure names the file, the ExternalSecret, the store, the provider and the key.
         let secret = rendered
             .result

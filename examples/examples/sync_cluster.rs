@@ -16,7 +16,7 @@ use eso_core::api::labels::{LABEL_MANAGED, LABEL_MANAGED_VALUE};
 use eso_core::k8s_openapi::api::core::v1::Secret;
 use eso_core::kube::api::{Api, ListParams};
 use eso_core::kube::{Client, ResourceExt as _};
-use eso_core::{OneShotOptions, builtin_providers, sync_cluster};
+use eso_core::{OneShotOptions, sync_cluster};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         namespace: Some(namespace.clone()),
         ..OneShotOptions::default()
     };
-    let results = sync_cluster(client.clone(), builtin_providers(), options).await?;
+    let results = sync_cluster(client.clone(), eso_providers::builtin(), options).await?;
     if results.is_empty() {
         bail!("namespace {namespace:?} holds no ExternalSecret");
     }

@@ -76,8 +76,7 @@ impl RunningController {
         let config = ControllerConfig::default()
             .namespace(Some(namespace.to_owned()))
             .concurrency(4);
-        let controller =
-            ExternalSecretController::new(client, config, eso_core::render::builtin_providers());
+        let controller = ExternalSecretController::new(client, config, eso_providers::builtin());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(controller.run(async move {
             let _ = rx.await;

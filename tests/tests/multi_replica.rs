@@ -39,7 +39,7 @@ impl Replica {
             ControllerConfig::default()
                 .namespace(Some(cluster.namespace().to_owned()))
                 .instance(Some(identity.to_owned())),
-            eso_core::render::builtin_providers(),
+            eso_providers::builtin(),
         );
         let series = controller.status_series();
         let (stop, stop_rx) = watch::channel(false);

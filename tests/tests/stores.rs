@@ -56,7 +56,7 @@ async fn stores_are_validated_and_report_ready_with_a_reason() {
     let ctx = Arc::new(StoreContext::new(
         client.clone(),
         config,
-        eso_core::render::builtin_providers(),
+        eso_providers::builtin(),
     ));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run_store_controllers(ctx, false, async move {

@@ -426,7 +426,9 @@ async fn run(args: RunArgs) -> Result<()> {
     let controller = ExternalSecretController::new(
         client.clone(),
         config,
-        eso_core::render::builtin_providers_with(aws.clone()),
+        eso_providers::builtin().with(Arc::new(
+            eso_provider_aws::AwsProvider::new().config(aws.clone()),
+        )),
     );
 
     let store_ctx = Arc::new(StoreContext::new(
@@ -435,7 +437,9 @@ async fn run(args: RunArgs) -> Result<()> {
             .controller_class(args.controller_class.clone())
             .namespace(args.namespace.clone())
             .requeue_interval(args.store_requeue_interval),
-        eso_core::render::builtin_providers_with(aws.clone()),
+        eso_providers::builtin().with(Arc::new(
+            eso_provider_aws::AwsProvider::new().config(aws.clone()),
+        )),
     ));
     let cluster_stores = args.enable_cluster_store_reconciler && args.namespace.is_none();
     let stores_on = args.enable_secret_store_reconciler;

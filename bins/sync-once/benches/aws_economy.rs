@@ -223,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
         let aws = AwsConfig::default()
             .endpoint_url(Some(moto.endpoint.clone()))
             .batch_window(window);
-        let registry = eso_core::builtin_providers().with(Arc::new(AwsProvider::new().config(aws)));
+        let registry = eso_providers::builtin().with(Arc::new(AwsProvider::new().config(aws)));
         let options = OneShotOptions {
             namespace: Some(ns.clone()),
             ..OneShotOptions::default()

@@ -168,12 +168,7 @@ async fn main() -> anyhow::Result<()> {
             ..OneShotOptions::default()
         };
         let t = Instant::now();
-        let results = sync_cluster(
-            client.clone(),
-            eso_core::render::builtin_providers(),
-            options,
-        )
-        .await?;
+        let results = sync_cluster(client.clone(), eso_providers::builtin(), options).await?;
         let elapsed = t.elapsed();
         let failed = results.iter().filter(|r| r.outcome.is_failure()).count();
         let after = calls.snapshot();

@@ -28,7 +28,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use eso_core::api::duration::{format_go_duration, parse_go_duration};
 use eso_core::{
     ControllerConfig, ManifestError, ManifestSet, OneShotOptions, ProviderRegistry, Rendered,
-    SyncOutcome, builtin_providers, render_all, sync_cluster,
+    SyncOutcome, render_all, sync_cluster,
 };
 use eso_provider_aws::{AwsConfig, AwsProvider};
 
@@ -102,7 +102,7 @@ impl ProviderArgs {
             }
             std::env::var(name).ok()
         });
-        builtin_providers().with(Arc::new(AwsProvider::new().config(aws)))
+        eso_providers::builtin().with(Arc::new(AwsProvider::new().config(aws)))
     }
 }
 

@@ -17,7 +17,7 @@
 //! | read manifests | [`ManifestSet`] ([`ManifestSet::new`], [`ManifestSet::add_text`]), [`ManifestError`], [`Source`], [`Sourced`] |
 //! | render offline | [`render_all`] → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
 //! | sync a cluster once | [`sync_cluster`] with [`OneShotOptions`] and [`ControllerConfig`] → [`OneShotResult`] with a [`SyncOutcome`], or a [`ListError`] |
-//! | providers | [`builtin_providers`], [`ProviderRegistry`], and the [`Provider`] / [`SecretsClient`] traits with [`ClientContext`], [`StoreInfo`], [`SecretData`], [`ValidationResult`], [`ProviderError`], [`ErrorKind`] |
+//! | providers | [`ProviderRegistry`] (filled by the caller: `eso_providers::builtin()` of the `eso-providers` crate holds the built-in ones), and the [`Provider`] / [`SecretsClient`] traits with [`ClientContext`], [`StoreInfo`], [`SecretData`], [`ValidationResult`], [`ProviderError`], [`ErrorKind`] |
 //! | types and dependencies | [`api`] (eso-api: the `external-secrets.io` types), [`provider`] (eso-provider, the whole provider contract), [`kube`], [`k8s_openapi`], and [`async_trait`](macro@async_trait) for implementing the provider traits |
 //!
 //! The re-exported crates are part of the surface: a major-version change of `kube` or
@@ -35,7 +35,9 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use eso_core::{ManifestSet, builtin_providers, render_all};
+//! use std::sync::Arc;
+//!
+//! use eso_core::{ManifestSet, ProviderRegistry, render_all};
 //!
 //! let yaml = r#"
 //! apiVersion: external-secrets.io/v1
@@ -55,7 +57,10 @@
 //! "#;
 //! let mut set = ManifestSet::new("default");
 //! assert!(set.add_text("inline.yaml", yaml).is_empty());
-//! let rendered = render_all(&set, &builtin_providers()).await;
+//! // The operator passes `eso_providers::builtin()` (every built-in provider); this example
+//! // needs only the fake one.
+//! let providers = ProviderRegistry::new().with(Arc::new(eso_provider_fake::FakeProvider));
+//! let rendered = render_all(&set, &providers).await;
 //! let secret = rendered[0].result.as_ref().ok().and_then(Option::as_ref);
 //! let data = secret.and_then(|s| s.data.as_ref());
 //! assert_eq!(data.map(|d| d["password"].0.as_slice()), Some(&b"s3cr3t"[..]));
@@ -65,15 +70,17 @@
 //! # Sync a cluster once
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use eso_core::{OneShotOptions, builtin_providers, sync_cluster};
+//! # async fn demo(providers: eso_core::ProviderRegistry) -> Result<(), Box<dyn std::error::Error>> {
+//! use eso_core::{OneShotOptions, sync_cluster};
+//!
+//! // `providers`: e.g. `eso_providers::builtin()`.
 //!
 //! let client = eso_core::kube::Client::try_default().await?; // KUBECONFIG or in-cluster
 //! let options = OneShotOptions {
 //!     namespace: Some("demo".to_owned()),
 //!     ..OneShotOptions::default()
 //! };
-//! for result in sync_cluster(client, builtin_providers(), options).await? {
+//! for result in sync_cluster(client, providers, options).await? {
 //!     println!("{}: {:?}", result.external_secret, result.outcome);
 //! }
 //! # Ok(()) }
@@ -130,7 +137,7 @@ pub mod testing;
 
 // Reading manifests and rendering offline.
 pub use manifests::{ManifestError, ManifestSet, Source, Sourced};
-pub use render::{RenderError, Rendered, builtin_providers, render_all};
+pub use render::{RenderError, Rendered, render_all};
 
 // Why a render or a sync failed.
 pub use fetch::FetchError;

@@ -3,7 +3,6 @@
 //! cluster's (store credentials, template sources).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use eso_api::{ExternalSecret, StoreKind};
@@ -216,34 +215,4 @@ async fn render_one(
         SecretAction::Delete(_) => None,
     };
     (Ok(secret), notes)
-}
-
-/// A registry with every provider built into eso-rs ([`ProviderRegistry::keys`] lists their
-/// store keys), with default settings. Add your own with [`ProviderRegistry::with`].
-#[must_use]
-pub fn builtin_providers() -> ProviderRegistry {
-    builtin_providers_with(eso_provider_aws::AwsConfig::default())
-}
-
-/// Like [`builtin_providers`], with the AWS provider configured (e.g. an endpoint override for
-/// AWS-compatible services, which binaries take from `AWS_ENDPOINT_URL` or a flag).
-#[must_use]
-pub fn builtin_providers_with(aws: eso_provider_aws::AwsConfig) -> ProviderRegistry {
-    ProviderRegistry::new()
-        .with(Arc::new(eso_provider_aws::AwsProvider::new().config(aws)))
-        .with(Arc::new(eso_provider_fake::FakeProvider))
-        .with(Arc::new(eso_provider_vault::VaultProvider::vault()))
-        .with(Arc::new(eso_provider_vault::VaultProvider::open_bao()))
-        .with(Arc::new(eso_provider_kubernetes::KubernetesProvider::new()))
-        .with(Arc::new(eso_provider_webhook::WebhookProvider::new()))
-        .with(Arc::new(eso_provider_gcp::GcpProvider::new()))
-        .with(Arc::new(eso_provider_azure::AzureKvProvider::new()))
-        .with(Arc::new(eso_provider_chef::ChefProvider::new()))
-        .with(Arc::new(eso_provider_conjur::ConjurProvider::new()))
-        .with(Arc::new(eso_provider_gitlab::GitlabProvider::new()))
-        .with(Arc::new(eso_provider_infisical::InfisicalProvider::new()))
-        .with(Arc::new(
-            eso_provider_onepassword::OnePasswordProvider::new(),
-        ))
-        .with(Arc::new(eso_provider_doppler::DopplerProvider::new()))
 }

@@ -10,8 +10,8 @@ use eso_api::{
 };
 use eso_core::fetch::{ClientCache, FetchContext, FetchError, Fetched, ReadSharing, fetch};
 use eso_core::manifests::{ManifestSet, Source, Sourced};
-use eso_core::render::builtin_providers;
 use eso_core::testing::{EsBuilder, bytes, fake_store};
+use eso_provider::ProviderRegistry;
 use eso_provider::rewrite::NoTemplates;
 
 fn set_with(stores: &[eso_api::SecretStore]) -> ManifestSet {
@@ -36,7 +36,8 @@ fn set_with(stores: &[eso_api::SecretStore]) -> ManifestSet {
 }
 
 async fn run(set: &ManifestSet, es: &eso_api::ExternalSecret) -> Result<Fetched, FetchError> {
-    let registry = builtin_providers();
+    let registry =
+        ProviderRegistry::new().with(std::sync::Arc::new(eso_provider_fake::FakeProvider));
     let clients = ClientCache::new();
     fetch(
         FetchContext {
@@ -365,7 +366,8 @@ async fn an_unsupported_provider_is_named() {
 async fn one_client_serves_every_entry_of_a_store() {
     let set = set_with(&[fake_store("store", &[("a", "1"), ("b", "2")])]);
     let es = EsBuilder::new("es").data("a", "a").data("b", "b").build();
-    let registry = builtin_providers();
+    let registry =
+        ProviderRegistry::new().with(std::sync::Arc::new(eso_provider_fake::FakeProvider));
     let clients = ClientCache::new();
     let ctx = FetchContext {
         registry: &registry,

@@ -18,7 +18,7 @@
 //! A provider is two small types: a [`Provider`] that validates stores and builds clients, and
 //! a [`SecretsClient`] that reads values. This one serves a single fixed value under the store
 //! key `constant` (`spec.provider.constant: {}`); a tool adds it to the registry the reconciler
-//! uses (`eso_core::builtin_providers().with(...)` when embedding `eso-core`).
+//! uses (`eso_providers::builtin().with(...)` when embedding `eso-core`).
 //!
 //! ```
 //! use std::sync::Arc;
