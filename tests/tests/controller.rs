@@ -931,6 +931,94 @@ async fn ready_becomes(env: &Env, name: &str, status: &str, reason: &str) -> Str
     ready(&env.ess.get(name).await.unwrap()).unwrap().2
 }
 
+/// Several refreshes (refreshInterval 1s) after a steady state, neither the Secret nor the
+/// ExternalSecret has been written.
+async fn assert_steady(env: &Env, name: &str) {
+    let secret = env
+        .secrets
+        .get(name)
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    let es = env.ess.get(name).await.unwrap().metadata.resource_version;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        env.secrets
+            .get(name)
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        secret,
+        "the Secret {name} was written at steady state"
+    );
+    assert_eq!(
+        env.ess.get(name).await.unwrap().metadata.resource_version,
+        es,
+        "the ExternalSecret {name} was written at steady state"
+    );
+}
+
+/// What `sync-once render` (eso-core's `render_all`) makes of the namespace's objects as they
+/// are now must be the data the operator wrote: the same write path, offline. Rendered twice:
+/// with the target Secret among the inputs (at steady state the plan must find nothing to
+/// change) and, for targets the ExternalSecret creates itself (creationPolicy Owner), without
+/// it, so the render builds the Secret from scratch.
+async fn render_agrees_with_the_operator(env: &Env, name: &str) {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let ns = env.cluster.namespace().to_owned();
+    let lp = kube::api::ListParams::default();
+    let es = env.ess.get(name).await.unwrap();
+    let owner = es.spec.creation_policy() == eso_api::CreationPolicy::Owner;
+    let mut inputs: Vec<(String, serde_json::Value)> = Vec::new();
+    for store in env.stores.list(&lp).await.unwrap() {
+        inputs.push((String::new(), serde_json::to_value(store).unwrap()));
+    }
+    for es in env.ess.list(&lp).await.unwrap() {
+        inputs.push((String::new(), serde_json::to_value(es).unwrap()));
+    }
+    for secret in env.secrets.list(&lp).await.unwrap() {
+        let secret_name = secret.metadata.name.clone().unwrap_or_default();
+        inputs.push((secret_name, serde_json::to_value(secret).unwrap()));
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(env.cluster.client(), &ns);
+    for config_map in config_maps.list(&lp).await.unwrap() {
+        inputs.push((String::new(), serde_json::to_value(config_map).unwrap()));
+    }
+    let written = env.secrets.get(name).await.unwrap();
+    for with_target in [true, false] {
+        if !with_target && !owner {
+            continue;
+        }
+        let docs: Vec<&serde_json::Value> = inputs
+            .iter()
+            .filter(|(secret_name, _)| with_target || secret_name != name)
+            .map(|(_, doc)| doc)
+            .collect();
+        let mut set = eso_core::ManifestSet::new(&ns);
+        let text = json!({"apiVersion": "v1", "kind": "List", "items": docs}).to_string();
+        let errors = set.add_text("cluster.json", &text);
+        assert!(
+            errors.is_empty(),
+            "the cluster's objects read as manifests: {errors:?}"
+        );
+        let rendered = eso_core::render_all(&set, &eso_providers::builtin()).await;
+        let one = rendered
+            .iter()
+            .find(|r| r.external_secret == format!("{ns}/{name}"))
+            .unwrap_or_else(|| panic!("render produced nothing for {name}"));
+        let secret = match &one.result {
+            Ok(Some(secret)) => secret,
+            other => panic!("render of {name} (target among inputs: {with_target}): {other:?}"),
+        };
+        assert_eq!(
+            secret.data, written.data,
+            "render (target among inputs: {with_target}) and the operator disagree on {name}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_with_a_template_writes_the_template_keys_into_a_secret_made_by_someone_else() {
     let env = env().await;
@@ -974,29 +1062,8 @@ async fn merge_with_a_template_writes_the_template_keys_into_a_secret_made_by_so
     let secret = secret_becomes(&env, "app", &[("dsn", "app:pw@db"), ("foreign", "x")]).await;
     assert!(secret.metadata.owner_references.is_none());
     ready_becomes(&env, "app", "True", "SecretSynced").await;
-    // Steady state: refreshes every second write nothing.
-    let before = env
-        .secrets
-        .get("app")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version;
-    let es_before = env.ess.get("app").await.unwrap().metadata.resource_version;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        env.secrets
-            .get("app")
-            .await
-            .unwrap()
-            .metadata
-            .resource_version,
-        before
-    );
-    assert_eq!(
-        env.ess.get("app").await.unwrap().metadata.resource_version,
-        es_before
-    );
+    assert_steady(&env, "app").await;
+    render_agrees_with_the_operator(&env, "app").await;
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
@@ -1017,6 +1084,7 @@ async fn create_or_merge_with_template_merge_policy_writes_template_and_provider
             "app",
             json!({
                 "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
                 "target": {"creationPolicy": "CreateOrMerge", "template": {
                     "mergePolicy": "Merge", "data": {"greeting": "hello {{ .user }}"}}},
                 "data": [{"secretKey": "user", "remoteRef": {"key": "user"}}]
@@ -1031,6 +1099,8 @@ async fn create_or_merge_with_template_merge_policy_writes_template_and_provider
         "CreateOrMerge sets no owner"
     );
     ready_becomes(&env, "app", "True", "SecretSynced").await;
+    assert_steady(&env, "app").await;
+    render_agrees_with_the_operator(&env, "app").await;
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
@@ -1055,6 +1125,7 @@ async fn find_and_rewrite_work_on_path_like_names() {
             "db",
             json!({
                 "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1s",
                 "dataFrom": [{
                     "find": {"name": {"regexp": "^/db/"}},
                     "rewrite": [{"regexp": {"source": "^_db_", "target": "db_"}}]
@@ -1068,6 +1139,8 @@ async fn find_and_rewrite_work_on_path_like_names() {
     // upstream's, so the rewrite sees the converted names.
     secret_becomes(&env, "db", &[("db_password", "pw"), ("db_user", "app")]).await;
     ready_becomes(&env, "db", "True", "SecretSynced").await;
+    assert_steady(&env, "db").await;
+    render_agrees_with_the_operator(&env, "db").await;
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
@@ -1160,10 +1233,12 @@ async fn a_template_error_heals_when_its_config_map_is_fixed() {
     apply(&config_maps, &template("token={{ .token }}")).await;
     secret_becomes(&env, "templated", &[("out", "token=t1")]).await;
     ready_becomes(&env, "templated", "True", "SecretSynced").await;
+    assert_steady(&env, "templated").await;
     assert_eq!(
         env.ess.get("templated").await.unwrap().metadata.generation,
         generation
     );
+    render_agrees_with_the_operator(&env, "templated").await;
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
@@ -1205,6 +1280,160 @@ async fn a_deny_window_written_with_day_names_holds_refreshes_back() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let secret = env.secrets.get("windowed").await.unwrap();
     assert_eq!(data_of(&secret, "token").as_deref(), Some("t1"));
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}
+
+/// A `kubernetes` SecretStore named `cluster` that reads the test namespace of this very
+/// cluster with a bearer token (on a real cluster, a ServiceAccount's, allowed to read the
+/// namespace's Secrets; the in-process server authenticates nobody).
+async fn kubernetes_store(env: &Env) -> SecretStore {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::PostParams;
+
+    let ns = env.cluster.namespace().to_owned();
+    let client = env.cluster.client();
+    let kubeconfig = kube::config::Kubeconfig::read_from(env.cluster.kubeconfig_path()).unwrap();
+    let context = kubeconfig.current_context.clone().unwrap_or_default();
+    let cluster_name = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .unwrap();
+    let cluster = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.clone())
+        .unwrap();
+    let token = if env.cluster.is_real() {
+        let account: ServiceAccount =
+            serde_json::from_value(json!({"metadata": {"name": "reader"}})).unwrap();
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &account)
+            .await
+            .unwrap();
+        let role: Role = serde_json::from_value(json!({
+            "metadata": {"name": "reader"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
+        }))
+        .unwrap();
+        Api::<Role>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .unwrap();
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}]
+        }))
+        .unwrap();
+        Api::<RoleBinding>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+        let request: TokenRequest =
+            serde_json::from_value(json!({"spec": {"expirationSeconds": 3600}})).unwrap();
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+            .create_token_request("reader", &PostParams::default(), &request)
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .token
+    } else {
+        "the-in-process-server-takes-any-token".to_owned()
+    };
+    let creds: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "reader-token", "namespace": ns},
+        "stringData": {"token": token}
+    }))
+    .unwrap();
+    env.secrets
+        .create(&PostParams::default(), &creds)
+        .await
+        .unwrap();
+    let mut server = json!({"url": cluster.server.unwrap()});
+    if let Some(ca) = cluster.certificate_authority_data {
+        server["caBundle"] = json!(ca);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": "cluster", "namespace": ns},
+        "spec": {"provider": {"kubernetes": {
+            "remoteNamespace": ns,
+            "server": server,
+            "auth": {"token": {"bearerToken": {"name": "reader-token", "key": "token"}}}
+        }}}
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_property_typo_keeps_the_secret_under_deletion_policy_delete_and_names_the_property() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    let source: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "source", "namespace": ns},
+        "stringData": {"user": "app"}
+    }))
+    .unwrap();
+    env.secrets
+        .create(&Default::default(), &source)
+        .await
+        .unwrap();
+    apply(&env.stores, &kubernetes_store(&env).await).await;
+    let spec = |property: &str| {
+        json!({
+            "secretStoreRef": {"name": "cluster"},
+            "refreshInterval": "1s",
+            "target": {"deletionPolicy": "Delete"},
+            "data": [{"secretKey": "user",
+                      "remoteRef": {"key": "source", "property": property}}]
+        })
+    };
+    apply(&env.ess, &external_secret(&ns, "typo", spec("user"))).await;
+    let controller = RunningController::start(env.cluster.client(), &ns);
+    secret_becomes(&env, "typo", &[("user", "app")]).await;
+    ready_becomes(&env, "typo", "True", "SecretSynced").await;
+
+    // The typo: the remote Secret exists, the property does not. Upstream's kubernetes
+    // provider reports an error (not "no secret"), so nothing is deleted.
+    apply(&env.ess, &external_secret(&ns, "typo", spec("usr"))).await;
+    let message = ready_becomes(&env, "typo", "False", "SecretSyncedError").await;
+    assert!(
+        message.contains("usr"),
+        "the condition names the property: {message}"
+    );
+    // Several refresh intervals later the Secret still holds the last good data.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let secret = env.secrets.get("typo").await.unwrap();
+    assert_eq!(data_of(&secret, "user").as_deref(), Some("app"));
+    let (status, reason, _) = ready(&env.ess.get("typo").await.unwrap()).unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "SecretSyncedError")
+    );
+
+    // Fixing the typo heals it without a write of the unchanged Secret.
+    let version = secret.metadata.resource_version.clone();
+    apply(&env.ess, &external_secret(&ns, "typo", spec("user"))).await;
+    ready_becomes(&env, "typo", "True", "SecretSynced").await;
+    assert_eq!(
+        env.secrets
+            .get("typo")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        version
+    );
+    assert_steady(&env, "typo").await;
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
