@@ -701,7 +701,7 @@ fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Contex
     Action::requeue(retry)
 }
 
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+pub(crate) fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
 {
@@ -711,7 +711,7 @@ where
     }
 }
 
-fn spawn_reflector<K>(api: Api<K>, tasks: &mut Vec<AbortOnDrop>) -> Store<K>
+pub(crate) fn spawn_reflector<K>(api: Api<K>, tasks: &mut Vec<AbortOnDrop>) -> Store<K>
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -738,7 +738,7 @@ where
 }
 
 /// A background task that ends with its owner.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -365,13 +365,41 @@ async fn client_for(
     })?;
     let described = store.describe();
     let provider_name = store.spec.provider.key().unwrap_or("<none>").to_owned();
-    let fail = |what: &str, source: ProviderError| FetchError::Provider {
-        entry: entry.to_owned(),
-        what: what.to_owned(),
-        store: described.clone(),
-        provider: provider_name.clone(),
-        source,
-    };
+    let key = ClientKey::new(&store, namespace);
+    let client = store_client(ctx, &store, namespace)
+        .await
+        .map_err(|e| FetchError::Provider {
+            entry: entry.to_owned(),
+            what: e.what.to_owned(),
+            store: described.clone(),
+            provider: provider_name.clone(),
+            source: e.source,
+        })?;
+    Ok(ResolvedClient {
+        key,
+        client,
+        store: described,
+        provider: provider_name,
+    })
+}
+
+/// Why no client could be had for a store: what was being done, and the provider's error.
+#[derive(Debug)]
+pub(crate) struct StoreClientError {
+    /// What was being done, e.g. `building a client`.
+    pub what: &'static str,
+    /// The provider's error.
+    pub source: ProviderError,
+}
+
+/// The cached client of a store for objects in `namespace`, built (after validating the
+/// store) when there is none.
+pub(crate) async fn store_client(
+    ctx: FetchContext<'_>,
+    store: &StoreInfo,
+    namespace: &str,
+) -> Result<Arc<dyn SecretsClient>, StoreClientError> {
+    let fail = |what: &'static str, source: ProviderError| StoreClientError { what, source };
     let problems = eso_api::validate::validate_secret_store(
         &store.spec,
         store.kind == StoreKind::ClusterSecretStore,
@@ -385,23 +413,18 @@ async fn client_for(
     }
     let provider = ctx
         .registry
-        .for_store(&store)
+        .for_store(store)
         .map_err(|e| fail("selecting the provider", e))?;
-    let key = ClientKey::new(&store, namespace);
+    let key = ClientKey::new(store, namespace);
     if let Some(client) = ctx.clients.get(&key) {
-        return Ok(ResolvedClient {
-            key,
-            client,
-            store: described,
-            provider: provider_name,
-        });
+        return Ok(client);
     }
     provider
-        .validate_store(&store)
+        .validate_store(store)
         .map_err(|e| fail("validating the store", e))?;
     let client = provider
         .new_client(ClientContext {
-            store: &store,
+            store,
             namespace,
             secrets: ctx.secrets,
             config_maps: ctx.config_maps,
@@ -409,13 +432,13 @@ async fn client_for(
         })
         .await
         .map_err(|e| fail("building a client", e))?;
-    ctx.clients.insert(key.clone(), client.clone());
-    Ok(ResolvedClient {
-        key,
-        client,
-        store: described,
-        provider: provider_name,
-    })
+    ctx.clients.insert(key, client.clone());
+    Ok(client)
+}
+
+/// Drops the cached client of a store whose credentials were rejected.
+pub(crate) fn evict_store_client(clients: &ClientCache, store: &StoreInfo, namespace: &str) {
+    clients.evict(&ClientKey::new(store, namespace));
 }
 
 enum EntryOutcome {

@@ -117,6 +117,8 @@ pub mod oneshot;
 #[doc(hidden)]
 pub mod plan;
 #[doc(hidden)]
+pub mod push;
+#[doc(hidden)]
 pub mod render;
 #[doc(hidden)]
 pub mod schedule;

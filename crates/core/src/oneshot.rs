@@ -48,6 +48,12 @@ pub struct ListError {
     source: kube::Error,
 }
 
+impl ListError {
+    pub(crate) fn new(what: &'static str, source: kube::Error) -> Self {
+        Self { what, source }
+    }
+}
+
 fn source() -> Source {
     Source {
         file: "<cluster>".to_owned(),
@@ -88,6 +94,27 @@ pub async fn sync_cluster(
         .items;
     external_secrets.sort_by_key(|es| (es.namespace(), es.name_any()));
 
+    let set = load_stores(&client, ns, options.config.cluster_stores).await?;
+
+    let ctx = Context::new(client, options.config.clone(), registry, Arc::new(set));
+    let mut results = Vec::with_capacity(external_secrets.len());
+    for es in &external_secrets {
+        let outcome = sync_once(es, &ctx, options.dry_run).await;
+        results.push(OneShotResult {
+            external_secret: format!("{}/{}", es.namespace().unwrap_or_default(), es.name_any()),
+            outcome,
+        });
+    }
+    Ok(results)
+}
+
+/// The stores (and, with cluster stores, the ClusterSecretStores and namespaces) a one-shot
+/// sync may use, listed once.
+pub(crate) async fn load_stores(
+    client: &Client,
+    ns: Option<&str>,
+    cluster_stores: bool,
+) -> Result<ManifestSet, ListError> {
     let mut set = ManifestSet::new("default");
     let store_api: Api<SecretStore> = match ns {
         Some(n) => Api::namespaced(client.clone(), n),
@@ -110,7 +137,7 @@ pub async fn sync_cluster(
             },
         );
     }
-    if options.config.cluster_stores {
+    if cluster_stores {
         let api: Api<ClusterSecretStore> = Api::all(client.clone());
         match api.list(&ListParams::default()).await {
             Ok(list) => {
@@ -148,14 +175,5 @@ pub async fn sync_cluster(
         }
     }
 
-    let ctx = Context::new(client, options.config.clone(), registry, Arc::new(set));
-    let mut results = Vec::with_capacity(external_secrets.len());
-    for es in &external_secrets {
-        let outcome = sync_once(es, &ctx, options.dry_run).await;
-        results.push(OneShotResult {
-            external_secret: format!("{}/{}", es.namespace().unwrap_or_default(), es.name_any()),
-            outcome,
-        });
-    }
-    Ok(results)
+    Ok(set)
 }
