@@ -1055,6 +1055,18 @@ async fn sync(
                     PushSyncOutcome::SourceDeleted { deleted: all.len() },
                 ));
             }
+            let already = ps.status.as_ref().is_some_and(|s| {
+                eso_api::common::find_condition(&s.conditions, "Ready").is_some_and(|c| {
+                    c.reason.as_deref() == Some(eso_api::push_reasons::SOURCE_DELETED)
+                })
+            });
+            if already {
+                // Cleaned up before; the condition keeps saying why until the Secret returns.
+                return Ok((
+                    Action::await_change(),
+                    PushSyncOutcome::SourceDeleted { deleted: 0 },
+                ));
+            }
             return fail_await(PushError::Source {
                 field: "spec.selector.secret.name",
                 message: missing,
