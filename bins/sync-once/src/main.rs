@@ -8,7 +8,9 @@
 //! printed), 2 for usage errors and unreadable or invalid input files.
 //!
 //! `sync-once run` syncs the ExternalSecrets of the cluster in `KUBECONFIG` (or in-cluster)
-//! once, through the operator's reconcile path.
+//! once, through the operator's reconcile path. `sync-once push` pushes the cluster's
+//! PushSecrets once the same way (same flags, output and exit codes), writing only values the
+//! stores do not already hold.
 //!
 //! This binary is the first embedder of `eso-core`: it uses only the surface at the crate's
 //! root (`docs/embedding.md`), so whatever it does, another tool can do. The one addition is
@@ -27,8 +29,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use eso_core::api::duration::{format_go_duration, parse_go_duration};
 use eso_core::{
-    ControllerConfig, ManifestError, ManifestSet, OneShotOptions, ProviderRegistry, Rendered,
-    SyncOutcome, render_all, sync_cluster,
+    ControllerConfig, ManifestError, ManifestSet, OneShotOptions, ProviderRegistry,
+    PushSyncOutcome, Rendered, SyncOutcome, push_cluster, render_all, sync_cluster,
 };
 use eso_provider_aws::{AwsConfig, AwsProvider};
 
@@ -49,6 +51,9 @@ enum Command {
     Render(RenderArgs),
     /// Sync the ExternalSecrets of a cluster once (KUBECONFIG or in-cluster credentials).
     Run(RunArgs),
+    /// Push the PushSecrets of a cluster once (KUBECONFIG or in-cluster credentials): values
+    /// the stores already hold are not written again.
+    Push(RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,7 +64,7 @@ struct RunArgs {
     /// Every namespace (the default when --namespace is not given).
     #[arg(short = 'A', long = "all-namespaces")]
     all_namespaces: bool,
-    /// A label selector on ExternalSecrets, e.g. `team=a`.
+    /// A label selector on ExternalSecrets (PushSecrets for `push`), e.g. `team=a`.
     #[arg(short = 'l', long = "selector")]
     selector: Option<String>,
     /// Give up after this long (e.g. 60s, 5m).
@@ -152,7 +157,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Render(args) => runtime.block_on(render(args)),
-        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Run(args) => runtime.block_on(run(args, false)),
+        Command::Push(args) => runtime.block_on(run(args, true)),
     }
 }
 
@@ -244,7 +250,7 @@ async fn render(args: RenderArgs) -> ExitCode {
     }
 }
 
-async fn run(args: RunArgs) -> ExitCode {
+async fn run(args: RunArgs, push: bool) -> ExitCode {
     let timeout = match parse_go_duration(&args.timeout) {
         Ok(t) if !t.is_zero() => t,
         Ok(_) => {
@@ -256,7 +262,14 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match tokio::time::timeout(timeout, run_inner(args)).await {
+    let work = async move {
+        if push {
+            push_inner(args).await
+        } else {
+            run_inner(args).await
+        }
+    };
+    match tokio::time::timeout(timeout, work).await {
         Ok(code) => code,
         Err(_) => {
             eprintln!("error: gave up after {}", format_go_duration(timeout));
@@ -319,6 +332,77 @@ async fn run_inner(args: RunArgs) -> ExitCode {
             }
         };
         println!("{}: {line}", r.external_secret);
+    }
+    println!("{synced} synced, {failed} failed");
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn push_inner(args: RunArgs) -> ExitCode {
+    let client = match eso_core::kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot build a Kubernetes client (KUBECONFIG or in-cluster): {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = OneShotOptions {
+        namespace: if args.all_namespaces {
+            None
+        } else {
+            args.namespace.clone()
+        },
+        selector: args.selector.clone(),
+        dry_run: args.dry_run,
+        config: ControllerConfig::default().controller_class(args.controller_class.clone()),
+    };
+    let results = match push_cluster(client, args.providers.registry(), options).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}: {}", e_source(&e));
+            return ExitCode::from(1);
+        }
+    };
+    let (mut synced, mut failed) = (0, 0);
+    for r in &results {
+        let line = match &r.outcome {
+            PushSyncOutcome::Failed { message } => {
+                failed += 1;
+                format!("failed: {message}")
+            }
+            other => {
+                synced += 1;
+                match other {
+                    PushSyncOutcome::Pushed { changes } => {
+                        format!("synced: {}", changes.join(", "))
+                    }
+                    PushSyncOutcome::Unchanged => {
+                        "synced: no change (the stores hold every value)".to_owned()
+                    }
+                    PushSyncOutcome::Skipped => "synced: up to date".to_owned(),
+                    PushSyncOutcome::SourceDeleted { deleted } => format!(
+                        "synced: source Secret gone, {deleted} pushed value(s) deleted (deletionPolicy Delete)"
+                    ),
+                    PushSyncOutcome::Finalized => {
+                        "synced: being deleted, pushed values deleted".to_owned()
+                    }
+                    PushSyncOutcome::NotOurs => {
+                        "skipped: its stores belong to another controller class".to_owned()
+                    }
+                    PushSyncOutcome::WouldPush { changes } if changes.is_empty() => {
+                        "dry run: no change".to_owned()
+                    }
+                    PushSyncOutcome::WouldPush { changes } => {
+                        format!("dry run: would {}", changes.join(", "))
+                    }
+                    PushSyncOutcome::Failed { .. } => String::new(),
+                }
+            }
+        };
+        println!("{}: {line}", r.push_secret);
     }
     println!("{synced} synced, {failed} failed");
     if failed > 0 {

@@ -17,6 +17,7 @@
 //! | read manifests | [`ManifestSet`] ([`ManifestSet::new`], [`ManifestSet::add_text`]), [`ManifestError`], [`Source`], [`Sourced`] |
 //! | render offline | [`render_all`] → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
 //! | sync a cluster once | [`sync_cluster`] with [`OneShotOptions`] and [`ControllerConfig`] → [`OneShotResult`] with a [`SyncOutcome`], or a [`ListError`] |
+//! | push a cluster's PushSecrets once | [`push_cluster`] with [`OneShotOptions`] → [`PushOneShotResult`] with a [`PushSyncOutcome`], or a [`ListError`] |
 //! | providers | [`ProviderRegistry`] (filled by the caller: `eso_providers::builtin()` of the `eso-providers` crate holds the built-in ones), and the [`Provider`] / [`SecretsClient`] traits with [`ClientContext`], [`StoreInfo`], [`SecretData`], [`ValidationResult`], [`ProviderError`], [`ErrorKind`] |
 //! | types and dependencies | [`api`] (eso-api: the `external-secrets.io` types), [`provider`] (eso-provider, the whole provider contract), [`kube`], [`k8s_openapi`], and [`async_trait`](macro@async_trait) for implementing the provider traits |
 //!
@@ -149,6 +150,9 @@ pub use store::StoreError;
 // One-shot sync against a cluster.
 pub use controller::{ControllerConfig, SyncOutcome};
 pub use oneshot::{ListError, OneShotOptions, OneShotResult, sync_cluster};
+
+// One-shot push of PushSecrets against a cluster.
+pub use push::{PushOneShotResult, PushSyncOutcome, push_cluster};
 
 // The provider contract, so that a provider written outside this workspace needs only eso-core.
 pub use eso_provider::{
