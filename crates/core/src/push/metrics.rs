@@ -61,3 +61,36 @@ pub fn spawn_cluster_push_series(
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eso_api::common::{Condition, ConditionStatus};
+
+    #[test]
+    fn series_carry_upstreams_names_and_follow_both_statuses() {
+        let ready = |status| Condition {
+            type_: "Ready".into(),
+            status,
+            reason: None,
+            message: None,
+            last_transition_time: None,
+        };
+        let push = push_secret_series();
+        push.observe_conditions("team", "db", &[ready(ConditionStatus::False)]);
+        let text = push.render();
+        assert!(text.contains(
+            r#"pushsecret_status_condition{name="db",namespace="team",condition="Ready",status="False"} 1"#
+        ), "{text}");
+        assert!(text.contains(
+            r#"pushsecret_status_condition{name="db",namespace="team",condition="Ready",status="True"} 0"#
+        ), "{text}");
+        push.forget("team", "db");
+        assert!(push.is_empty());
+        let cluster = cluster_push_secret_series();
+        cluster.observe_conditions("", "shared", &[ready(ConditionStatus::True)]);
+        assert!(cluster.render().contains(
+            r#"clusterpushsecret_status_condition{name="shared",namespace="",condition="Ready",status="True"} 1"#
+        ));
+    }
+}
