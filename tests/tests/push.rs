@@ -759,3 +759,39 @@ async fn openbao_gets_properties_and_custom_metadata_and_loses_what_is_dropped()
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_manifest_pushes_as_documented() {
+    let env = env().await;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/push-secret.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut pushed = 0;
+    for doc in text.split("\n---\n") {
+        let mut obj: serde_json::Value = serde_saphyr::from_str(doc).unwrap();
+        obj["metadata"]["namespace"] = json!(env.ns);
+        match obj["kind"].as_str().unwrap() {
+            "SecretStore" => apply(&env.stores, obj).await,
+            "Secret" => apply(&env.secrets, obj).await,
+            "PushSecret" => {
+                let ps: PushSecret = serde_json::from_value(obj.clone()).unwrap();
+                eso_core::push::plan::validate_spec(&ps).unwrap();
+                apply(&env.pushes, obj).await;
+                pushed += 1;
+            }
+            "ClusterPushSecret" => {
+                let cps: ClusterPushSecret = serde_json::from_value(obj).unwrap();
+                assert!(!cps.spec.namespace_selectors.is_empty());
+            }
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+    assert_eq!(pushed, 1);
+    let ps = wait_ready(&env, "db-credentials", "True", "Synced").await;
+    let synced = &ps.status.unwrap().synced_push_secrets["SecretStore/fake"];
+    assert_eq!(
+        synced.keys().collect::<Vec<_>>(),
+        ["apps/db/host", "apps/db/password", "apps/db/port"]
+    );
+    assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 3);
+}
