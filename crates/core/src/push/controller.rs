@@ -1109,18 +1109,12 @@ async fn sync(
     };
 
     // 4. Nothing to do when this process pushed the same values for the same spec and
-    //    metadata within the interval.
+    //    metadata within the interval (the ledger is written only after the status, so the
+    //    watch cache may lag behind it but the API server does not).
     let fp = fingerprint(&items, ps);
     let rv = push_resource_version(ps);
     let interval = ps.spec.refresh_interval().unwrap_or_default();
-    let status_current = ps
-        .status
-        .as_ref()
-        .and_then(|s| s.synced_resource_version.as_deref())
-        == Some(rv.as_str());
     if !mode.force
-        && status_current
-        && is_ready(ps)
         && let Some(remaining) = ctx.ledger.remaining(&uid, &fp, &rv, interval, started)
     {
         let action = remaining.map_or_else(Action::await_change, Action::requeue);
