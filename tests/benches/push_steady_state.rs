@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
-const INTERVAL_SECS: u64 = 20;
+const INTERVAL_SECS: u64 = 60;
 
 fn snapshot(ctx: &PushContext, cluster: &TestCluster) -> [u64; 5] {
     let c = ctx.provider_calls();
@@ -143,18 +143,26 @@ async fn main() {
     let synced = snapshot(&ctx, &cluster);
     report("first push (all Synced)", before, synced, start.elapsed());
 
-    let quiet = Instant::now();
-    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS / 4)).await;
+    // Nothing is due until the first pushes are one interval old.
+    let synced_at = Instant::now();
+    let interval = Duration::from_secs(INTERVAL_SECS);
+    let quiet_end = start + interval.mul_f64(0.9);
+    if quiet_end > synced_at {
+        tokio::time::sleep_until(quiet_end.into()).await;
+    }
     let after_quiet = snapshot(&ctx, &cluster);
     report(
         "quiet window (nothing due)",
         synced,
         after_quiet,
-        quiet.elapsed(),
+        synced_at.elapsed(),
     );
 
+    // Every PushSecret comes due once (interval plus at most 5 % jitter after its push), and
+    // none twice.
     let refresh = Instant::now();
-    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + INTERVAL_SECS / 4)).await;
+    let refresh_end = synced_at + interval.mul_f64(1.05) + Duration::from_secs(5);
+    tokio::time::sleep_until(refresh_end.into()).await;
     let after_refresh = snapshot(&ctx, &cluster);
     report(
         "one full refresh of everything",
