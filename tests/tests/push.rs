@@ -29,6 +29,10 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(eso_providers::builtin()).await
+}
+
+async fn env_with(registry: eso_core::ProviderRegistry) -> Env {
     let cluster = TestCluster::new().await.unwrap();
     install_crds(&cluster.client()).await.unwrap();
     let ns = cluster.namespace().to_owned();
@@ -36,7 +40,7 @@ async fn env() -> Env {
     let config = ControllerConfig::default()
         .namespace(Some(ns.clone()))
         .concurrency(2);
-    let controller = PushSecretController::new(client.clone(), config, eso_providers::builtin());
+    let controller = PushSecretController::new(client.clone(), config, registry);
     let ctx = controller.context();
     let series = controller.status_series();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -794,4 +798,177 @@ async fn the_example_manifest_pushes_as_documented() {
         ["apps/db/host", "apps/db/password", "apps/db/port"]
     );
     assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 3);
+}
+
+/// `moto_server` on a free port of 127.0.0.1, stopped when dropped. The binary comes from
+/// $ESO_MOTO_BIN, PATH or `.venv-emu/bin`.
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Moto {
+    async fn start() -> Self {
+        let bin = std::env::var_os("ESO_MOTO_BIN")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                    .map(|d| d.join("moto_server"))
+                    .find(|p| p.is_file())
+            })
+            .or_else(|| {
+                let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../.venv-emu/bin/moto_server");
+                p.is_file().then_some(p)
+            })
+            .expect(
+                "`moto_server` was not found ($ESO_MOTO_BIN, PATH, .venv-emu/bin); install it from the \
+                 workspace root with: python3 -m venv .venv-emu && .venv-emu/bin/pip install 'moto[server]==5.2.5'",
+            );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        eventually("moto to listen", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await
+        .unwrap();
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_secrets_manager_if_not_exists_never_overwrites() {
+    use eso_core::provider::{ClientContext, PushRemoteRef, PushRequest, StaticSecretReader};
+    use eso_providers::aws::{AwsConfig, AwsProvider};
+
+    let moto = Moto::start().await;
+    let aws = AwsProvider::new().config(
+        AwsConfig::default()
+            .endpoint_url(Some(moto.endpoint.clone()))
+            .max_attempts(1),
+    );
+    let env = env_with(eso_providers::builtin().with(Arc::new(aws.clone()))).await;
+    source(
+        &env,
+        "aws-creds",
+        json!({"access-key": "AKIAEXAMPLE", "secret-key": "secret"}),
+    )
+    .await;
+    let spec = json!({"provider": {"aws": {
+        "service": "SecretsManager", "region": "us-east-1",
+        "auth": {"secretRef": {
+            "accessKeyIDSecretRef": {"name": "aws-creds", "key": "access-key"},
+            "secretAccessKeySecretRef": {"name": "aws-creds", "key": "secret-key"}
+        }}
+    }}});
+    apply(
+        &env.stores,
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+               "metadata": {"name": "aws", "namespace": env.ns}, "spec": spec}),
+    )
+    .await;
+
+    // A client of the same store, to seed and read back.
+    let info =
+        eso_core::StoreInfo::secret_store("aws", &env.ns, serde_json::from_value(spec).unwrap());
+    let mut reader = StaticSecretReader::new();
+    reader.insert(
+        &env.ns,
+        "aws-creds",
+        [
+            ("access-key".to_owned(), b"AKIAEXAMPLE".to_vec()),
+            ("secret-key".to_owned(), b"secret".to_vec()),
+        ]
+        .into(),
+    );
+    let client = eso_core::Provider::new_client(
+        &aws,
+        ClientContext {
+            store: &info,
+            namespace: &env.ns,
+            secrets: &reader,
+            config_maps: &eso_core::provider::StaticConfigMapReader::new(),
+            tokens: None,
+        },
+    )
+    .await
+    .unwrap();
+    let existing = format!("{}-existing", env.ns);
+    let fresh = format!("{}-fresh", env.ns);
+    client
+        .push_secret(&PushRequest {
+            value: b"theirs".to_vec(),
+            remote: PushRemoteRef {
+                remote_key: existing.clone(),
+                property: None,
+            },
+            ..PushRequest::default()
+        })
+        .await
+        .unwrap();
+
+    source(&env, "db", json!({"a": "mine", "b": "first"})).await;
+    apply(
+        &env.pushes,
+        push_secret(
+            &env.ns,
+            "db",
+            json!({
+                "updatePolicy": "IfNotExists",
+                "secretStoreRefs": [{"name": "aws"}],
+                "selector": {"secret": {"name": "db"}},
+                "data": [
+                    {"match": {"secretKey": "a", "remoteRef": {"remoteKey": existing}}},
+                    {"match": {"secretKey": "b", "remoteRef": {"remoteKey": fresh}}}
+                ]
+            }),
+        ),
+    )
+    .await;
+    wait_ready(&env, "db", "True", "Synced").await;
+    let read = |key: String| {
+        let client = client.clone();
+        async move {
+            let remote = eso_api::ExternalSecretDataRemoteRef {
+                key,
+                ..Default::default()
+            };
+            String::from_utf8(client.get_secret(&remote).await.unwrap()).unwrap()
+        }
+    };
+    assert_eq!(read(existing.clone()).await, "theirs");
+    assert_eq!(read(fresh.clone()).await, "first");
+    assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 1);
+
+    // A new source value is not pushed over what exists.
+    let checks = env.ctx.provider_calls().exists.load(Relaxed);
+    source(&env, "db", json!({"a": "mine", "b": "second"})).await;
+    eventually("the change to be looked at", || async {
+        env.ctx.provider_calls().exists.load(Relaxed) >= checks + 2
+    })
+    .await
+    .unwrap();
+    assert_eq!(read(fresh).await, "first");
+    assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 1);
 }
