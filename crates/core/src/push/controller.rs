@@ -949,6 +949,15 @@ async fn sync(
         if !has_finalizer {
             return Ok((Action::await_change(), PushSyncOutcome::Skipped));
         }
+        if !delete_policy {
+            // The policy changed to None before the finalizer came off: delete nothing
+            // remotely, as upstream.
+            if !mode.dry_run {
+                ctx.set_finalizer(ps, false).await?;
+            }
+            ctx.ledger.forget(&uid);
+            return Ok((Action::await_change(), PushSyncOutcome::Finalized));
+        }
         let all = stale_entries(&old, &SyncedMap::new());
         if let Err((done, e)) =
             delete_entries(ctx, &mut clients, &all, mode.dry_run, &mut changes).await
