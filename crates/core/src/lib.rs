@@ -109,6 +109,8 @@ pub mod hash;
 #[doc(hidden)]
 pub mod kube_io;
 #[doc(hidden)]
+pub mod kube_metrics;
+#[doc(hidden)]
 pub mod manifests;
 #[doc(hidden)]
 pub mod object_metrics;
