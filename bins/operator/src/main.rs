@@ -117,6 +117,12 @@ struct RunArgs {
     /// reads afresh.
     #[arg(long, default_value = "refresh-interval", value_parser = read_sharing)]
     provider_read_sharing: ReadSharing,
+    /// Least-privilege tenancy: act on a namespace's ServiceAccounts and Secrets only when they
+    /// opt in (token requests, adopting unmanaged Secrets, store and template reads; see
+    /// docs/security.md). Off: upstream's rules.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    strict_tenancy: bool,
     /// Endpoint of an AWS-compatible service for the aws provider (default: the
     /// AWS_ENDPOINT_URL environment variable, else AWS itself). AWS_ENDPOINT_URL_SECRETS_MANAGER,
     /// AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_STS set one service's endpoint and win over
@@ -317,7 +323,12 @@ fn manager_config(
                 .concurrency(args.concurrent)
                 .cluster_stores(args.enable_cluster_store_reconciler)
                 .refresh_time_writes(args.status_refresh_time.into())
-                .read_sharing(args.provider_read_sharing),
+                .read_sharing(args.provider_read_sharing)
+                .tenancy(if args.strict_tenancy {
+                    eso_core::tenancy::Tenancy::Strict
+                } else {
+                    eso_core::tenancy::Tenancy::Default
+                }),
         )
         .store_requeue_interval(args.store_requeue_interval)
         .secret_stores(args.enable_secret_store_reconciler)

@@ -82,6 +82,7 @@ fn every_flag_the_chart_passes_is_accepted_by_the_operator() {
             "processSecretStore": false,
             "storeRequeueInterval": "10m",
             "metricsPerObject": "all",
+            "security": {"strictTenancy": true},
             "log": {"level": "debug", "format": "text"},
             "metrics": {"listen": {"port": 9090}},
             "livenessProbe": {"spec": {"address": "0.0.0.0", "port": 9091}},

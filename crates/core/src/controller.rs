@@ -56,6 +56,8 @@ pub struct ControllerConfig {
     pub refresh_time_writes: RefreshTimeWrites,
     /// How provider reads are shared between ExternalSecrets.
     pub read_sharing: ReadSharing,
+    /// What a namespace tenant's objects may make the operator do (`--strict-tenancy`).
+    pub tenancy: crate::tenancy::Tenancy,
 }
 
 impl Default for ControllerConfig {
@@ -69,6 +71,7 @@ impl Default for ControllerConfig {
             instance: None,
             refresh_time_writes: RefreshTimeWrites::OnChange,
             read_sharing: ReadSharing::WithinRefreshInterval,
+            tenancy: crate::tenancy::Tenancy::Default,
         }
     }
 }
@@ -107,6 +110,11 @@ impl ControllerConfig {
     /// Sets when a refresh that changed nothing writes the status.
     pub fn refresh_time_writes(mut self, writes: RefreshTimeWrites) -> Self {
         self.refresh_time_writes = writes;
+        self
+    }
+    /// Sets the tenancy rules.
+    pub fn tenancy(mut self, tenancy: crate::tenancy::Tenancy) -> Self {
+        self.tenancy = tenancy;
         self
     }
 }
@@ -210,8 +218,8 @@ impl Context {
         );
         let sharing = config.read_sharing;
         Self {
-            secrets: ApiSecretReader::new(client.clone()),
-            tokens: ApiTokens::new(client.clone()),
+            secrets: ApiSecretReader::new(client.clone()).tenancy(config.tenancy),
+            tokens: ApiTokens::new(client.clone()).tenancy(config.tenancy),
             health: ApiHealth::new(client.clone()),
             client,
             config,
@@ -549,6 +557,7 @@ async fn sync(
         fetched: &fetched,
         existing: existing.as_ref(),
         exec: &exec,
+        tenancy: ctx.config.tenancy,
     }) {
         Ok(p) => p,
         Err(e) => {

@@ -168,6 +168,8 @@ pub mod sync_window;
 #[doc(hidden)]
 pub mod template;
 #[doc(hidden)]
+pub mod tenancy;
+#[doc(hidden)]
 pub mod testing;
 
 // Compiles the Rust examples of the embedding guide as doc tests.

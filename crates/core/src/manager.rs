@@ -50,7 +50,8 @@ pub enum PerObjectMetrics {
 #[must_use]
 pub struct ManagerConfig {
     /// The ExternalSecret controller's settings (controller class, namespace, concurrency,
-    /// ClusterSecretStores, read sharing, status writes). Its `instance` is set to
+    /// ClusterSecretStores, read sharing, status writes, tenancy; the store controllers
+    /// follow its tenancy too). Its `instance` is set to
     /// [`identity`](Self::identity); the store controllers take the class and the namespace
     /// from it.
     pub controller: ControllerConfig,
@@ -279,7 +280,8 @@ impl Manager {
             StoreControllerConfig::default()
                 .controller_class(config.controller.controller_class.clone())
                 .namespace(config.controller.namespace.clone())
-                .requeue_interval(config.store_requeue_interval),
+                .requeue_interval(config.store_requeue_interval)
+                .tenancy(config.controller.tenancy),
             providers,
         ));
         let lease = match &config.leader_election_namespace {

@@ -43,6 +43,8 @@ pub struct StoreControllerConfig {
     pub requeue_interval: Duration,
     /// Pod name reported on events.
     pub instance: Option<String>,
+    /// What a namespace tenant's stores may make the operator do (`--strict-tenancy`).
+    pub tenancy: crate::tenancy::Tenancy,
 }
 
 impl Default for StoreControllerConfig {
@@ -52,6 +54,7 @@ impl Default for StoreControllerConfig {
             namespace: None,
             requeue_interval: Duration::from_secs(300),
             instance: None,
+            tenancy: crate::tenancy::Tenancy::Default,
         }
     }
 }
@@ -70,6 +73,11 @@ impl StoreControllerConfig {
     /// Sets the default re-validation interval.
     pub fn requeue_interval(mut self, interval: Duration) -> Self {
         self.requeue_interval = interval;
+        self
+    }
+    /// Sets the tenancy rules.
+    pub fn tenancy(mut self, tenancy: crate::tenancy::Tenancy) -> Self {
+        self.tenancy = tenancy;
         self
     }
 }
@@ -191,8 +199,8 @@ impl StoreContext {
             },
         );
         Self {
-            secrets: ApiSecretReader::new(client.clone()),
-            tokens: ApiTokens::new(client.clone()),
+            secrets: ApiSecretReader::new(client.clone()).tenancy(config.tenancy),
+            tokens: ApiTokens::new(client.clone()).tenancy(config.tenancy),
             client,
             config,
             registry,
