@@ -23,7 +23,7 @@ use eso_core::store_controller::{StoreContext, StoreControllerConfig, run_store_
 use eso_leader::{LeaseConfig, LeaseManager};
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -393,7 +393,14 @@ async fn run(args: RunArgs) -> Result<()> {
     } else {
         None
     };
-    let metrics = PrometheusBuilder::new()
+    // controller-runtime's buckets, so upstream's dashboards read our histograms unchanged.
+    let mut exporter = PrometheusBuilder::new();
+    for (metric, buckets) in eso_core::runtime_metrics::histogram_buckets() {
+        exporter = exporter
+            .set_buckets_for_metric(Matcher::Full(metric.to_owned()), buckets)
+            .context("cannot configure the metrics exporter")?;
+    }
+    let metrics = exporter
         .install_recorder()
         .context("cannot install the metrics recorder")?;
 
