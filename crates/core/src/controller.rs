@@ -1,5 +1,7 @@
-//! The ExternalSecret controller: kube-runtime's `Controller` driving [`reconcile`], which runs
-//! fetch → plan → apply and writes status, events and metrics.
+//! The ExternalSecret controller: kube-runtime's applier (through
+//! [`QueuedController`](crate::runtime_metrics::QueuedController), which also records
+//! controller-runtime's standard series) driving [`reconcile`], which runs fetch → plan → apply
+//! and writes status, events and metrics.
 //!
 //! Differences from upstream, on purpose:
 //! - No finalizer on ExternalSecrets: Owner-policy Secrets are garbage-collected through their
@@ -761,7 +763,7 @@ struct Watches {
 /// [`start_watches`](Self::start_watches) starts what every replica keeps running (store and
 /// namespace caches, the status series); [`reconcile_until`](Self::reconcile_until) runs the
 /// reconcilers for one leadership term and can be called again for the next. The
-/// ExternalSecret and managed-Secret watches belong to kube-runtime's `Controller` and are
+/// ExternalSecret and managed-Secret watches belong to the term's controller and are
 /// listed afresh at the start of each term (sharing them needs kube's unstable runtime
 /// features).
 pub struct ExternalSecretController {
