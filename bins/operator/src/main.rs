@@ -20,7 +20,7 @@ use eso_core::{
 };
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 /// Where a pod finds its own namespace.
@@ -360,7 +360,14 @@ async fn run(args: RunArgs) -> Result<()> {
     } else {
         None
     };
-    let exporter = PrometheusBuilder::new()
+    // controller-runtime's buckets, so upstream's dashboards read our histograms unchanged.
+    let mut exporter = PrometheusBuilder::new();
+    for (metric, buckets) in eso_core::runtime_metrics::histogram_buckets() {
+        exporter = exporter
+            .set_buckets_for_metric(Matcher::Full(metric.to_owned()), buckets)
+            .context("cannot configure the metrics exporter")?;
+    }
+    let exporter = exporter
         .install_recorder()
         .context("cannot install the metrics recorder")?;
 

@@ -1,5 +1,7 @@
-//! The ExternalSecret controller: kube-runtime's `Controller` driving [`reconcile`], which runs
-//! fetch → plan → apply and writes status, events and metrics.
+//! The ExternalSecret controller: kube-runtime's applier (through
+//! [`QueuedController`](crate::runtime_metrics::QueuedController), which also records
+//! controller-runtime's standard series) driving [`reconcile`], which runs fetch → plan → apply
+//! and writes status, events and metrics.
 //!
 //! Differences from upstream, on purpose:
 //! - No finalizer on ExternalSecrets: Owner-policy Secrets are garbage-collected through their
@@ -17,7 +19,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -29,6 +31,7 @@ use crate::fetch::{ClientCache, FetchContext, FetchError, ReadSharing, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
 use crate::plan::{ErrorClass, EventType, PlanError, PlanInput, SecretAction, field_manager, plan};
+use crate::runtime_metrics::{QueuedController, names};
 use crate::schedule::{RefreshLedger, is_secret_valid, jitter_for, requeue_after, should_refresh};
 use crate::status::{Outcome, RefreshTimeWrites, next_status, status_needs_write};
 use crate::store::StoreLookup;
@@ -769,7 +772,7 @@ struct Watches {
 /// [`start_watches`](Self::start_watches) starts what every replica keeps running (store and
 /// namespace caches, the status series); [`reconcile_until`](Self::reconcile_until) runs the
 /// reconcilers for one leadership term and can be called again for the next. The
-/// ExternalSecret and managed-Secret watches belong to kube-runtime's `Controller` and are
+/// ExternalSecret and managed-Secret watches belong to the term's controller and are
 /// listed afresh at the start of each term (sharing them needs kube's unstable runtime
 /// features).
 pub struct ExternalSecretController {
@@ -865,7 +868,9 @@ impl ExternalSecretController {
         }
 
         let es_api = scoped::<ExternalSecret>(&client, ns);
-        let controller = Controller::new(es_api, watcher::Config::default());
+        let controller =
+            QueuedController::new(names::EXTERNAL_SECRET, es_api, watcher::Config::default())
+                .concurrency(self.config.concurrency);
         let secret_store = controller.store();
         let es_cache = controller.store();
         let managed = watcher::Config::default().labels(&format!(
@@ -874,10 +879,6 @@ impl ExternalSecretController {
             eso_api::labels::LABEL_MANAGED_VALUE
         ));
         let mut controller = controller
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(self.config.concurrency),
-            )
-            .trigger_backoff(WatchBackoff::default())
             .watches(
                 scoped::<Secret>(&client, ns),
                 managed,
@@ -913,8 +914,7 @@ impl ExternalSecretController {
             );
         }
         let reconcilers = controller
-            .graceful_shutdown_on(trigger.clone())
-            .run(reconcile, error_policy, ctx)
+            .run(reconcile, error_policy, ctx, trigger.clone())
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "controller event");

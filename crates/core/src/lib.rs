@@ -153,6 +153,7 @@ pub mod oneshot;
 pub mod plan;
 #[doc(hidden)]
 pub mod render;
+pub mod runtime_metrics;
 #[doc(hidden)]
 pub mod schedule;
 #[doc(hidden)]
