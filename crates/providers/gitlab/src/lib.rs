@@ -75,6 +75,7 @@ pub use client::GitlabClient;
 
 use crate::client::Scope;
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::ClientSettings;
 
 /// Tuning of the clients a [`GitlabProvider`] builds.
 #[derive(Debug, Clone)]
@@ -262,26 +263,12 @@ impl Provider for GitlabProvider {
         )
         .await?;
         let config = &self.config;
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = ca {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: the CA bundle is not valid PEM"))
-                    .with_source(e)
-            })?;
-            if certs.is_empty() {
-                return Err(ProviderError::invalid_store(format!(
-                    "{owner}: the CA bundle holds no certificate"
-                )));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder.build().map_err(|e| {
-            ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                .with_source(e)
-        })?;
+        let client = ClientSettings::new(config.request_timeout, config.connect_timeout)
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .no_redirects()
+            .ca_pem(ca)
+            .build()?;
         let http = Http::new(
             client,
             RetryPolicy {
@@ -289,7 +276,9 @@ impl Provider for GitlabProvider {
                 base_delay: config.retry_base_delay,
                 max_wait: config.max_retry_wait,
             },
-        );
+            "GitLab",
+        )
+        .errors(http::decode_error);
         let scope = Scope {
             project_id: spec.project_id.clone().filter(|p| !p.is_empty()),
             group_ids: spec.group_ids.clone(),
