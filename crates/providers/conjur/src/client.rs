@@ -111,12 +111,7 @@ impl ConjurClient {
                 format!("{}: Conjur refused reading {what}", self.store),
             ),
         };
-        let retry_after = err.retry_after;
-        let mut out = ProviderError::new(kind, message).with_source(err);
-        if let Some(w) = retry_after {
-            out = out.with_retry_after(w);
-        }
-        out
+        err.into_provider_error(kind, message)
     }
 
     async fn retrieve(&self, key: &str, version: Option<&str>) -> Result<Vec<u8>, ProviderError> {

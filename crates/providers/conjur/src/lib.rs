@@ -84,6 +84,7 @@ pub use client::ConjurClient;
 use crate::auth::{Credentials, TokenSource};
 use crate::client::ReferentPlaceholder;
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::ClientSettings;
 
 /// Tuning of the clients a [`ConjurProvider`] builds.
 #[derive(Debug, Clone)]
@@ -375,26 +376,12 @@ impl Provider for ConjurProvider {
         )
         .await?;
         let config = &self.config;
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = ca {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: the CA bundle is not valid PEM"))
-                    .with_source(e)
-            })?;
-            if certs.is_empty() {
-                return Err(ProviderError::invalid_store(format!(
-                    "{owner}: the CA bundle holds no certificate"
-                )));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder.build().map_err(|e| {
-            ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                .with_source(e)
-        })?;
+        let client = ClientSettings::new(config.request_timeout, config.connect_timeout)
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .no_redirects()
+            .ca_pem(ca)
+            .build()?;
         let http = Http::new(
             client,
             RetryPolicy {
@@ -402,7 +389,9 @@ impl Provider for ConjurProvider {
                 base_delay: config.retry_base_delay,
                 max_wait: config.max_retry_wait,
             },
-        );
+            "Conjur",
+        )
+        .errors(http::decode_error);
         let (account, credentials) = self.credentials(&ctx, spec).await?;
         let token = TokenSource::new(base.clone(), account.clone(), credentials, owner.clone());
         // Like the GCP provider, a client is only made with working credentials.
