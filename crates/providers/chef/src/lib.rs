@@ -66,6 +66,7 @@ pub use client::ChefClient;
 pub use sign::{KeyError, RequestSigner, timestamp};
 
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::ClientSettings;
 
 /// Tuning of the clients a [`ChefProvider`] builds.
 #[derive(Debug, Clone)]
@@ -253,15 +254,11 @@ impl Provider for ChefProvider {
             .with_source(e)
         })?;
         let config = &self.config;
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                    .with_source(e)
-            })?;
+        let client = ClientSettings::new(config.request_timeout, config.connect_timeout)
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .no_redirects()
+            .build()?;
         let http = Http::new(
             client,
             signer,
