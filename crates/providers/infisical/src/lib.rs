@@ -108,6 +108,7 @@ pub use client::InfisicalClient;
 use crate::auth::{Credentials, TokenSource};
 use crate::client::Scope;
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::ClientSettings;
 
 /// Where the kubelet mounts a pod's ServiceAccount token (the Infisical SDK's default).
 const DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH: &str =
@@ -466,30 +467,19 @@ impl Provider for InfisicalProvider {
         }
         let base = api_base(spec.host_api(), &owner)?;
         let config = &self.config;
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent("eso-rs");
-        if let Some(pem) = eso_provider::tls::load_ca_bundle(
+        let ca = eso_provider::tls::load_ca_bundle(
             &ctx,
             spec.ca_bundle.as_deref(),
             spec.ca_provider.as_ref(),
             "spec.provider.infisical",
         )
-        .await?
-        {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ProviderError::invalid_store(format!(
-                    "{owner}: the infisical CA bundle holds no PEM certificate"
-                ))
-                .with_source(e)
-            })?;
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder.build().map_err(|e| {
-            ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                .with_source(e)
-        })?;
+        .await?;
+        let client = ClientSettings::new(config.request_timeout, config.connect_timeout)
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .accept_json()
+            .ca_pem(ca)
+            .build()?;
         let http = Http::new(
             client,
             RetryPolicy {
@@ -497,7 +487,9 @@ impl Provider for InfisicalProvider {
                 base_delay: config.retry_base_delay,
                 max_wait: config.max_retry_wait,
             },
-        );
+            "Infisical",
+        )
+        .errors(http::decode_error);
         let creds = credentials(&ctx, spec, &config.service_account_token_path).await?;
         let auth = TokenSource::new(http.clone(), base.clone(), owner.clone(), creds);
         // Log in now, as upstream does, so that bad credentials fail the client.
