@@ -96,6 +96,7 @@ use reqwest::Url;
 pub use client::OnePasswordClient;
 
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::ClientSettings;
 
 /// Tuning of the clients a [`OnePasswordProvider`] builds.
 #[derive(Debug, Clone)]
@@ -317,24 +318,22 @@ impl Provider for OnePasswordProvider {
             .trim()
             .to_owned();
         let config = &self.config;
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
+        let client = ClientSettings::new(config.request_timeout, config.connect_timeout)
+            .owner(owner.as_str())
             .user_agent("external-secrets")
-            .build()
-            .map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                    .with_source(e)
-            })?;
+            .accept_json()
+            .build()?;
         let http = Http::new(
             client,
             RetryPolicy {
                 max_attempts: config.max_attempts,
                 base_delay: config.retry_base_delay,
                 max_wait: config.max_retry_wait,
-                forbidden_attempts: 3,
             },
-        );
+            "1Password Connect",
+        )
+        .errors(http::decode_error)
+        .retry_also(http::retry_forbidden);
         Ok(Arc::new(OnePasswordClient {
             store: owner,
             http,
