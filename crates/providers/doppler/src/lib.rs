@@ -103,6 +103,7 @@ pub use client::{DopplerClient, SECRETS_FILE_KEY};
 
 use crate::auth::{Oidc, TokenSource};
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::ClientSettings;
 
 /// Doppler's API.
 const DEFAULT_BASE_URL: &str = "https://api.doppler.com";
@@ -429,16 +430,12 @@ impl Provider for DopplerProvider {
             return Ok(Arc::new(ReferentPlaceholder { store: owner }));
         }
         let config = &self.config;
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
+        let client = ClientSettings::new(config.request_timeout, config.connect_timeout)
+            .owner(owner.as_str())
             .user_agent("doppler-external-secrets")
-            .tls_danger_accept_invalid_certs(!config.verify_tls)
-            .build()
-            .map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                    .with_source(e)
-            })?;
+            .accept_json()
+            .accept_invalid_certs(!config.verify_tls)
+            .build()?;
         let http = Http::new(
             client,
             RetryPolicy {
@@ -446,7 +443,9 @@ impl Provider for DopplerProvider {
                 base_delay: config.retry_base_delay,
                 max_wait: config.max_retry_wait,
             },
-        );
+            "Doppler",
+        )
+        .errors(http::decode_error);
         let auth = self.token(&ctx, spec, &http).await?;
         // Exchange an OIDC token now, as upstream does, so a refused identity fails the client.
         auth.token(&owner).await?;
