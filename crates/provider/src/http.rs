@@ -350,10 +350,13 @@ impl Call {
     /// An `application/x-www-form-urlencoded` body (names and values percent-encoded but for
     /// RFC 3986's unreserved characters).
     #[must_use]
-    pub fn form(self, fields: &[(&str, &str)]) -> Self {
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(
+        self,
+        fields: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let body: Vec<String> = fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .into_iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k.as_ref()), form_encode(v.as_ref())))
             .collect();
         self.body(
             "application/x-www-form-urlencoded",

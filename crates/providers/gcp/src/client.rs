@@ -21,7 +21,7 @@ use reqwest::{Method, Url};
 use serde_json::{Map, Value, json};
 
 use crate::crc32c;
-use crate::http::{Call, Http, HttpError};
+use crate::http::{Call, GoogleError, Http, HttpError};
 use crate::metrics::{self, call};
 use crate::push::{self, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::token::TokenSource;
@@ -246,11 +246,8 @@ impl GcpClient {
         match failure {
             Failure::Local(e) => e,
             Failure::Http(e) => {
-                let mut err = ProviderError::new(e.api_kind(), format!("{}: {what}", self.store));
-                if let Some(wait) = e.retry_after {
-                    err = err.with_retry_after(wait);
-                }
-                err.with_source(e)
+                let kind = e.api_kind();
+                e.into_provider_error(kind, format!("{}: {what}", self.store))
             }
         }
     }

@@ -462,10 +462,7 @@ impl Provider for GcpProvider {
                 base_delay: config.retry_base_delay,
                 max_wait: config.max_retry_wait,
             },
-        )
-        .map_err(|e| {
-            ProviderError::invalid_store("cannot set up the HTTP client").with_source(e)
-        })?;
+        )?;
         let metadata = Metadata::new(&config.endpoints.metadata, &owner);
         let project = self.project(spec, &http, &metadata, &owner).await?;
         let location = spec.location.clone().filter(|l| !l.is_empty());
