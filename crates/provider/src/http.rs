@@ -493,16 +493,10 @@ impl HttpError {
         self
     }
 
-    /// The cause, by status: only 404 means "does not exist".
+    /// The cause ([`status_kind`]); no answer at all is transient.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
-        match self.status.map(|s| s.as_u16()) {
-            None | Some(408 | 500..=599) => ErrorKind::Unavailable,
-            Some(404) => ErrorKind::NotFound,
-            Some(401 | 403) => ErrorKind::Auth,
-            Some(429) => ErrorKind::Throttled,
-            Some(_) => ErrorKind::InvalidRequest,
-        }
+        self.status.map_or(ErrorKind::Unavailable, status_kind)
     }
 
     /// Whether the answer had this status.
@@ -521,6 +515,20 @@ impl HttpError {
             err = err.with_retry_after(wait);
         }
         err
+    }
+}
+
+/// The cause of an error answer: only 404 means "does not exist"; 401 and 403 are
+/// authentication problems; 429 is throttling; 408 and 5xx are transient; anything else is a
+/// refused request.
+#[must_use]
+pub fn status_kind(status: StatusCode) -> ErrorKind {
+    match status.as_u16() {
+        404 => ErrorKind::NotFound,
+        401 | 403 => ErrorKind::Auth,
+        429 => ErrorKind::Throttled,
+        408 | 500..=599 => ErrorKind::Unavailable,
+        _ => ErrorKind::InvalidRequest,
     }
 }
 
