@@ -219,6 +219,110 @@ impl ClientSettings {
     }
 }
 
+/// The HTTP tuning of a REST provider's clients: timeouts and retries. A provider's config
+/// holds one and offers its setters through [`http_tuning_setters!`](crate::http_tuning_setters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTuning {
+    /// The timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// The timeout of establishing a connection.
+    pub connect_timeout: Duration,
+    /// How failed calls are retried.
+    pub retry: RetryPolicy,
+}
+
+impl HttpTuning {
+    /// Settings of a client with these timeouts.
+    #[must_use]
+    pub fn client(&self) -> ClientSettings {
+        ClientSettings::new(self.request_timeout, self.connect_timeout)
+    }
+}
+
+/// The setters of a provider config's [`HttpTuning`] field, with the provider's defaults in
+/// their docs: `request_timeout`, `connect_timeout`, `max_attempts` (at least 1),
+/// `retry_base_delay` and `max_retry_wait`. Used inside the config's `impl` block:
+///
+/// ```
+/// use std::time::Duration;
+/// use eso_provider::http::{HttpTuning, RetryPolicy};
+///
+/// #[derive(Debug, Clone)]
+/// #[must_use]
+/// pub struct ExampleConfig {
+///     http: HttpTuning,
+/// }
+///
+/// impl ExampleConfig {
+///     eso_provider::http_tuning_setters! {
+///         field: http,
+///         request_timeout: "30 s",
+///         connect_timeout: "5 s",
+///         max_attempts: "3",
+///         retry_base_delay: "250 ms",
+///         max_retry_wait: "10 s",
+///     }
+/// }
+///
+/// let config = ExampleConfig {
+///     http: HttpTuning {
+///         request_timeout: Duration::from_secs(30),
+///         connect_timeout: Duration::from_secs(5),
+///         retry: RetryPolicy::default(),
+///     },
+/// }
+/// .max_attempts(0)
+/// .max_retry_wait(Duration::from_secs(2));
+/// assert_eq!(config.http.retry.max_attempts, 1);
+/// assert_eq!(config.http.retry.max_wait, Duration::from_secs(2));
+/// ```
+#[macro_export]
+macro_rules! http_tuning_setters {
+    (
+        field: $field:ident,
+        request_timeout: $request_timeout:literal,
+        connect_timeout: $connect_timeout:literal,
+        max_attempts: $max_attempts:literal,
+        retry_base_delay: $retry_base_delay:literal,
+        max_retry_wait: $max_retry_wait:literal $(,)?
+    ) => {
+        #[doc = concat!("The timeout of one HTTP request (default ", $request_timeout, ").")]
+        pub fn request_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.$field.request_timeout = timeout;
+            self
+        }
+
+        #[doc = concat!("The timeout of establishing a connection (default ", $connect_timeout, ").")]
+        pub fn connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.$field.connect_timeout = timeout;
+            self
+        }
+
+        #[doc = concat!("Attempts per API call, the first included (default ", $max_attempts, "; at least 1).")]
+        pub fn max_attempts(mut self, attempts: u32) -> Self {
+            self.$field.retry.max_attempts = attempts.max(1);
+            self
+        }
+
+        #[doc = concat!("The first retry's backoff, doubled after each attempt (default ", $retry_base_delay, ").")]
+        pub fn retry_base_delay(mut self, delay: ::std::time::Duration) -> Self {
+            self.$field.retry.base_delay = delay;
+            self
+        }
+
+        #[doc = concat!(
+            "The longest wait spent inside one call before retrying it (default ",
+            $max_retry_wait,
+            "): a 429 asking for longer ends the call with a `Throttled` error that carries ",
+            "the wait."
+        )]
+        pub fn max_retry_wait(mut self, wait: ::std::time::Duration) -> Self {
+            self.$field.retry.max_wait = wait;
+            self
+        }
+    };
+}
+
 /// How failed calls are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {

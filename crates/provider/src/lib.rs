@@ -81,6 +81,7 @@ pub mod find;
 pub mod http;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod placeholder;
 pub mod property;
 mod registry;
 pub mod rewrite;
@@ -88,5 +89,6 @@ pub mod tls;
 mod traits;
 
 pub use error::{ErrorKind, ProviderError};
+pub use placeholder::ReferentPlaceholder;
 pub use registry::ProviderRegistry;
 pub use traits::*;

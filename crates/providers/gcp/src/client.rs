@@ -792,44 +792,6 @@ impl SecretsClient for GcpClient {
     }
 }
 
-/// A cluster store whose credentials name no namespace ("referent" auth) cannot be checked on
-/// its own: upstream reports it as `Unknown` and builds no real client.
-#[derive(Debug)]
-pub(crate) struct ReferentPlaceholder {
-    pub(crate) store: String,
-}
-
-impl ReferentPlaceholder {
-    fn refuse(&self) -> ProviderError {
-        ProviderError::invalid_store(format!(
-            "{}: its credentials are referent (they name no namespace); they resolve only in the namespace of an ExternalSecret",
-            self.store
-        ))
-    }
-}
-
-#[async_trait]
-impl SecretsClient for ReferentPlaceholder {
-    async fn get_secret(&self, _: &ExternalSecretDataRemoteRef) -> Result<Vec<u8>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_secret_map(
-        &self,
-        _: &ExternalSecretDataRemoteRef,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_all_secrets(&self, _: &ExternalSecretFind) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn validate(&self) -> Result<ValidationResult, ProviderError> {
-        Ok(ValidationResult::Unknown)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
