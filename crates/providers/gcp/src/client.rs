@@ -25,6 +25,7 @@ use crate::http::{Call, GoogleError, Http, HttpError};
 use crate::metrics::{self, call};
 use crate::push::{self, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::token::TokenSource;
+use eso_provider::property::go_json;
 
 /// Which remote read a cache slot holds: a version's payload, or (`version: None`) the secret
 /// resource itself (labels and annotations, for `metadataPolicy: Fetch`).
@@ -86,24 +87,6 @@ impl std::fmt::Debug for GcpClient {
             .field("base", &self.base.as_str())
             .finish_non_exhaustive()
     }
-}
-
-/// JSON as Go's `json.Marshal` writes it (upstream marshals labels and annotations with it):
-/// compact, keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
-fn go_json(value: &Value) -> Vec<u8> {
-    let text = value.to_string();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.into_bytes()
 }
 
 /// A label or annotation map of a secret resource, as Go's protobuf getters give it: `null`
