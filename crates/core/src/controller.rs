@@ -135,6 +135,9 @@ pub struct Context {
     failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
     series: Arc<StatusSeries>,
     refreshed: RefreshLedger,
+    /// Secrets this controller just wrote (`namespace/name` -> the resourceVersion the write
+    /// returned): the watch event of its own write does not trigger another reconcile.
+    own_writes: Mutex<std::collections::HashMap<String, String>>,
     health: ApiHealth,
 }
 
@@ -233,6 +236,28 @@ impl Context {
             failures: Mutex::new(Default::default()),
             series: Arc::new(StatusSeries::external_secrets()),
             refreshed: RefreshLedger::new(),
+            own_writes: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Whether this watch event of `secret` is the one of this controller's own last write
+    /// (it then needs no reconcile: the reconcile that wrote it already knows the result).
+    fn is_own_write(&self, secret: &Secret) -> bool {
+        let key = format!(
+            "{}/{}",
+            secret.metadata.namespace.as_deref().unwrap_or_default(),
+            secret.metadata.name.as_deref().unwrap_or_default()
+        );
+        let mut writes = self
+            .own_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (writes.get(&key), secret.metadata.resource_version.as_ref()) {
+            (Some(written), Some(seen)) if written == seen => {
+                writes.remove(&key);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -592,7 +617,16 @@ async fn sync(
 
     let outcome = match &planned.action {
         SecretAction::Write(write) => {
-            if let Err(source) = apply_secret(&secrets, &manager, write).await {
+            let applied = apply_secret(&secrets, &manager, write).await;
+            if let Ok(secret) = &applied
+                && let Some(version) = secret.metadata.resource_version.clone()
+            {
+                ctx.own_writes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(format!("{namespace}/{target}"), version);
+            }
+            if let Err(source) = applied {
                 let err = ReconcileError::Kube {
                     what: format!("cannot write Secret \"{namespace}/{target}\""),
                     source,
@@ -879,11 +913,15 @@ impl ExternalSecretController {
             eso_api::labels::LABEL_MANAGED_VALUE
         ));
         let mut controller = controller
-            .watches(
-                scoped::<Secret>(&client, ns),
-                managed,
-                move |secret: Secret| secret_owners(&secret_store, &secret),
-            )
+            .watches(scoped::<Secret>(&client, ns), managed, {
+                let ctx = ctx.clone();
+                move |secret: Secret| {
+                    if ctx.is_own_write(&secret) {
+                        return Vec::new();
+                    }
+                    secret_owners(&secret_store, &secret)
+                }
+            })
             .watches(
                 scoped::<SecretStore>(&client, ns),
                 watcher::Config::default(),

@@ -493,6 +493,23 @@ pub fn requeue_after(action: &Action) -> Option<Duration> {
 
 type Trigger<K> = BoxStream<'static, Result<ReconcileRequest<K>, watcher::Error>>;
 
+/// A hash of what a reconcile reads of its own object's metadata: uid, generation (the spec),
+/// labels, annotations and the deletion timestamp; `None` (always passes) without a uid.
+fn reconciled_part<K: Resource>(obj: &K) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let meta = obj.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.uid.as_ref()?.hash(&mut hasher);
+    meta.generation.hash(&mut hasher);
+    meta.labels.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 /// kube-runtime's `Controller`, assembled from the same public parts (reflector, triggers,
 /// applier) so that its queue can be measured: the controller-runtime and workqueue series
 /// of one named controller.
@@ -512,8 +529,14 @@ where
     #[must_use]
     pub fn new(name: &'static str, api: Api<K>, wc: watcher::Config) -> Self {
         let (reader, writer) = reflector::store();
+        // The cache sees every change; reconciles are triggered only by changes a reconcile
+        // reads (spec, labels, annotations, deletion), not by the status the controller itself
+        // just wrote: as controller-runtime's GenerationChanged | LabelChanged |
+        // AnnotationChanged predicates do.
         let own = trigger_self(
-            reflector::reflector(writer, watcher(api, wc)).applied_objects(),
+            reflector::reflector(writer, watcher(api, wc))
+                .applied_objects()
+                .predicate_filter(reconciled_part::<K>, Default::default()),
             (),
         )
         .boxed();
