@@ -25,9 +25,10 @@
 //! (`eso_core::kube::Client`) so that your tool always builds against the same versions.
 //!
 //! Not stable: the modules hidden from these docs (`controller`, `store_controller`,
-//! `ces_controller`, `fetch`, `plan`, `apply`, `object_metrics`, `testing`, ...). They are
-//! public only so that the operator binary and this workspace's tests can reach them, and they
-//! change without notice. Running the long-lived controllers in your own process is not
+//! `ces_controller`, `fetch`, `plan`, `apply`, `object_metrics`, ...). They are public only so
+//! that the operator binary and this workspace's tests can reach them, and they change without
+//! notice. The test fixture builders of `testing` are compiled only with the `test-util`
+//! feature (off by default). Running the long-lived controllers in your own process is not
 //! supported yet: deploy `eso-operator` instead. See `docs/embedding.md` for when to embed.
 //!
 //! # Render offline
@@ -132,6 +133,7 @@ pub mod store_controller;
 pub mod sync_window;
 #[doc(hidden)]
 pub mod template;
+#[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod testing;
 
