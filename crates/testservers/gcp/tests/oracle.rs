@@ -81,7 +81,7 @@ async fn google_python_clients_round_trip_every_call_the_provider_makes() {
     server.inject(
         Fault::status(429)
             .method(method::GET_SECRET)
-            .resource_contains("py-throttled")
+            .resource("py-throttled")
             .retry_after(7),
     );
     server.aws_credentials("AKIDORACLE", "oracle-secret-key");
