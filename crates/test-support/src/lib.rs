@@ -5,7 +5,7 @@
 //! - [`process`]: a real server (OpenBao, moto, goiardi) run under a watchdog that stops it
 //!   when the test process exits, its log, and the wait until it is ready.
 //! - [`python`]: the interpreter of a Python oracle (`$ESO_PYTHON`, `.venv-emu`), checked
-//!   to import what the oracle needs, and running an oracle script.
+//!   to import what the oracle needs.
 //! - [`tls`]: a CA and a server certificate made with `openssl` at test time.
 //! - [`metrics`]: a recorder that captures `externalsecret_provider_api_calls_count`.
 //! - [`chart`]: the Helm chart rendered by `deploy/charts/render.py`.

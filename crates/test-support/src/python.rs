@@ -1,7 +1,7 @@
-//! The Python oracles: the interpreter (`$ESO_PYTHON` or a workspace venv) and running a
-//! script. A missing package fails the test with the exact `pip` command.
+//! The Python oracles' interpreter (`$ESO_PYTHON` or a workspace venv). A missing package fails
+//! the test with the exact `pip` command.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::tools::workspace_root;
@@ -67,27 +67,6 @@ impl<'a> Needs<'a> {
         );
         python
     }
-}
-
-/// Runs `python script args...` with `envs` and returns its stdout; fails the test with both
-/// outputs when the script fails.
-#[must_use]
-pub fn run(python: &Path, script: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
-    let out = Command::new(python)
-        .arg(script)
-        .args(args)
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 #[cfg(test)]
