@@ -28,9 +28,10 @@
 //! Not stable: the modules hidden from these docs (`controller`, `store_controller`,
 //! `ces_controller`, `fetch`, `plan`, `apply`, `object_metrics`, `exposition`, `testing`,
 //! ...). They are public only so that the operator binary and this workspace's tests can reach
-//! them, and they change without notice. The long-lived controllers run in your own process
-//! through the [`Manager`], the same one `eso-operator` runs. See `docs/embedding.md` for when
-//! to embed.
+//! them, and they change without notice. The test fixture builders of `testing` are compiled
+//! only with the `test-util` feature (off by default). The long-lived controllers run in your
+//! own process through the [`Manager`], the same one `eso-operator` runs. See
+//! `docs/embedding.md` for when to embed.
 //!
 //! # Render offline
 //!
@@ -168,6 +169,7 @@ pub mod store_controller;
 pub mod sync_window;
 #[doc(hidden)]
 pub mod template;
+#[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod tenancy;
 #[doc(hidden)]
