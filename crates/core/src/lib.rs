@@ -169,9 +169,9 @@ pub mod store_controller;
 pub mod sync_window;
 #[doc(hidden)]
 pub mod template;
-#[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod tenancy;
+#[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod testing;
 
