@@ -73,9 +73,12 @@ pub struct RunningController {
 impl RunningController {
     /// Starts the ExternalSecret controller scoped to `namespace`.
     pub fn start(client: Client, namespace: &str) -> Self {
-        let config = ControllerConfig::default()
-            .namespace(Some(namespace.to_owned()))
-            .concurrency(4);
+        Self::start_with(client, ControllerConfig::default(), namespace)
+    }
+
+    /// Starts the ExternalSecret controller with `config`, scoped to `namespace`.
+    pub fn start_with(client: Client, config: ControllerConfig, namespace: &str) -> Self {
+        let config = config.namespace(Some(namespace.to_owned())).concurrency(4);
         let controller = ExternalSecretController::new(client, config, eso_providers::builtin());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(controller.run(async move {

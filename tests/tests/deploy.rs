@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use eso_test_support::chart;
+use eso_test_support::tools::workspace_root;
 use eso_tests::{TestCluster, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -29,44 +31,9 @@ const NAMESPACE: &str = "eso-rs";
 const SCOPED: &str = "apps";
 const MANIFEST_HEADER: &str = "# Generated from deploy/charts/eso-rs with default values (release eso-rs, namespace eso-rs); do not edit.\n# Regenerate with: ESO_UPDATE_MANIFESTS=1 cargo test -p eso-tests --test deploy\n";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The Python that has helm-python-sdk. Missing is a failure, not a skip: CI installs it.
-fn python() -> PathBuf {
-    let path = std::env::var_os("ESO_HELM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv-emu/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python with helm-python-sdk at {}: in the workspace root run \
-         `python3 -m venv .venv-emu && .venv-emu/bin/pip install 'helm-python-sdk==0.2.2'`, \
-         or set ESO_HELM_PYTHON to a Python that has it",
-        path.display()
-    );
-    path
-}
-
 /// The chart rendered with `values` (as a YAML stream), or the render's error message.
 fn render(values: &Value) -> Result<String, String> {
-    let out = Command::new(python())
-        .arg(root().join("deploy/charts/render.py"))
-        .args(["--name", RELEASE, "--namespace", NAMESPACE])
-        .args(["--set-json", &values.to_string()])
-        .output()
-        .expect("run deploy/charts/render.py");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap())
-    } else {
-        assert!(
-            !stderr.contains("No module named"),
-            "helm-python-sdk is not installed in {}: {stderr}",
-            python().display()
-        );
-        Err(stderr)
-    }
+    chart::render(&["--name", RELEASE, "--namespace", NAMESPACE], values)
 }
 
 struct Rendered {
@@ -187,7 +154,7 @@ fn container_port(container: &Value, name: &str) -> i64 {
 fn default_install_runs_one_hardened_leader_elected_replica() {
     let r = default_install();
     let kinds: BTreeSet<(String, String)> = r.kinds().into_iter().collect();
-    let crds: Vec<String> = std::fs::read_dir(root().join("deploy/crds"))
+    let crds: Vec<String> = std::fs::read_dir(workspace_root().join("deploy/crds"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         // `<group>_<plural>.yaml` holds the CRD `<plural>.<group>`.
@@ -378,23 +345,9 @@ fn helm_lint_strict_finds_nothing_to_warn_about() {
         json!({"scopedNamespace": SCOPED, "scopedRBAC": true}),
         json!({"replicaCount": 3, "podDisruptionBudget": {"enabled": true}}),
     ] {
-        let out = Command::new(python())
-            .arg(root().join("deploy/charts/render.py"))
-            .args([
-                "--lint",
-                "--namespace",
-                NAMESPACE,
-                "--set-json",
-                &values.to_string(),
-            ])
-            .output()
-            .expect("run deploy/charts/render.py --lint");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out = chart::render(&["--lint", "--namespace", NAMESPACE], &values)
+            .unwrap_or_else(|e| panic!("{values}: {e}"));
+        let report: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(report["errors"], json!([]), "{values}: {report}");
         // Severity 1 is informational ("icon is recommended"); 2 is a warning, 3 an error.
         let serious: Vec<&Value> = report["messages"]
@@ -429,7 +382,7 @@ struct Call {
 
 /// The table of API calls in docs/deploy.md.
 fn documented_calls() -> Vec<Call> {
-    let text = std::fs::read_to_string(root().join("docs/deploy.md")).unwrap();
+    let text = std::fs::read_to_string(workspace_root().join("docs/deploy.md")).unwrap();
     let start = text
         .find("<!-- rbac-table:start -->")
         .expect("table start marker");
@@ -872,7 +825,7 @@ async fn kubectl_accepts_every_rendered_document() {
 #[test]
 fn plain_manifests_are_the_chart_with_default_values() {
     let expected = format!("{MANIFEST_HEADER}{}", default_install().yaml);
-    let path = root().join("deploy/manifests/eso-rs.yaml");
+    let path = workspace_root().join("deploy/manifests/eso-rs.yaml");
     if std::env::var("ESO_UPDATE_MANIFESTS").is_ok_and(|v| v == "1") {
         std::fs::write(&path, &expected).unwrap();
     }
@@ -887,7 +840,7 @@ fn plain_manifests_are_the_chart_with_default_values() {
     let out = Command::new(eso_test_apiserver::kubectl().unwrap())
         .args([
             "kustomize",
-            root().join("deploy/manifests").to_str().unwrap(),
+            workspace_root().join("deploy/manifests").to_str().unwrap(),
         ])
         .output()
         .unwrap();
@@ -924,8 +877,8 @@ fn yaml_files(dir: &Path) -> BTreeMap<String, String> {
 
 #[test]
 fn chart_crds_are_the_generated_crds() {
-    let generated = yaml_files(&root().join("deploy/crds"));
-    let chart = yaml_files(&root().join("deploy/charts/eso-rs/files/crds"));
+    let generated = yaml_files(&workspace_root().join("deploy/crds"));
+    let chart = yaml_files(&workspace_root().join("deploy/charts/eso-rs/files/crds"));
     assert_eq!(generated.len(), eso_api::crds::all().len());
     assert!(
         chart == generated,
@@ -971,7 +924,7 @@ fn exported_metrics() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut files = Vec::new();
     for top in ["crates", "bins"] {
-        collect_sources(&root().join(top), &mut files);
+        collect_sources(&workspace_root().join(top), &mut files);
     }
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -1062,7 +1015,8 @@ fn promql_metrics(expr: &str) -> BTreeSet<String> {
 }
 
 fn dashboard_exprs() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("deploy/dashboards/eso-rs.json")).unwrap();
+    let text =
+        std::fs::read_to_string(workspace_root().join("deploy/dashboards/eso-rs.json")).unwrap();
     let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let mut exprs = Vec::new();
     for panel in dashboard["panels"].as_array().unwrap() {
@@ -1089,7 +1043,8 @@ fn dashboard_exprs() -> Vec<String> {
 }
 
 fn alert_rules() -> Vec<Value> {
-    let text = std::fs::read_to_string(root().join("deploy/dashboards/alerts.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(workspace_root().join("deploy/dashboards/alerts.yaml")).unwrap();
     let rules: Value = serde_saphyr::from_str(&text).expect("alerts.yaml is YAML");
     rules["groups"]
         .as_array()

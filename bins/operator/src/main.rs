@@ -1,5 +1,6 @@
 //! `eso-operator`: flags, logging, the metrics exporter, the admin HTTP endpoints and signals;
-//! the controllers live in `eso-core`, leader election in `eso-leader`.
+//! the controllers and the leadership terms that run them live in `eso-core`'s `Manager`,
+//! leader election in `eso-leader`.
 //!
 //! With leader election on (the default), every replica keeps its caches and status series
 //! warm, and only the Lease holder runs reconcilers; the per-object status series are exported
@@ -8,24 +9,19 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use eso_core::ces_controller::{run_ces_controller, spawn_ces_series};
-use eso_core::controller::{ControllerConfig, ExternalSecretController};
-use eso_core::fetch::ReadSharing;
-use eso_core::object_metrics::StatusSeries;
-use eso_core::store_controller::{StoreContext, StoreControllerConfig, run_store_controllers};
-use eso_leader::{LeaseConfig, LeaseManager};
+use eso_core::{
+    ControllerConfig, LeaseConfig, Manager, ManagerConfig, ManagerStatus, ReadSharing,
+    RefreshTimeWrites,
+};
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// Where a pod finds its own namespace.
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -121,9 +117,17 @@ struct RunArgs {
     /// reads afresh.
     #[arg(long, default_value = "refresh-interval", value_parser = read_sharing)]
     provider_read_sharing: ReadSharing,
+    /// Least-privilege tenancy: act on a namespace's ServiceAccounts and Secrets only when they
+    /// opt in (token requests, adopting unmanaged Secrets, store and template reads; see
+    /// docs/security.md). Off: upstream's rules.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    strict_tenancy: bool,
     /// Endpoint of an AWS-compatible service for the aws provider (default: the
-    /// AWS_ENDPOINT_URL environment variable, else AWS itself).
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    /// AWS_ENDPOINT_URL environment variable, else AWS itself). AWS_ENDPOINT_URL_SECRETS_MANAGER,
+    /// AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_STS set one service's endpoint and win over
+    /// both.
+    #[arg(long, value_name = "URL")]
     aws_endpoint_url: Option<String>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info")]
@@ -147,7 +151,7 @@ enum StatusRefreshTime {
     EveryRefresh,
 }
 
-impl From<StatusRefreshTime> for eso_core::status::RefreshTimeWrites {
+impl From<StatusRefreshTime> for RefreshTimeWrites {
     fn from(value: StatusRefreshTime) -> Self {
         match value {
             StatusRefreshTime::OnChange => Self::OnChange,
@@ -162,6 +166,15 @@ enum PerObjectMetrics {
     Leader,
     /// Every replica exports them (they come from the stored status, so replicas agree).
     All,
+}
+
+impl From<PerObjectMetrics> for eso_core::PerObjectMetrics {
+    fn from(value: PerObjectMetrics) -> Self {
+        match value {
+            PerObjectMetrics::Leader => Self::Leader,
+            PerObjectMetrics::All => Self::All,
+        }
+    }
 }
 
 fn read_sharing(value: &str) -> Result<ReadSharing, String> {
@@ -240,106 +253,30 @@ fn init_logging(args: &RunArgs) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }
 
-struct Admin {
-    metrics: PrometheusHandle,
-    series: Vec<Arc<StatusSeries>>,
-    /// Whether this replica leads (always true without leader election).
-    leading: watch::Receiver<bool>,
-    per_object: PerObjectMetrics,
-    ready: AtomicBool,
-}
-
-impl Admin {
-    fn render_metrics(&self) -> String {
-        let mut text = self.metrics.render();
-        // The ExternalSecret series come first in `series`.
-        if let Some(known) = self.series.first() {
-            text = without_deleted_objects(&text, known);
-        }
-        if self.per_object == PerObjectMetrics::All || *self.leading.borrow() {
-            for series in &self.series {
-                text.push_str(&series.render());
-            }
-        }
-        text
-    }
-}
-
-/// The `name` and `namespace` labels of one exposition line (`metric{k="v",...} value`).
-fn object_labels(line: &str) -> (Option<&str>, Option<&str>) {
-    let (mut name, mut namespace) = (None, None);
-    let Some(labels) = line
-        .split_once('{')
-        .and_then(|(_, rest)| rest.rsplit_once('}'))
-        .map(|(labels, _)| labels)
-    else {
-        return (None, None);
-    };
-    let mut rest = labels;
-    while let Some((key, after)) = rest.split_once("=\"") {
-        // Values are escaped with backslashes; find the closing quote.
-        let mut end = None;
-        let mut escaped = false;
-        for (i, c) in after.char_indices() {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => {
-                    end = Some(i);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let Some(end) = end else { break };
-        match key.trim_start_matches(',') {
-            "name" => name = Some(&after[..end]),
-            "namespace" => namespace = Some(&after[..end]),
-            _ => {}
-        }
-        rest = &after[end + 1..];
-    }
-    (name, namespace)
-}
-
-/// The exporter's text without the per-object activity series (`externalsecret_*{name,
-/// namespace}`) of ExternalSecrets that no longer exist: upstream deletes them when the object
-/// is deleted (`RemoveMetrics`), and the metrics facade cannot delete a series.
-fn without_deleted_objects(text: &str, known: &StatusSeries) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        let stale = line.starts_with("externalsecret_")
-            && matches!(object_labels(line), (Some(name), Some(ns)) if !known.contains(ns, name));
-        if !stale {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
 fn respond(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
 }
 
-async fn serve(listener: TcpListener, admin: Arc<Admin>) {
+/// The admin endpoints: `/metrics` (the exporter's text as the manager filters and completes
+/// it), `/livez` and `/readyz`.
+async fn serve(listener: TcpListener, exporter: PrometheusHandle, status: ManagerStatus) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let admin = admin.clone();
+        let (exporter, status) = (exporter.clone(), status.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let admin = admin.clone();
+                let (exporter, status) = (exporter.clone(), status.clone());
                 async move {
                     Ok::<_, Infallible>(match req.uri().path() {
-                        "/metrics" => respond(StatusCode::OK, admin.render_metrics()),
-                        "/livez" | "/healthz" => respond(StatusCode::OK, "ok\n".into()),
-                        "/readyz" if admin.ready.load(Ordering::Relaxed) => {
-                            respond(StatusCode::OK, "ok\n".into())
+                        "/metrics" => {
+                            respond(StatusCode::OK, status.metrics_text(&exporter.render()))
                         }
+                        "/livez" | "/healthz" => respond(StatusCode::OK, "ok\n".into()),
+                        "/readyz" if status.is_ready() => respond(StatusCode::OK, "ok\n".into()),
                         "/readyz" => respond(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
                         _ => respond(StatusCode::NOT_FOUND, "not found\n".into()),
                     })
@@ -371,6 +308,36 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The manager's settings from the flags, the identity and the Lease namespace.
+fn manager_config(
+    args: &RunArgs,
+    identity: String,
+    lease: LeaseConfig,
+    lease_namespace: Option<String>,
+) -> ManagerConfig {
+    ManagerConfig::new(identity)
+        .controller(
+            ControllerConfig::default()
+                .controller_class(args.controller_class.clone())
+                .namespace(args.namespace.clone())
+                .concurrency(args.concurrent)
+                .cluster_stores(args.enable_cluster_store_reconciler)
+                .refresh_time_writes(args.status_refresh_time.into())
+                .read_sharing(args.provider_read_sharing)
+                .tenancy(if args.strict_tenancy {
+                    eso_core::tenancy::Tenancy::Strict
+                } else {
+                    eso_core::tenancy::Tenancy::Default
+                }),
+        )
+        .store_requeue_interval(args.store_requeue_interval)
+        .secret_stores(args.enable_secret_store_reconciler)
+        .cluster_external_secrets(args.enable_cluster_external_secret_reconciler)
+        .lease(lease)
+        .leader_election(lease_namespace)
+        .per_object_metrics(args.metrics_per_object.into())
+}
+
 async fn run(args: RunArgs) -> Result<()> {
     init_logging(&args)?;
     let metrics_addr = parse_addr("metrics-addr", &args.metrics_addr)?;
@@ -393,105 +360,45 @@ async fn run(args: RunArgs) -> Result<()> {
     } else {
         None
     };
-    let metrics = PrometheusBuilder::new()
+    // controller-runtime's buckets, so upstream's dashboards read our histograms unchanged.
+    let mut exporter = PrometheusBuilder::new();
+    for (metric, buckets) in eso_core::runtime_metrics::histogram_buckets() {
+        exporter = exporter
+            .set_buckets_for_metric(Matcher::Full(metric.to_owned()), buckets)
+            .context("cannot configure the metrics exporter")?;
+    }
+    let exporter = exporter
         .install_recorder()
         .context("cannot install the metrics recorder")?;
 
-    let client = kube::Client::try_default()
+    // Every request is counted (rest_client_requests_total, as client-go counts upstream's).
+    let kube_config = kube::Config::infer()
         .await
-        .context("cannot build a Kubernetes client (in-cluster config or KUBECONFIG)")?;
+        .context("cannot configure a Kubernetes client (in-cluster config or KUBECONFIG)")?;
+    let client = eso_core::kube_metrics::instrumented_client(kube_config)
+        .context("cannot build a Kubernetes client")?;
     let version = client
         .apiserver_version()
         .await
         .context("cannot reach the Kubernetes API server")?;
     tracing::info!(server = %version.git_version, "connected to the API server");
 
-    // AWS_ENDPOINT_URL_<SERVICE> (the SDK's per-service variables) win over the general one.
     let aws = eso_provider_aws::AwsConfig::default()
-        .endpoint_url(args.aws_endpoint_url.clone())
-        .endpoints_from_variables(|name| {
-            (name != eso_provider_aws::ENDPOINT_VARIABLE)
-                .then(|| std::env::var(name).ok())
-                .flatten()
+        .endpoints_from(args.aws_endpoint_url.clone(), |name| {
+            std::env::var(name).ok()
         });
-    let identity = leader_identity();
-    let config = ControllerConfig::default()
-        .controller_class(args.controller_class.clone())
-        .namespace(args.namespace.clone())
-        .concurrency(args.concurrent)
-        .cluster_stores(args.enable_cluster_store_reconciler)
-        .instance(Some(identity.clone()))
-        .refresh_time_writes(args.status_refresh_time.into())
-        .read_sharing(args.provider_read_sharing);
-    let controller = ExternalSecretController::new(
-        client.clone(),
-        config,
-        eso_providers::builtin().with(Arc::new(
-            eso_provider_aws::AwsProvider::new().config(aws.clone()),
-        )),
-    );
-
-    let store_ctx = Arc::new(StoreContext::new(
-        client.clone(),
-        StoreControllerConfig::default()
-            .controller_class(args.controller_class.clone())
-            .namespace(args.namespace.clone())
-            .requeue_interval(args.store_requeue_interval),
-        eso_providers::builtin().with(Arc::new(
-            eso_provider_aws::AwsProvider::new().config(aws.clone()),
-        )),
+    let providers = eso_providers::builtin().with(std::sync::Arc::new(
+        eso_provider_aws::AwsProvider::new().config(aws),
     ));
-    let cluster_stores = args.enable_cluster_store_reconciler && args.namespace.is_none();
-    let stores_on = args.enable_secret_store_reconciler;
-    let ces_on = args.enable_cluster_external_secret_reconciler && args.namespace.is_none();
-    let ces_client = client.clone();
+    let identity = leader_identity();
+    let leader_election = lease_namespace.is_some();
+    let manager = Manager::new(
+        client,
+        providers,
+        manager_config(&args, identity.clone(), lease_config, lease_namespace),
+    )?;
+    let status = manager.status();
 
-    let manager = match &lease_namespace {
-        Some(ns) => Some(
-            LeaseManager::new(client, ns, identity.clone(), lease_config.clone())
-                .context("cannot set up leader election")?,
-        ),
-        None => {
-            tracing::warn!(
-                "leader election is off: this replica always reconciles; run a single replica"
-            );
-            None
-        }
-    };
-    let (_always, always_leading) = watch::channel(true);
-    let leading = manager
-        .as_ref()
-        .map_or(always_leading, LeaseManager::subscribe);
-    let gauge =
-        metrics::gauge!("leader_election_master_status", "name" => args.leader_election_id.clone());
-    let mut follow = leading.clone();
-    tokio::spawn(async move {
-        loop {
-            gauge.set(if *follow.borrow_and_update() {
-                1.0
-            } else {
-                0.0
-            });
-            if follow.changed().await.is_err() {
-                gauge.set(0.0);
-                return;
-            }
-        }
-    });
-
-    let ces_series = Arc::new(StatusSeries::cluster_external_secrets());
-    let admin = Arc::new(Admin {
-        metrics,
-        series: vec![
-            controller.status_series(),
-            store_ctx.store_series.clone(),
-            store_ctx.cluster_store_series.clone(),
-            ces_series.clone(),
-        ],
-        leading: leading.clone(),
-        per_object: args.metrics_per_object,
-        ready: AtomicBool::new(false),
-    });
     let metrics_listener = TcpListener::bind(metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {metrics_addr}"))?;
@@ -500,106 +407,17 @@ async fn run(args: RunArgs) -> Result<()> {
         .with_context(|| format!("cannot listen on {health_addr}"))?;
     let metrics_addr = metrics_listener.local_addr().unwrap_or(metrics_addr);
     let health_addr = health_listener.local_addr().unwrap_or(health_addr);
-    tokio::spawn(serve(metrics_listener, admin.clone()));
-    tokio::spawn(serve(health_listener, admin.clone()));
-
-    let upkeep = admin.metrics.clone();
+    tokio::spawn(serve(metrics_listener, exporter.clone(), status.clone()));
+    tokio::spawn(serve(health_listener, exporter.clone(), status));
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            upkeep.run_upkeep();
+            exporter.run_upkeep();
         }
     });
+    tracing::info!(%metrics_addr, %health_addr, %identity, leader_election, "eso-operator started");
 
-    // Every replica keeps its caches and status series warm; only the leader reconciles.
-    controller.start_watches();
-    if stores_on {
-        store_ctx.start_series_watches(cluster_stores);
-    }
-    if ces_on {
-        spawn_ces_series(ces_client.clone(), ces_series);
-    }
-    admin.ready.store(true, Ordering::Relaxed);
-    tracing::info!(%metrics_addr, %health_addr, %identity, leader_election = manager.is_some(), "eso-operator started");
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        stop_tx.send_replace(true);
-    });
-    // A stepping-down leader has lease duration minus renew deadline before anyone else may
-    // lead; in-flight reconciles get half of it, then they are cancelled.
-    let timings = lease_config.timings();
-    let grace = timings
-        .lease_duration
-        .saturating_sub(timings.renew_deadline)
-        / 2;
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let lease_task = manager.map(|m| {
-        tokio::spawn(m.run(async move {
-            let _ = release_rx.await;
-        }))
-    });
-    let (controller, who) = (&controller, identity.as_str());
-    let store_ctx = &store_ctx;
-    let ces_client = &ces_client;
-    eso_leader::run_terms(leading, stop_rx, move |end| {
-        // One end of term, seen by every controller of this replica.
-        let (term_tx, term_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            end.await;
-            term_tx.send_replace(true);
-        });
-        let ended = move || {
-            let mut rx = term_rx.clone();
-            async move {
-                let _ = rx.wait_for(|e| *e).await;
-            }
-        };
-        async move {
-            tracing::info!(identity = who, "starting reconcilers");
-            let stores = async {
-                if stores_on {
-                    run_store_controllers(store_ctx.clone(), cluster_stores, ended()).await;
-                }
-            };
-            let fanout = async {
-                if ces_on {
-                    run_ces_controller(ces_client.clone(), ended()).await;
-                }
-            };
-            let work = async {
-                tokio::join!(
-                    controller.reconcile_until(ended(), Some(grace)),
-                    stores,
-                    fanout
-                )
-            };
-            // kube-runtime's graceful shutdown never finishes when it starts before the
-            // controller's cache is ready (the runner holds its queue until then), so a term
-            // ending right after it began (SIGTERM, a lost Lease) would never end and the
-            // next term would never start. Every controller gets the same grace, then is
-            // dropped, which cancels its in-flight reconciles.
-            let deadline = async {
-                ended().await;
-                tokio::time::sleep(grace).await;
-            };
-            tokio::select! {
-                _ = work => {}
-                () = deadline => {
-                    tracing::warn!(?grace, "controllers still running after the grace period were cancelled");
-                }
-            }
-            tracing::info!(identity = who, "reconcilers stopped");
-        }
-    })
-    .await;
-    // Reconcilers are stopped: now the Lease can go.
-    let _ = release_tx.send(());
-    if let Some(task) = lease_task {
-        let _ = task.await;
-    }
+    manager.run(shutdown_signal()).await;
     tracing::info!("eso-operator stopped");
     Ok(())
 }
@@ -704,26 +522,6 @@ mod tests {
     }
 
     #[test]
-    fn activity_series_of_deleted_external_secrets_are_not_exported() {
-        let known = StatusSeries::external_secrets();
-        known.observe_pairs("ns", "kept", Vec::new());
-        let text = "# TYPE externalsecret_sync_calls_total counter\n\
-            externalsecret_sync_calls_total{name=\"kept\",namespace=\"ns\"} 3\n\
-            externalsecret_sync_calls_total{name=\"gone\",namespace=\"ns\"} 2\n\
-            externalsecret_reconcile_duration{namespace=\"ns\",name=\"gone\"} 5\n\
-            externalsecret_provider_api_calls_count{provider=\"fake\",call=\"get\"} 7\n\
-            leader_election_master_status{name=\"gone\"} 1\n";
-        let out = without_deleted_objects(text, &known);
-        assert_eq!(
-            out,
-            "# TYPE externalsecret_sync_calls_total counter\n\
-            externalsecret_sync_calls_total{name=\"kept\",namespace=\"ns\"} 3\n\
-            externalsecret_provider_api_calls_count{provider=\"fake\",call=\"get\"} 7\n\
-            leader_election_master_status{name=\"gone\"} 1\n"
-        );
-    }
-
-    #[test]
     fn read_sharing_takes_a_mode_or_a_duration() {
         assert_eq!(
             read_sharing("refresh-interval"),
@@ -738,40 +536,35 @@ mod tests {
     }
 
     #[test]
-    fn per_object_series_are_rendered_by_the_leader_only_unless_all() {
-        let metrics = PrometheusBuilder::new().build_recorder().handle();
-        let series = Arc::new(StatusSeries::external_secrets());
-        let mut es = eso_core::testing::EsBuilder::new("db").build();
-        es.metadata.namespace = Some("ns".into());
-        es.status = serde_json::from_value(serde_json::json!({
-            "conditions": [{"type": "Ready", "status": "True"}]
-        }))
-        .ok();
-        series.observe(&es);
-        let (leading_tx, leading) = watch::channel(false);
-        let admin = |per_object| Admin {
-            metrics: metrics.clone(),
-            series: vec![series.clone()],
-            leading: leading.clone(),
-            per_object,
-            ready: AtomicBool::new(true),
-        };
-        let needle = "externalsecret_status_condition{";
-        assert!(
-            !admin(PerObjectMetrics::Leader)
-                .render_metrics()
-                .contains(needle)
+    fn flags_become_the_manager_config() {
+        let cli = Cli::try_parse_from([
+            "eso-operator",
+            "--namespace=team-a",
+            "--controller-class=blue",
+            "--concurrent=4",
+            "--enable-cluster-external-secret-reconciler=false",
+            "--store-requeue-interval=1m",
+            "--status-refresh-time=every-refresh",
+            "--provider-read-sharing=in-flight",
+            "--metrics-per-object=all",
+        ])
+        .unwrap();
+        let lease = LeaseConfig::default().name("lease");
+        let config = manager_config(&cli.run, "pod_1".into(), lease.clone(), Some("eso".into()));
+        assert_eq!(config.identity, "pod_1");
+        assert_eq!(config.lease, lease);
+        assert_eq!(config.leader_election_namespace.as_deref(), Some("eso"));
+        assert_eq!(config.controller.namespace.as_deref(), Some("team-a"));
+        assert_eq!(config.controller.controller_class, "blue");
+        assert_eq!(config.controller.concurrency, 4);
+        assert_eq!(
+            config.controller.refresh_time_writes,
+            RefreshTimeWrites::EveryRefresh
         );
-        assert!(
-            admin(PerObjectMetrics::All)
-                .render_metrics()
-                .contains(needle)
-        );
-        leading_tx.send_replace(true);
-        assert!(
-            admin(PerObjectMetrics::Leader)
-                .render_metrics()
-                .contains(needle)
-        );
+        assert_eq!(config.controller.read_sharing, ReadSharing::InFlight);
+        assert_eq!(config.store_requeue_interval, Duration::from_secs(60));
+        assert!(config.secret_stores);
+        assert!(!config.cluster_external_secrets);
+        assert_eq!(config.per_object_metrics, eso_core::PerObjectMetrics::All);
     }
 }

@@ -9,29 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use eso_test_support::chart::render_docs;
 use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The Python that has helm-python-sdk. Missing is a failure, not a skip: CI installs it.
-fn python() -> PathBuf {
-    let path = std::env::var_os("ESO_HELM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv-emu/bin/python"));
-    assert!(
-        path.exists(),
-        "no Python with helm-python-sdk at {}: in the workspace root run \
-         `python3 -m venv .venv-emu && .venv-emu/bin/pip install 'helm-python-sdk==0.2.2'`, \
-         or set ESO_HELM_PYTHON to a Python that has it",
-        path.display()
-    );
-    path
-}
 
 /// The operator container's arguments in the chart rendered with `values`.
 fn chart_args(values: &Value) -> Vec<String> {
@@ -82,6 +63,7 @@ fn every_flag_the_chart_passes_is_accepted_by_the_operator() {
             "processSecretStore": false,
             "storeRequeueInterval": "10m",
             "metricsPerObject": "all",
+            "security": {"strictTenancy": true},
             "log": {"level": "debug", "format": "text"},
             "metrics": {"listen": {"port": 9090}},
             "livenessProbe": {"spec": {"address": "0.0.0.0", "port": 9091}},
@@ -628,21 +610,6 @@ async fn operator_calls_are_granted(scoped: bool) {
         assert!(calls.contains(&call), "expected {call:?} among {calls:#?}");
     }
     cluster.cleanup().await.unwrap();
-}
-
-/// The chart's documents rendered with `values`.
-fn render_docs(values: &Value) -> Vec<Value> {
-    let out = Command::new(python())
-        .arg(root().join("deploy/charts/render.py"))
-        .args(["--output", "json", "--set-json", &values.to_string()])
-        .output()
-        .expect("run deploy/charts/render.py");
-    assert!(
-        out.status.success(),
-        "render {values}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn operator_ns_of(docs: &[Value]) -> String {

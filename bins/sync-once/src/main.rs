@@ -96,17 +96,11 @@ impl ProviderArgs {
         // One-shot syncs read one ExternalSecret after another, so a read never finds others to
         // share a batch with: waiting for them only adds latency (docs/benchmarks.md). `find`
         // still reads the values it matched in batches.
-        let mut aws = AwsConfig::default().batch_window(Duration::ZERO);
-        if let Some(url) = &self.aws_endpoint_url {
-            aws = aws.endpoint_url(Some(url.clone()));
-        }
-        let aws = aws.endpoints_from_variables(|name| {
-            // An explicit flag wins over the general variable, not over a service's own.
-            if name == eso_provider_aws::ENDPOINT_VARIABLE && self.aws_endpoint_url.is_some() {
-                return None;
-            }
-            std::env::var(name).ok()
-        });
+        let aws = AwsConfig::default()
+            .batch_window(Duration::ZERO)
+            .endpoints_from(self.aws_endpoint_url.clone(), |name| {
+                std::env::var(name).ok()
+            });
         eso_providers::builtin().with(Arc::new(AwsProvider::new().config(aws)))
     }
 }

@@ -22,11 +22,13 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
+use crate::runtime_metrics::{QueuedController, names};
 use crate::selector;
 
 /// Field manager for the ExternalSecrets a ClusterExternalSecret writes.
@@ -183,6 +185,19 @@ async fn reconcile_ces(
     ces: Arc<ClusterExternalSecret>,
     ctx: Arc<CesContext>,
 ) -> Result<Action, CesError> {
+    let timer = std::time::Instant::now();
+    let result = fan_out(&ces, &ctx).await;
+    // Upstream sets it on every reconcile, in nanoseconds (a Go duration as a float).
+    metrics::gauge!(
+        "clusterexternalsecret_reconcile_duration",
+        "name" => ces.name_any(),
+        "namespace" => ""
+    )
+    .set(timer.elapsed().as_nanos() as f64);
+    result
+}
+
+async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action, CesError> {
     if ces.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -198,7 +213,7 @@ async fn reconcile_ces(
         .items
         .into_iter()
         .filter(|es| {
-            owned_by(es, &ces)
+            owned_by(es, ces)
                 || es.name_any()
                     == ces
                         .spec
@@ -208,7 +223,7 @@ async fn reconcile_ces(
                         .unwrap_or_else(|| ces.name_any())
         })
         .collect();
-    let plan = plan_fanout(&ces, &namespaces, &children);
+    let plan = plan_fanout(ces, &namespaces, &children);
     let params = PatchParams::apply(CES_FIELD_MANAGER).force();
     let mut status = plan.status.clone();
     for es in &plan.apply {
@@ -311,15 +326,15 @@ pub async fn run_ces_controller(
     let ctx = Arc::new(CesContext {
         client: client.clone(),
     });
-    let controller = Controller::new(
+    let controller = QueuedController::new(
+        names::CLUSTER_EXTERNAL_SECRET,
         Api::<ClusterExternalSecret>::all(client.clone()),
         watcher::Config::default(),
     );
     let store = controller.store();
     controller
-        .trigger_backoff(crate::api_health::WatchBackoff::default())
         .owns(
-            Api::<ExternalSecret>::all(client.clone()),
+            Api::<PartialObjectMeta<ExternalSecret>>::all(client.clone()),
             watcher::Config::default(),
         )
         .watches(
@@ -334,8 +349,7 @@ pub async fn run_ces_controller(
                     .collect::<Vec<_>>()
             },
         )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_ces, ces_error_policy, ctx)
+        .run(reconcile_ces, ces_error_policy, ctx, shutdown)
         .for_each(|_| async {})
         .await;
 }

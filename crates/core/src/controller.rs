@@ -1,5 +1,7 @@
-//! The ExternalSecret controller: kube-runtime's `Controller` driving [`reconcile`], which runs
-//! fetch → plan → apply and writes status, events and metrics.
+//! The ExternalSecret controller: kube-runtime's applier (through
+//! [`QueuedController`](crate::runtime_metrics::QueuedController), which also records
+//! controller-runtime's standard series) driving [`reconcile`], which runs fetch → plan → apply
+//! and writes status, events and metrics.
 //!
 //! Differences from upstream, on purpose:
 //! - No finalizer on ExternalSecrets: Owner-policy Secrets are garbage-collected through their
@@ -17,7 +19,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -29,6 +31,7 @@ use crate::fetch::{ClientCache, FetchContext, FetchError, ReadSharing, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
 use crate::plan::{ErrorClass, EventType, PlanError, PlanInput, SecretAction, field_manager, plan};
+use crate::runtime_metrics::{QueuedController, names};
 use crate::schedule::{RefreshLedger, is_secret_valid, jitter_for, requeue_after, should_refresh};
 use crate::status::{Outcome, RefreshTimeWrites, next_status, status_needs_write};
 use crate::store::StoreLookup;
@@ -56,6 +59,8 @@ pub struct ControllerConfig {
     pub refresh_time_writes: RefreshTimeWrites,
     /// How provider reads are shared between ExternalSecrets.
     pub read_sharing: ReadSharing,
+    /// What a namespace tenant's objects may make the operator do (`--strict-tenancy`).
+    pub tenancy: crate::tenancy::Tenancy,
 }
 
 impl Default for ControllerConfig {
@@ -69,6 +74,7 @@ impl Default for ControllerConfig {
             instance: None,
             refresh_time_writes: RefreshTimeWrites::OnChange,
             read_sharing: ReadSharing::WithinRefreshInterval,
+            tenancy: crate::tenancy::Tenancy::Default,
         }
     }
 }
@@ -109,6 +115,11 @@ impl ControllerConfig {
         self.refresh_time_writes = writes;
         self
     }
+    /// Sets the tenancy rules.
+    pub fn tenancy(mut self, tenancy: crate::tenancy::Tenancy) -> Self {
+        self.tenancy = tenancy;
+        self
+    }
 }
 
 /// Shared state of the controller.
@@ -124,6 +135,9 @@ pub struct Context {
     failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
     series: Arc<StatusSeries>,
     refreshed: RefreshLedger,
+    /// Secrets this controller just wrote (`namespace/name` -> the resourceVersion the write
+    /// returned): the watch event of its own write does not trigger another reconcile.
+    own_writes: Mutex<std::collections::HashMap<String, String>>,
     health: ApiHealth,
 }
 
@@ -210,8 +224,8 @@ impl Context {
         );
         let sharing = config.read_sharing;
         Self {
-            secrets: ApiSecretReader::new(client.clone()),
-            tokens: ApiTokens::new(client.clone()),
+            secrets: ApiSecretReader::new(client.clone()).tenancy(config.tenancy),
+            tokens: ApiTokens::new(client.clone()).tenancy(config.tenancy),
             health: ApiHealth::new(client.clone()),
             client,
             config,
@@ -222,6 +236,28 @@ impl Context {
             failures: Mutex::new(Default::default()),
             series: Arc::new(StatusSeries::external_secrets()),
             refreshed: RefreshLedger::new(),
+            own_writes: Mutex::new(Default::default()),
+        }
+    }
+
+    /// Whether this watch event of `secret` is the one of this controller's own last write
+    /// (it then needs no reconcile: the reconcile that wrote it already knows the result).
+    fn is_own_write(&self, secret: &Secret) -> bool {
+        let key = format!(
+            "{}/{}",
+            secret.metadata.namespace.as_deref().unwrap_or_default(),
+            secret.metadata.name.as_deref().unwrap_or_default()
+        );
+        let mut writes = self
+            .own_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (writes.get(&key), secret.metadata.resource_version.as_ref()) {
+            (Some(written), Some(seen)) if written == seen => {
+                writes.remove(&key);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -549,6 +585,7 @@ async fn sync(
         fetched: &fetched,
         existing: existing.as_ref(),
         exec: &exec,
+        tenancy: ctx.config.tenancy,
     }) {
         Ok(p) => p,
         Err(e) => {
@@ -580,7 +617,16 @@ async fn sync(
 
     let outcome = match &planned.action {
         SecretAction::Write(write) => {
-            if let Err(source) = apply_secret(&secrets, &manager, write).await {
+            let applied = apply_secret(&secrets, &manager, write).await;
+            if let Ok(secret) = &applied
+                && let Some(version) = secret.metadata.resource_version.clone()
+            {
+                ctx.own_writes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(format!("{namespace}/{target}"), version);
+            }
+            if let Err(source) = applied {
                 let err = ReconcileError::Kube {
                     what: format!("cannot write Secret \"{namespace}/{target}\""),
                     source,
@@ -760,7 +806,7 @@ struct Watches {
 /// [`start_watches`](Self::start_watches) starts what every replica keeps running (store and
 /// namespace caches, the status series); [`reconcile_until`](Self::reconcile_until) runs the
 /// reconcilers for one leadership term and can be called again for the next. The
-/// ExternalSecret and managed-Secret watches belong to kube-runtime's `Controller` and are
+/// ExternalSecret and managed-Secret watches belong to the term's controller and are
 /// listed afresh at the start of each term (sharing them needs kube's unstable runtime
 /// features).
 pub struct ExternalSecretController {
@@ -856,7 +902,9 @@ impl ExternalSecretController {
         }
 
         let es_api = scoped::<ExternalSecret>(&client, ns);
-        let controller = Controller::new(es_api, watcher::Config::default());
+        let controller =
+            QueuedController::new(names::EXTERNAL_SECRET, es_api, watcher::Config::default())
+                .concurrency(self.config.concurrency);
         let secret_store = controller.store();
         let es_cache = controller.store();
         let managed = watcher::Config::default().labels(&format!(
@@ -865,15 +913,15 @@ impl ExternalSecretController {
             eso_api::labels::LABEL_MANAGED_VALUE
         ));
         let mut controller = controller
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(self.config.concurrency),
-            )
-            .trigger_backoff(WatchBackoff::default())
-            .watches(
-                scoped::<Secret>(&client, ns),
-                managed,
-                move |secret: Secret| secret_owners(&secret_store, &secret),
-            )
+            .watches(scoped::<Secret>(&client, ns), managed, {
+                let ctx = ctx.clone();
+                move |secret: Secret| {
+                    if ctx.is_own_write(&secret) {
+                        return Vec::new();
+                    }
+                    secret_owners(&secret_store, &secret)
+                }
+            })
             .watches(
                 scoped::<SecretStore>(&client, ns),
                 watcher::Config::default(),
@@ -904,8 +952,7 @@ impl ExternalSecretController {
             );
         }
         let reconcilers = controller
-            .graceful_shutdown_on(trigger.clone())
-            .run(reconcile, error_policy, ctx)
+            .run(reconcile, error_policy, ctx, trigger.clone())
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "controller event");

@@ -13,6 +13,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client};
 
 use crate::store::StoreLookup;
+use crate::tenancy::{
+    ANNOTATION_TOKEN_REQUEST, ANNOTATION_TOKEN_REQUEST_API_AUDIENCE, LABEL_READABLE, Tenancy,
+    opted_in,
+};
 
 /// Stores and namespaces from reflector caches.
 #[derive(Clone)]
@@ -97,17 +101,29 @@ fn kube_error(what: String, e: kube::Error) -> ProviderError {
 }
 
 /// Reads credential Secrets directly from the API server (they are read only when a provider
-/// client is built, so they are not cached).
+/// client is built, so they are not cached). In strict tenancy only Secrets labelled
+/// [`LABEL_READABLE`] are read.
 #[derive(Clone)]
 pub struct ApiSecretReader {
     client: Client,
+    tenancy: Tenancy,
 }
 
 impl ApiSecretReader {
     /// A reader using this client.
     #[must_use]
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            tenancy: Tenancy::Default,
+        }
+    }
+
+    /// The same reader under these tenancy rules.
+    #[must_use]
+    pub fn tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.tenancy = tenancy;
+        self
     }
 }
 
@@ -123,6 +139,14 @@ impl SecretReader for ApiSecretReader {
             .get_opt(name)
             .await
             .map_err(|e| kube_error(format!("cannot read Secret \"{namespace}/{name}\""), e))?;
+        if self.tenancy.is_strict()
+            && let Some(secret) = &secret
+            && !opted_in(secret.metadata.labels.as_ref(), LABEL_READABLE)
+        {
+            return Err(ProviderError::auth(format!(
+                "strict tenancy: Secret \"{namespace}/{name}\" may not be read by stores or templates: it lacks the label {LABEL_READABLE}=true"
+            )));
+        }
         Ok(secret.map(|s| {
             s.data
                 .unwrap_or_default()
@@ -150,17 +174,78 @@ impl crate::fetch::ConfigMapReader for ApiSecretReader {
     }
 }
 
-/// Requests ServiceAccount tokens through the TokenRequest API.
+/// Requests ServiceAccount tokens through the TokenRequest API. In strict tenancy only for
+/// ServiceAccounts annotated [`ANNOTATION_TOKEN_REQUEST`], and a token the Kubernetes API
+/// server would accept (checked with a TokenReview) only with
+/// [`ANNOTATION_TOKEN_REQUEST_API_AUDIENCE`] too.
 #[derive(Clone)]
 pub struct ApiTokens {
     client: Client,
+    tenancy: Tenancy,
 }
 
 impl ApiTokens {
     /// Tokens using this client.
     #[must_use]
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            tenancy: Tenancy::Default,
+        }
+    }
+
+    /// The same token source under these tenancy rules.
+    #[must_use]
+    pub fn tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.tenancy = tenancy;
+        self
+    }
+
+    /// Strict tenancy: whether the ServiceAccount allows token requests, and tokens the API
+    /// server accepts. An error says which opt-in is missing.
+    async fn strict_allowance(&self, namespace: &str, name: &str) -> Result<bool, ProviderError> {
+        let annotations = self
+            .service_account_annotations(namespace, name)
+            .await?
+            .ok_or_else(|| {
+                ProviderError::auth(format!(
+                    "ServiceAccount \"{namespace}/{name}\" does not exist"
+                ))
+            })?;
+        if !opted_in(Some(&annotations), ANNOTATION_TOKEN_REQUEST) {
+            return Err(ProviderError::auth(format!(
+                "strict tenancy: ServiceAccount \"{namespace}/{name}\" does not allow stores to request its tokens: it lacks the annotation {ANNOTATION_TOKEN_REQUEST}=\"true\""
+            )));
+        }
+        Ok(opted_in(
+            Some(&annotations),
+            ANNOTATION_TOKEN_REQUEST_API_AUDIENCE,
+        ))
+    }
+
+    /// Whether the Kubernetes API server itself accepts `token` (a TokenReview with the API
+    /// server's own audiences). Fails closed: an unanswered review counts as accepted.
+    async fn api_server_accepts(&self, token: &str) -> bool {
+        use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: Some(token.to_owned()),
+                audiences: None,
+            },
+            ..TokenReview::default()
+        };
+        let api: Api<TokenReview> = Api::all(self.client.clone());
+        match api.create(&PostParams::default(), &review).await {
+            // `authenticated: false` comes with an `error` saying why (e.g. the audiences):
+            // that is a rejection. No status at all is no answer.
+            Ok(answer) => answer
+                .status
+                .is_none_or(|s| s.authenticated.unwrap_or(false)),
+            Err(e) => {
+                tracing::warn!(error = %e, "TokenReview failed; treating the token as one the API server accepts");
+                true
+            }
+        }
     }
 }
 
@@ -173,6 +258,17 @@ impl ServiceAccountTokens for ApiTokens {
         audiences: &[String],
         expiration_seconds: Option<i64>,
     ) -> Result<String, ProviderError> {
+        let api_audience_allowed = if self.tenancy.is_strict() {
+            let allowed = self.strict_allowance(namespace, name).await?;
+            if audiences.is_empty() && !allowed {
+                return Err(ProviderError::auth(format!(
+                    "strict tenancy: a token for ServiceAccount \"{namespace}/{name}\" without audiences would be accepted by the Kubernetes API server; set the store's audiences, or annotate the ServiceAccount with {ANNOTATION_TOKEN_REQUEST_API_AUDIENCE}=\"true\""
+                )));
+            }
+            allowed
+        } else {
+            true
+        };
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
         let request = TokenRequest {
             spec: TokenRequestSpec {
@@ -191,11 +287,17 @@ impl ServiceAccountTokens for ApiTokens {
                     e,
                 )
             })?;
-        response.status.map(|s| s.token).ok_or_else(|| {
+        let token = response.status.map(|s| s.token).ok_or_else(|| {
             ProviderError::unavailable(format!(
                 "TokenRequest for \"{namespace}/{name}\" returned no token"
             ))
-        })
+        })?;
+        if !api_audience_allowed && self.api_server_accepts(&token).await {
+            return Err(ProviderError::auth(format!(
+                "strict tenancy: a token for ServiceAccount \"{namespace}/{name}\" with audiences {audiences:?} would be accepted by the Kubernetes API server; use another audience, or annotate the ServiceAccount with {ANNOTATION_TOKEN_REQUEST_API_AUDIENCE}=\"true\""
+            )));
+        }
+        Ok(token)
     }
 
     async fn service_account_annotations(

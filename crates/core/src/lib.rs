@@ -16,8 +16,9 @@
 //! |---|---|
 //! | read manifests | [`ManifestSet`] ([`ManifestSet::new`], [`ManifestSet::add_text`]), [`ManifestError`], [`Source`], [`Sourced`] |
 //! | render offline | [`render_all`] → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
-//! | sync a cluster once | [`sync_cluster`] with [`OneShotOptions`] and [`ControllerConfig`] → [`OneShotResult`] with a [`SyncOutcome`], or a [`ListError`] |
+//! | sync a cluster once | [`sync_cluster`] with [`OneShotOptions`] and [`ControllerConfig`] (with [`ReadSharing`], [`RefreshTimeWrites`]) → [`OneShotResult`] with a [`SyncOutcome`], or a [`ListError`] |
 //! | push a cluster's PushSecrets once | [`push_cluster`] with [`OneShotOptions`] → [`PushOneShotResult`] with a [`PushSyncOutcome`], or a [`ListError`] |
+//! | run the controllers | [`Manager`] ([`Manager::new`], [`Manager::status`], [`Manager::run`]) with [`ManagerConfig`] ([`LeaseConfig`], [`PerObjectMetrics`]) → [`ManagerStatus`] for health and metrics endpoints, or a [`ManagerError`] |
 //! | providers | [`ProviderRegistry`] (filled by the caller: `eso_providers::builtin()` of the `eso-providers` crate holds the built-in ones), and the [`Provider`] / [`SecretsClient`] traits with [`ClientContext`], [`StoreInfo`], [`SecretData`], [`ValidationResult`], [`ProviderError`], [`ErrorKind`] |
 //! | types and dependencies | [`api`] (eso-api: the `external-secrets.io` types), [`provider`] (eso-provider, the whole provider contract), [`kube`], [`k8s_openapi`], and [`async_trait`](macro@async_trait) for implementing the provider traits |
 //!
@@ -26,10 +27,12 @@
 //! (`eso_core::kube::Client`) so that your tool always builds against the same versions.
 //!
 //! Not stable: the modules hidden from these docs (`controller`, `store_controller`,
-//! `ces_controller`, `fetch`, `plan`, `apply`, `object_metrics`, `testing`, ...). They are
-//! public only so that the operator binary and this workspace's tests can reach them, and they
-//! change without notice. Running the long-lived controllers in your own process is not
-//! supported yet: deploy `eso-operator` instead. See `docs/embedding.md` for when to embed.
+//! `ces_controller`, `fetch`, `plan`, `apply`, `object_metrics`, `exposition`, `testing`,
+//! ...). They are public only so that the operator binary and this workspace's tests can reach
+//! them, and they change without notice. The test fixture builders of `testing` are compiled
+//! only with the `test-util` feature (off by default). The long-lived controllers run in your
+//! own process through the [`Manager`], the same one `eso-operator` runs. See
+//! `docs/embedding.md` for when to embed.
 //!
 //! # Render offline
 //!
@@ -87,6 +90,34 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Run the controllers in your own process
+//!
+//! The [`Manager`] is what `eso-operator` runs: the ExternalSecret, store and
+//! ClusterExternalSecret controllers, while this process holds the leader election Lease.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use eso_core::{ControllerConfig, LeaseConfig, Manager, ManagerConfig, ProviderRegistry};
+//!
+//! let client = eso_core::kube::Client::try_default().await?;
+//! // In a real tool: `eso_providers::builtin()` (crate eso-providers), plus your own.
+//! let providers = ProviderRegistry::new();
+//! let config = ManagerConfig::new("my-tool-7f3a") // unique per process: the Lease holder
+//!     .controller(ControllerConfig::default().namespace(Some("team-a".to_owned())))
+//!     .lease(LeaseConfig::default().name("my-tool-secrets"))
+//!     .leader_election(Some("team-a".to_owned())); // None: always reconcile (one replica)
+//! let manager = Manager::new(client, providers, config)?;
+//! let status = manager.status(); // serve status.is_ready(), status.metrics_text(..)
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let running = tokio::spawn(manager.run(async move {
+//!     let _ = stopped.await;
+//! }));
+//! // ... on shutdown: stops the reconcilers, then releases the Lease.
+//! let _ = stop.send(());
+//! running.await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Add a provider
 //!
 //! Implement [`Provider`] (validates a store, builds a client) and [`SecretsClient`] (reads
@@ -104,11 +135,16 @@ pub mod ces_controller;
 #[doc(hidden)]
 pub mod controller;
 #[doc(hidden)]
+pub mod exposition;
+#[doc(hidden)]
 pub mod fetch;
 #[doc(hidden)]
 pub mod hash;
 #[doc(hidden)]
 pub mod kube_io;
+#[doc(hidden)]
+pub mod kube_metrics;
+pub mod manager;
 #[doc(hidden)]
 pub mod manifests;
 #[doc(hidden)]
@@ -121,6 +157,7 @@ pub mod plan;
 pub mod push;
 #[doc(hidden)]
 pub mod render;
+pub mod runtime_metrics;
 #[doc(hidden)]
 pub mod schedule;
 #[doc(hidden)]
@@ -136,7 +173,15 @@ pub mod sync_window;
 #[doc(hidden)]
 pub mod template;
 #[doc(hidden)]
+pub mod tenancy;
+#[cfg(any(test, feature = "test-util"))]
+#[doc(hidden)]
 pub mod testing;
+
+// Compiles the Rust examples of the embedding guide as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/embedding.md")]
+struct EmbeddingGuide;
 
 // Reading manifests and rendering offline.
 pub use manifests::{ManifestError, ManifestSet, Source, Sourced};
@@ -147,9 +192,15 @@ pub use fetch::FetchError;
 pub use plan::PlanError;
 pub use store::StoreError;
 
-// One-shot sync against a cluster.
+// One-shot sync against a cluster, and the settings of the controllers.
 pub use controller::{ControllerConfig, SyncOutcome};
+pub use fetch::ReadSharing;
 pub use oneshot::{ListError, OneShotOptions, OneShotResult, sync_cluster};
+pub use status::RefreshTimeWrites;
+
+// The long-lived controllers, run while holding the leader election Lease.
+pub use eso_leader::LeaseConfig;
+pub use manager::{Manager, ManagerConfig, ManagerError, ManagerStatus, PerObjectMetrics};
 
 // One-shot push of PushSecrets against a cluster.
 pub use push::{PushOneShotResult, PushSyncOutcome, push_cluster};

@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::fetch::Fetched;
 use crate::hash;
 use crate::template::{RenderOptions, TemplateCache, TemplateCause, TemplateFailure};
+use crate::tenancy::{ANNOTATION_ADOPT, LABEL_READABLE, Tenancy, opted_in};
 
 /// The Secret type used when neither the template nor an existing Secret sets one.
 pub const DEFAULT_SECRET_TYPE: &str = "Opaque";
@@ -76,6 +77,8 @@ pub struct PlanInput<'a> {
     /// The clock and the random source templates see (`now`, `randAlphaNum`, generated
     /// keys); fixed in tests so that a plan is deterministic.
     pub exec: &'a ExecOptions,
+    /// The tenancy rules (strict: write only into Secrets that are managed or opt in).
+    pub tenancy: Tenancy,
 }
 
 /// A write of the target Secret.
@@ -210,6 +213,22 @@ pub enum PlanError {
     /// The ExternalSecret is invalid.
     #[error("invalid ExternalSecret: {0}")]
     Invalid(String),
+    /// Strict tenancy: the target exists, is not managed, and does not opt in.
+    #[error(
+        "strict tenancy: not writing into Secret {secret:?}: it was not created by an ExternalSecret (no {LABEL_MANAGED} label) and lacks the annotation {ANNOTATION_ADOPT}=\"true\""
+    )]
+    NotManaged {
+        /// The Secret.
+        secret: String,
+    },
+    /// Strict tenancy: the template sets the label that lets stores read the Secret.
+    #[error(
+        "strict tenancy: the template may not set the label {LABEL_READABLE} on Secret {secret:?}"
+    )]
+    ReadableLabel {
+        /// The Secret.
+        secret: String,
+    },
 }
 
 impl PlanError {
@@ -226,7 +245,10 @@ impl PlanError {
             | Self::DeleteNeedsOwner { .. }
             | Self::NotControlled { .. }
             | Self::Template(_)
-            | Self::Invalid(_) => ErrorClass::AwaitChange,
+            | Self::Invalid(_)
+            | Self::ReadableLabel { .. } => ErrorClass::AwaitChange,
+            // The fix is an annotation on the Secret, not a change to the ExternalSecret.
+            Self::NotManaged { .. } => ErrorClass::RetryAtInterval,
         }
     }
 }
@@ -306,6 +328,15 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
             secret: target,
             owner: owner.name.clone(),
         });
+    }
+
+    if input.tenancy.is_strict()
+        && let Some(existing) = input.existing
+        && !opted_in(existing.metadata.labels.as_ref(), LABEL_MANAGED)
+        && !opted_in(existing.metadata.annotations.as_ref(), ANNOTATION_ADOPT)
+        && es.spec.creation_policy() != CreationPolicy::None
+    {
+        return Err(PlanError::NotManaged { secret: target });
     }
 
     let mut events: Vec<PlannedEvent> = input
@@ -395,6 +426,15 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, PlanError> {
 
     let write = desired_write(input, creation)?;
     let desired = &write.secret;
+    if input.tenancy.is_strict()
+        && desired
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(LABEL_READABLE))
+    {
+        return Err(PlanError::ReadableLabel { secret: target });
+    }
 
     if let Some(existing) = input.existing {
         if existing.immutable == Some(true)

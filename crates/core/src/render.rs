@@ -188,6 +188,7 @@ async fn render_one(
         fetched: &fetched,
         existing,
         exec: &exec,
+        tenancy: crate::tenancy::Tenancy::Default,
     }) {
         Ok(p) => p,
         Err(e) => return (Err(e.into()), Vec::new()),

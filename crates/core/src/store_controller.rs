@@ -18,14 +18,14 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::api_health::WatchBackoff;
 use crate::kube_io::{ApiSecretReader, ApiTokens};
 use crate::object_metrics::{StatusSeries, spawn_condition_watch};
+use crate::runtime_metrics::{QueuedController, names};
 use crate::status::set_condition;
 
 /// Field manager of store status writes.
@@ -43,6 +43,8 @@ pub struct StoreControllerConfig {
     pub requeue_interval: Duration,
     /// Pod name reported on events.
     pub instance: Option<String>,
+    /// What a namespace tenant's stores may make the operator do (`--strict-tenancy`).
+    pub tenancy: crate::tenancy::Tenancy,
 }
 
 impl Default for StoreControllerConfig {
@@ -52,6 +54,7 @@ impl Default for StoreControllerConfig {
             namespace: None,
             requeue_interval: Duration::from_secs(300),
             instance: None,
+            tenancy: crate::tenancy::Tenancy::Default,
         }
     }
 }
@@ -70,6 +73,11 @@ impl StoreControllerConfig {
     /// Sets the default re-validation interval.
     pub fn requeue_interval(mut self, interval: Duration) -> Self {
         self.requeue_interval = interval;
+        self
+    }
+    /// Sets the tenancy rules.
+    pub fn tenancy(mut self, tenancy: crate::tenancy::Tenancy) -> Self {
+        self.tenancy = tenancy;
         self
     }
 }
@@ -191,8 +199,8 @@ impl StoreContext {
             },
         );
         Self {
-            secrets: ApiSecretReader::new(client.clone()),
-            tokens: ApiTokens::new(client.clone()),
+            secrets: ApiSecretReader::new(client.clone()).tenancy(config.tenancy),
+            tokens: ApiTokens::new(client.clone()).tenancy(config.tenancy),
             client,
             config,
             registry,
@@ -347,9 +355,33 @@ pub struct StoreError {
     source: kube::Error,
 }
 
+/// The store kind's `*_reconcile_duration` gauge, as upstream names it.
+fn reconcile_duration_metric(kind: StoreKind) -> &'static str {
+    match kind {
+        StoreKind::SecretStore => "secretstore_reconcile_duration",
+        StoreKind::ClusterSecretStore => "clustersecretstore_reconcile_duration",
+    }
+}
+
 async fn reconcile_store<K: StoreObject>(
     store: Arc<K>,
     ctx: Arc<StoreContext>,
+) -> Result<Action, StoreError> {
+    let timer = std::time::Instant::now();
+    let result = validate_and_record(store.as_ref(), &ctx).await;
+    // Upstream sets it on every reconcile, in nanoseconds (a Go duration as a float).
+    metrics::gauge!(
+        reconcile_duration_metric(K::KIND),
+        "name" => store.name_any(),
+        "namespace" => store.namespace().unwrap_or_default()
+    )
+    .set(timer.elapsed().as_nanos() as f64);
+    result
+}
+
+async fn validate_and_record<K: StoreObject>(
+    store: &K,
+    ctx: &StoreContext,
 ) -> Result<Action, StoreError> {
     let info = store.info();
     let class = info.spec.controller_class();
@@ -482,26 +514,25 @@ pub async fn run_store_controllers(
     let ns = ctx.config.namespace.clone();
     let stores_api = SecretStore::api_for(&ctx.client, ns.as_deref());
     ctx.start_series_watches(cluster_stores);
-    let stores = Controller::new(stores_api, watcher::Config::default())
-        .trigger_backoff(WatchBackoff::default())
-        .graceful_shutdown_on(stop(rx.clone()))
+    let stores = QueuedController::new(names::SECRET_STORE, stores_api, watcher::Config::default())
         .run(
             reconcile_store::<SecretStore>,
             store_error_policy::<SecretStore>,
             ctx.clone(),
+            stop(rx.clone()),
         )
         .for_each(|_| async {});
     if cluster_stores && ns.is_none() {
         let api = ClusterSecretStore::api_for(&ctx.client, None);
-        let cluster = Controller::new(api, watcher::Config::default())
-            .trigger_backoff(WatchBackoff::default())
-            .graceful_shutdown_on(stop(rx))
-            .run(
-                reconcile_store::<ClusterSecretStore>,
-                store_error_policy::<ClusterSecretStore>,
-                ctx,
-            )
-            .for_each(|_| async {});
+        let cluster =
+            QueuedController::new(names::CLUSTER_SECRET_STORE, api, watcher::Config::default())
+                .run(
+                    reconcile_store::<ClusterSecretStore>,
+                    store_error_policy::<ClusterSecretStore>,
+                    ctx,
+                    stop(rx),
+                )
+                .for_each(|_| async {});
         futures::join!(stores, cluster);
     } else {
         stores.await;

@@ -38,6 +38,7 @@ fn run_owned(
         fetched: &fetched,
         existing: existing.as_ref(),
         exec: &EXEC,
+        tenancy: eso_core::tenancy::Tenancy::Default,
     })
 }
 
@@ -437,6 +438,7 @@ fn missing_provider_keys_become_events() {
         fetched: &fetched,
         existing: None,
         exec: &EXEC,
+        tenancy: eso_core::tenancy::Tenancy::Default,
     })
     .unwrap();
     assert!(
@@ -568,6 +570,7 @@ fn target_secret(target: Target, es: &eso_api::ExternalSecret) -> Option<Secret>
                 fetched: &before,
                 existing: None,
                 exec: &EXEC,
+                tenancy: eso_core::tenancy::Tenancy::Default,
             })
             .unwrap();
             let mut s = written(&p).clone();
@@ -603,6 +606,7 @@ fn check_case(
         fetched: &fetched,
         existing: existing.as_ref(),
         exec: &EXEC,
+        tenancy: eso_core::tenancy::Tenancy::Default,
     });
 
     // Rule 5: no provider data.

@@ -6,7 +6,9 @@
 //! [`ProviderRegistry`] that maps a store's provider key to an implementation, and helpers every
 //! provider shares: value decoding and key conversion ([`convert`]), `find` matching ([`find`]),
 //! `dataFrom.rewrite` ([`rewrite`]), gjson-style property paths ([`property`]) and the CA
-//! roots a store trusts ([`tls`]).
+//! roots a store trusts ([`tls`]). Behind cargo features, for the providers that talk to an
+//! API: the HTTP layer of the REST providers (`http`: client, retries, status mapping,
+//! `Retry-After`) and upstream's provider call metric (`metrics`).
 //!
 //! It knows nothing of the Kubernetes client: credentials a store references are read through
 //! the [`SecretReader`] (ConfigMaps through the [`ConfigMapReader`]) the caller passes in, so
@@ -75,6 +77,11 @@ pub mod cache;
 pub mod convert;
 mod error;
 pub mod find;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod placeholder;
 pub mod property;
 mod registry;
 pub mod rewrite;
@@ -82,5 +89,6 @@ pub mod tls;
 mod traits;
 
 pub use error::{ErrorKind, ProviderError};
+pub use placeholder::ReferentPlaceholder;
 pub use registry::ProviderRegistry;
 pub use traits::*;

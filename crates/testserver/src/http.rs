@@ -524,6 +524,10 @@ async fn serve_resource(
     ctx: &Ctx,
     body: &[u8],
 ) -> Result<Response<Body>, ApiError> {
+    if rp.group == "authentication.k8s.io" && rp.plural == "tokenreviews" && *method == Method::POST
+    {
+        return token_review(&ctx.content_type, body);
+    }
     let Some(rt) = shared.store().find_type(&rp.group, &rp.version, &rp.plural) else {
         return Err(ApiError::new(
             404,
@@ -709,6 +713,67 @@ fn delete_opts(ctx: &Ctx, body: &[u8]) -> Result<DeleteOpts, ApiError> {
                 .and_then(Value::as_array)
                 .is_some_and(|a| a.iter().any(|x| x == "All")),
     })
+}
+
+/// A TokenReview against this server's own audience: a token is authenticated when it is one
+/// of the TokenRequest tokens this server mints (an unsigned JWT), unexpired, with the API
+/// server's audience `https://kubernetes.default.svc` among its audiences.
+fn token_review(ct: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let review = parse_body(ct, body)?;
+    let token = review
+        .pointer("/spec/token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let claims = token
+        .split('.')
+        .nth(1)
+        .and_then(b64url_decode)
+        .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok());
+    let now = jiff::Timestamp::now().as_second();
+    let authenticated = claims.as_ref().is_some_and(|c| {
+        c["iss"] == "https://kubernetes.default.svc"
+            && c["exp"].as_i64().is_some_and(|exp| exp > now)
+            && c["aud"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "https://kubernetes.default.svc"))
+    });
+    let mut status = json!({"authenticated": authenticated});
+    if authenticated && let Some(c) = &claims {
+        status["user"] = json!({"username": c["sub"]});
+        status["audiences"] = json!(["https://kubernetes.default.svc"]);
+    }
+    Ok(json_response(
+        201,
+        &json!({
+            "kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": null},
+            "spec": review.get("spec").cloned().unwrap_or_else(|| json!({})),
+            "status": status,
+        }),
+    ))
+}
+
+fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push(((bits >> count) & 0xff) as u8);
+        }
+    }
+    Some(out)
 }
 
 fn b64url(data: &[u8]) -> String {

@@ -9,7 +9,8 @@
 //! and `transitiveTagKeys`), reads, `find`, push and delete. It knows nothing of Kubernetes
 //! (credentials come through [`eso_provider::ClientContext`]) and reads no environment
 //! variable itself: endpoints come from [`AwsConfig`], which binaries fill from
-//! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` or flags. Only the SDK's default
+//! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` and a flag with
+//! [`AwsConfig::endpoints_from`]. Only the SDK's default
 //! credential chain, used when a store names no credentials (as upstream), looks at the
 //! environment, profiles and the instance metadata service.
 //!
@@ -285,6 +286,46 @@ impl AwsConfig {
         self
     }
 
+    /// Sets the endpoints the way the eso-rs binaries take them, an explicit endpoint (their
+    /// `--aws-endpoint-url` flag) together with the SDK's standard variables, from the weakest
+    /// to the strongest:
+    ///
+    /// | source | applies to | ignored when |
+    /// |---|---|---|
+    /// | [`ENDPOINT_VARIABLE`] (`AWS_ENDPOINT_URL`) | every service | `flag` is given, or [`IGNORE_ENDPOINTS_VARIABLE`] is `true` |
+    /// | `flag` | every service | never (an empty one asks for AWS's own endpoints) |
+    /// | [`Service::endpoint_variable`] (`AWS_ENDPOINT_URL_SSM`, ...) | that service | [`IGNORE_ENDPOINTS_VARIABLE`] is `true` |
+    ///
+    /// As the SDK does, `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` drops the configured
+    /// variables, not an endpoint given explicitly. Empty variables are ignored. `lookup` gives
+    /// a variable's value: binaries pass `|name| std::env::var(name).ok()`.
+    ///
+    /// ```
+    /// use eso_provider_aws::AwsConfig;
+    /// let env = |name: &str| (name == "AWS_ENDPOINT_URL").then(|| "http://from-env".to_owned());
+    /// // The flag wins over AWS_ENDPOINT_URL.
+    /// let config = AwsConfig::default().endpoints_from(Some("http://flag".into()), env);
+    /// # let _ = config;
+    /// ```
+    pub fn endpoints_from(
+        self,
+        flag: Option<String>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let explicit = flag.is_some();
+        let config = if explicit {
+            self.endpoint_url(flag)
+        } else {
+            self
+        };
+        config.endpoints_from_variables(|name| {
+            if explicit && name == ENDPOINT_VARIABLE {
+                return None;
+            }
+            lookup(name)
+        })
+    }
+
     pub(crate) fn endpoint_for(&self, service: Service) -> Option<String> {
         self.service_endpoints
             .iter()
@@ -539,6 +580,51 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    fn from_flag_and_variables(flag: Option<&str>, vars: &[(&str, &str)]) -> AwsConfig {
+        AwsConfig::default().endpoints_from(flag.map(str::to_owned), |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn endpoint_flag_wins_over_the_general_variable_not_over_a_service_one() {
+        let vars = [
+            ("AWS_ENDPOINT_URL", "http://env"),
+            ("AWS_ENDPOINT_URL_SSM", "http://ssm"),
+        ];
+        let c = from_flag_and_variables(Some("http://flag"), &vars);
+        assert_eq!(
+            c.endpoint_for(Service::SecretsManager).as_deref(),
+            Some("http://flag")
+        );
+        assert_eq!(c.endpoint_for(Service::Ssm).as_deref(), Some("http://ssm"));
+        // Without the flag the general variable applies; an empty flag asks for AWS itself.
+        let c = from_flag_and_variables(None, &vars);
+        assert_eq!(
+            c.endpoint_for(Service::SecretsManager).as_deref(),
+            Some("http://env")
+        );
+        let c = from_flag_and_variables(Some(""), &vars);
+        assert_eq!(c.endpoint_for(Service::SecretsManager), None);
+        assert_eq!(c.endpoint_for(Service::Ssm).as_deref(), Some("http://ssm"));
+    }
+
+    #[test]
+    fn ignoring_configured_endpoints_keeps_the_flag() {
+        let vars = [
+            ("AWS_ENDPOINT_URL", "http://env"),
+            ("AWS_ENDPOINT_URL_SSM", "http://ssm"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ];
+        let c = from_flag_and_variables(Some("http://flag"), &vars);
+        assert_eq!(c.endpoint_for(Service::Ssm).as_deref(), Some("http://flag"));
+        let c = from_flag_and_variables(None, &vars);
+        assert_eq!(c.endpoint_for(Service::Ssm), None);
+        assert_eq!(c.endpoint_for(Service::SecretsManager), None);
     }
 
     #[test]

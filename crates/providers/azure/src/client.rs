@@ -62,13 +62,7 @@ fn delete_call(t: ObjectType) -> &'static str {
 }
 
 fn observe(label: &'static str, ok: bool) {
-    metrics::counter!(
-        "externalsecret_provider_api_calls_count",
-        "provider" => call::PROVIDER,
-        "call" => label,
-        "status" => if ok { "success" } else { "error" },
-    )
-    .increment(1);
+    eso_provider::metrics::observe_status(call::PROVIDER, label, ok);
 }
 
 /// Tuning the provider hands its clients.

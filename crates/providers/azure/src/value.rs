@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+pub(crate) use eso_provider::property::go_json;
 use eso_provider::{ProviderError, SecretData, property};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -51,24 +52,6 @@ pub(crate) fn split_key(key: &str) -> Result<(ObjectType, &str), String> {
         other => return Err(other.to_owned()),
     };
     Ok((kind, name))
-}
-
-/// JSON as Go's `json.Marshal` writes it: compact, object keys sorted (serde_json's map is
-/// ordered), and `<`, `>`, `&`, U+2028 and U+2029 escaped.
-pub(crate) fn go_json(value: &Value) -> Vec<u8> {
-    let text = value.to_string();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.into_bytes()
 }
 
 /// A Key Vault timestamp (Unix seconds) as Go's `time.RFC3339` in UTC.

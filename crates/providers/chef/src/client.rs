@@ -34,12 +34,7 @@ fn remote_error(store: &str, what: &str, err: HttpError) -> ProviderError {
         ErrorKind::Unavailable => format!("{store}: the Chef server failed reading {what}"),
         _ => format!("{store}: the Chef server refused reading {what}"),
     };
-    let retry_after = err.retry_after;
-    let mut out = ProviderError::new(kind, message).with_source(err);
-    if let Some(wait) = retry_after {
-        out = out.with_retry_after(wait);
-    }
-    out
+    err.into_provider_error(kind, message)
 }
 
 /// The bytes a `property` of an item gives: strings raw, `null` empty, anything else as Go's

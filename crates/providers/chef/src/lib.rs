@@ -66,63 +66,42 @@ pub use client::ChefClient;
 pub use sign::{KeyError, RequestSigner, timestamp};
 
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::HttpTuning;
 
 /// Tuning of the clients a [`ChefProvider`] builds.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ChefConfig {
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_attempts: u32,
-    retry_base_delay: Duration,
-    max_retry_wait: Duration,
+    http: HttpTuning,
     item_concurrency: usize,
 }
 
 impl Default for ChefConfig {
     fn default() -> Self {
         Self {
-            // Upstream's `contextTimeout`.
-            request_timeout: Duration::from_secs(25),
-            connect_timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(250),
-            max_retry_wait: Duration::from_secs(10),
+            http: HttpTuning {
+                // Upstream's `contextTimeout`.
+                request_timeout: Duration::from_secs(25),
+                connect_timeout: Duration::from_secs(5),
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(250),
+                    max_wait: Duration::from_secs(10),
+                },
+            },
             item_concurrency: 8,
         }
     }
 }
 
 impl ChefConfig {
-    /// The timeout of one HTTP request (default 25 s, upstream's).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The timeout of establishing a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Attempts per call, the first included (default 3; at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The first retry's backoff, doubled after each attempt (default 250 ms).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = delay;
-        self
-    }
-
-    /// The longest wait spent inside one call before retrying it (default 10 s): a 429 asking
-    /// for longer ends the call with a `Throttled` error that carries the wait.
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
+    eso_provider::http_tuning_setters! {
+        field: http,
+        request_timeout: "25 s, upstream's",
+        connect_timeout: "5 s",
+        max_attempts: "3",
+        retry_base_delay: "250 ms",
+        max_retry_wait: "10 s",
     }
 
     /// How many items of a data bag `dataFrom.extract` reads at once (default 8).
@@ -253,24 +232,14 @@ impl Provider for ChefProvider {
             .with_source(e)
         })?;
         let config = &self.config;
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                    .with_source(e)
-            })?;
-        let http = Http::new(
-            client,
-            signer,
-            RetryPolicy {
-                max_attempts: config.max_attempts,
-                base_delay: config.retry_base_delay,
-                max_wait: config.max_retry_wait,
-            },
-        );
+        let client = config
+            .http
+            .client()
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .no_redirects()
+            .build()?;
+        let http = Http::new(client, signer, config.http.retry);
         Ok(Arc::new(ChefClient::new(
             owner,
             base,

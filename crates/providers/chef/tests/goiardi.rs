@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use eso_api::{ExternalSecretFind, StoreKind};
 use eso_provider::{ErrorKind, ValidationResult};
+use eso_test_support::metrics::ApiCalls;
 use serde_json::json;
 
 use common::{
@@ -332,13 +333,11 @@ async fn an_unreachable_server_is_unavailable() {
 
 #[tokio::test]
 async fn each_call_counts_once_with_upstreams_labels() {
-    type Counts = std::sync::Arc<std::sync::Mutex<BTreeMap<(String, String), u64>>>;
     let server = seeded().await;
     let proxy = FaultProxy::start(&server.url).await;
     let client = admin_client(&proxy.url, &server).await;
-    let counts: Counts = Default::default();
-    let recorder = common::Recorder(counts.clone());
-    let _guard = metrics::set_default_local_recorder(&recorder);
+    let calls = ApiCalls::new();
+    let _guard = metrics::set_default_local_recorder(&calls);
     client.get_secret(&remote("creds/db", None)).await.unwrap();
     // A retried call is one call.
     proxy.fail_next([fault(503, None)]);
@@ -349,7 +348,17 @@ async fn each_call_counts_once_with_upstreams_labels() {
         .unwrap_err();
     client.get_secret_map(&remote("creds", None)).await.unwrap();
     client.validate().await.unwrap();
-    let counts = counts.lock().unwrap().clone();
+    let counts = calls.by_call();
+    assert!(
+        calls.other_counters().is_empty(),
+        "{:?}",
+        calls.other_counters()
+    );
+    assert!(
+        calls.counts().keys().all(|(p, _, _)| p == "Chef"),
+        "{:?}",
+        calls.counts()
+    );
     let expected = BTreeMap::from([
         (("GetDataBagItem".to_owned(), "success".to_owned()), 4),
         (("GetDataBagItem".to_owned(), "error".to_owned()), 1),

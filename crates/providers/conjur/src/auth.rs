@@ -143,7 +143,10 @@ impl TokenSource {
         refs.push("authenticate");
         let url = path::url(&self.base, &refs)
             .map_err(|m| ProviderError::invalid_store(format!("{}: {m}", self.store)))?;
-        Ok(Call::post(url, content_type, body))
+        Ok(Call::new(reqwest::Method::POST, url)
+            .body(content_type, body)
+            // Authentication only issues a token: safe to repeat.
+            .idempotent(true))
     }
 
     async fn authenticate(&self, http: &Http) -> Result<Cached, ProviderError> {
@@ -196,12 +199,7 @@ impl TokenSource {
                 format!("{}: Conjur refused to log in {who}", self.store),
             ),
         };
-        let retry_after = err.retry_after;
-        let mut out = ProviderError::new(kind, message).with_source(err);
-        if let Some(w) = retry_after {
-            out = out.with_retry_after(w);
-        }
-        out
+        err.into_provider_error(kind, message)
     }
 
     /// The `Authorization` header value, logging in when there is no usable token.

@@ -111,12 +111,7 @@ impl ConjurClient {
                 format!("{}: Conjur refused reading {what}", self.store),
             ),
         };
-        let retry_after = err.retry_after;
-        let mut out = ProviderError::new(kind, message).with_source(err);
-        if let Some(w) = retry_after {
-            out = out.with_retry_after(w);
-        }
-        out
+        err.into_provider_error(kind, message)
     }
 
     async fn retrieve(&self, key: &str, version: Option<&str>) -> Result<Vec<u8>, ProviderError> {
@@ -344,44 +339,5 @@ impl SecretsClient for ConjurClient {
     async fn validate(&self) -> Result<ValidationResult, ProviderError> {
         self.token.header(&self.http).await?;
         Ok(ValidationResult::Ready)
-    }
-}
-
-/// A ClusterSecretStore whose credentials name no namespace, checked without an object using
-/// it: the credentials are read in each ExternalSecret's namespace, so there is nothing to
-/// log in with yet.
-#[derive(Debug)]
-pub(crate) struct ReferentPlaceholder {
-    pub(crate) store: String,
-}
-
-impl ReferentPlaceholder {
-    fn refuse(&self) -> ProviderError {
-        ProviderError::invalid_store(format!(
-            "{}: its credentials are read in the namespace of each ExternalSecret (no namespace is named), so it cannot read without one",
-            self.store
-        ))
-    }
-}
-
-#[async_trait]
-impl SecretsClient for ReferentPlaceholder {
-    async fn get_secret(&self, _: &ExternalSecretDataRemoteRef) -> Result<Vec<u8>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_secret_map(
-        &self,
-        _: &ExternalSecretDataRemoteRef,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_all_secrets(&self, _: &ExternalSecretFind) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn validate(&self) -> Result<ValidationResult, ProviderError> {
-        Ok(ValidationResult::Unknown)
     }
 }

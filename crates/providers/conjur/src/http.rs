@@ -1,234 +1,21 @@
-//! One exchange with Conjur: retries (on 5xx and connection failures, and on 429 within the
-//! `Retry-After` the server asked for), Conjur's error bodies (`{"error": {"code",
-//! "message"}}`, or none at all for 401 and 403) and the status of a failure.
+//! Conjur's side of the shared HTTP layer ([`eso_provider::http`]): its error bodies
+//! (`{"error": {"code", "message"}}`, or none at all for 401 and 403, which keep the status's
+//! reason).
 
-use std::fmt;
-use std::time::Duration;
-
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode, Url};
+pub(crate) use eso_provider::http::{Answer, Call, Http, HttpError, RetryPolicy};
+use reqwest::StatusCode;
 use serde_json::Value;
 
-/// How failed calls are retried.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetryPolicy {
-    /// Attempts per call, the first included.
-    pub(crate) max_attempts: u32,
-    /// The first backoff; doubled after each attempt.
-    pub(crate) base_delay: Duration,
-    /// The longest wait spent inside one call; a longer `Retry-After` ends the call.
-    pub(crate) max_wait: Duration,
-}
-
-/// One request.
-#[derive(Debug, Clone)]
-pub(crate) struct Call {
-    pub(crate) method: Method,
-    pub(crate) url: Url,
-    pub(crate) headers: Vec<(&'static str, String)>,
-    pub(crate) body: Option<(&'static str, Vec<u8>)>,
-}
-
-impl Call {
-    pub(crate) fn get(url: Url) -> Self {
-        Self {
-            method: Method::GET,
-            url,
-            headers: Vec::new(),
-            body: None,
-        }
-    }
-
-    pub(crate) fn post(url: Url, content_type: &'static str, body: Vec<u8>) -> Self {
-        Self {
-            method: Method::POST,
-            url,
-            headers: Vec::new(),
-            body: Some((content_type, body)),
-        }
-    }
-
-    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    /// `GET http://host/path` without the query, for messages.
-    fn describe(&self) -> String {
-        let mut u = self.url.clone();
-        u.set_query(None);
-        format!("{} {u}", self.method)
-    }
-}
-
-/// A successful answer.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: bytes::Bytes,
-}
-
-/// A failed exchange: the answer's status and Conjur's message, or the transport failure.
-#[derive(Debug)]
-pub(crate) struct HttpError {
-    /// `None` when no answer came (connection refused, timeout).
-    pub(crate) status: Option<StatusCode>,
-    pub(crate) message: String,
-    pub(crate) retry_after: Option<Duration>,
-    source: Option<reqwest::Error>,
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            Some(s) => write!(f, "{}: {}", s.as_u16(), self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
-    }
-}
-
-impl HttpError {
-    pub(crate) fn status_is(&self, code: u16) -> bool {
-        self.status.is_some_and(|s| s.as_u16() == code)
-    }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-    let wait = when.as_second() - jiff::Timestamp::now().as_second();
-    Some(Duration::from_secs(u64::try_from(wait).unwrap_or(0)))
-}
-
-/// Conjur's message: `error.message` of its JSON body, the text of any other body, or the
-/// status's reason when there is no body (Conjur's 401 and 403).
-fn conjur_message(status: StatusCode, bytes: &[u8]) -> String {
+/// Conjur's message: `error.message` of its JSON body; else the shared layer's (the body's
+/// text, or the status's reason when there is no body).
+pub(crate) fn decode_error(_: StatusCode, bytes: &[u8], err: &mut HttpError) {
     let body: Option<Value> = serde_json::from_slice(bytes).ok();
     if let Some(m) = body
         .as_ref()
         .and_then(|b| b.pointer("/error/message"))
         .and_then(Value::as_str)
     {
-        return m.to_owned();
-    }
-    let text: String = String::from_utf8_lossy(bytes)
-        .trim()
-        .chars()
-        .take(200)
-        .collect();
-    if text.is_empty() {
-        status.canonical_reason().unwrap_or("no message").to_owned()
-    } else {
-        text
-    }
-}
-
-/// A little jitter (0-25 %) from the clock, so that clients backing off together spread out.
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos());
-    d + d.mul_f64(f64::from(nanos % 250) / 1000.0)
-}
-
-/// The HTTP client of one Conjur client.
-#[derive(Debug, Clone)]
-pub(crate) struct Http {
-    client: reqwest::Client,
-    retry: RetryPolicy,
-}
-
-impl Http {
-    pub(crate) fn new(client: reqwest::Client, retry: RetryPolicy) -> Self {
-        Self { client, retry }
-    }
-
-    /// Sends a request, retrying as the policy allows. Every call Conjur's clients make is
-    /// safe to repeat (reads, and authentication, which only issues a token).
-    pub(crate) async fn send(&self, call: &Call) -> Result<Answer, HttpError> {
-        let mut attempt = 1;
-        loop {
-            let err = match self.once(call).await {
-                Ok(a) => return Ok(a),
-                Err(e) => e,
-            };
-            if attempt >= self.retry.max_attempts {
-                return Err(err);
-            }
-            let backoff = jitter(self.retry.base_delay * 2u32.saturating_pow(attempt - 1));
-            let wait = match err.status.map(|s| s.as_u16()) {
-                Some(429) => match err.retry_after {
-                    Some(w) if w > self.retry.max_wait => return Err(err),
-                    Some(w) => w.max(backoff),
-                    None => backoff,
-                },
-                Some(500 | 502 | 503 | 504) | None => backoff,
-                _ => return Err(err),
-            };
-            tracing::debug!(request = %call.describe(), error = %err, attempt, "retrying a Conjur call");
-            tokio::time::sleep(wait.min(self.retry.max_wait)).await;
-            attempt += 1;
-        }
-    }
-
-    async fn once(&self, call: &Call) -> Result<Answer, HttpError> {
-        let mut request = self
-            .client
-            .request(call.method.clone(), call.url.clone())
-            .header(reqwest::header::USER_AGENT, "eso-rs");
-        for (name, value) in &call.headers {
-            request = request.header(*name, value.as_str());
-        }
-        if let Some((content_type, body)) = &call.body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, *content_type)
-                .body(body.clone());
-        }
-        let response = request.send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "could not connect"
-            } else {
-                "failed"
-            };
-            HttpError {
-                status: None,
-                message: format!("{} {what}", call.describe()),
-                retry_after: None,
-                source: Some(e),
-            }
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| HttpError {
-            status: Some(status),
-            message: format!("{}: reading the answer failed", call.describe()),
-            retry_after: None,
-            source: Some(e),
-        })?;
-        if status.is_success() {
-            return Ok(Answer { headers, body });
-        }
-        Err(HttpError {
-            status: Some(status),
-            message: conjur_message(status, &body),
-            retry_after: retry_after(&headers),
-            source: None,
-        })
+        m.clone_into(&mut err.message);
     }
 }
 
@@ -238,20 +25,18 @@ mod tests {
 
     #[test]
     fn reads_conjur_error_bodies() {
+        let mut err = HttpError::answered(StatusCode::NOT_FOUND, "raw");
+        decode_error(
+            StatusCode::NOT_FOUND,
+            br#"{"error":{"code":"not_found","message":"CONJ00076E Variable a:variable:x is empty or not found."}}"#,
+            &mut err,
+        );
         assert_eq!(
-            conjur_message(
-                StatusCode::NOT_FOUND,
-                br#"{"error":{"code":"not_found","message":"CONJ00076E Variable a:variable:x is empty or not found."}}"#
-            ),
+            err.message,
             "CONJ00076E Variable a:variable:x is empty or not found."
         );
-        assert_eq!(
-            conjur_message(StatusCode::UNAUTHORIZED, b""),
-            "Unauthorized"
-        );
-        assert_eq!(
-            conjur_message(StatusCode::BAD_GATEWAY, b" bad gateway \n"),
-            "bad gateway"
-        );
+        let mut plain = HttpError::answered(StatusCode::BAD_GATEWAY, "bad gateway");
+        decode_error(StatusCode::BAD_GATEWAY, b" bad gateway \n", &mut plain);
+        assert_eq!(plain.message, "bad gateway");
     }
 }

@@ -82,64 +82,42 @@ use reqwest::Url;
 pub use client::ConjurClient;
 
 use crate::auth::{Credentials, TokenSource};
-use crate::client::ReferentPlaceholder;
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::HttpTuning;
 
 /// Tuning of the clients a [`ConjurProvider`] builds.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ConjurConfig {
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_attempts: u32,
-    retry_base_delay: Duration,
-    max_retry_wait: Duration,
+    http: HttpTuning,
     service_account_token_lifetime: Duration,
 }
 
 impl Default for ConjurConfig {
     fn default() -> Self {
         Self {
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(250),
-            max_retry_wait: Duration::from_secs(10),
+            http: HttpTuning {
+                request_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(5),
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(250),
+                    max_wait: Duration::from_secs(10),
+                },
+            },
             service_account_token_lifetime: Duration::from_secs(3600),
         }
     }
 }
 
 impl ConjurConfig {
-    /// The timeout of one HTTP request (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The timeout of establishing a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Attempts per call, the first included (default 3; at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The first retry's backoff, doubled after each attempt (default 250 ms).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = delay;
-        self
-    }
-
-    /// The longest wait spent inside one call before retrying it (default 10 s): a 429 asking
-    /// for longer ends the call with a `Throttled` error that carries the wait.
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
+    eso_provider::http_tuning_setters! {
+        field: http,
+        request_timeout: "30 s",
+        connect_timeout: "5 s",
+        max_attempts: "3",
+        retry_base_delay: "250 ms",
+        max_retry_wait: "10 s",
     }
 
     /// How long the ServiceAccount tokens requested for `auth.jwt` are valid (default 1 hour,
@@ -365,7 +343,9 @@ impl Provider for ConjurProvider {
             && ctx.namespace.is_empty()
             && is_referent(spec)
         {
-            return Ok(Arc::new(ReferentPlaceholder { store: owner }));
+            return Ok(Arc::new(eso_provider::ReferentPlaceholder::new(format!(
+                "{owner}: its credentials are read in the namespace of each ExternalSecret (no namespace is named), so it cannot read without one"
+            ))));
         }
         let ca = eso_provider::tls::load_ca_bundle(
             &ctx,
@@ -375,34 +355,15 @@ impl Provider for ConjurProvider {
         )
         .await?;
         let config = &self.config;
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = ca {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: the CA bundle is not valid PEM"))
-                    .with_source(e)
-            })?;
-            if certs.is_empty() {
-                return Err(ProviderError::invalid_store(format!(
-                    "{owner}: the CA bundle holds no certificate"
-                )));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder.build().map_err(|e| {
-            ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                .with_source(e)
-        })?;
-        let http = Http::new(
-            client,
-            RetryPolicy {
-                max_attempts: config.max_attempts,
-                base_delay: config.retry_base_delay,
-                max_wait: config.max_retry_wait,
-            },
-        );
+        let client = config
+            .http
+            .client()
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .no_redirects()
+            .ca_pem(ca)
+            .build()?;
+        let http = Http::new(client, config.http.retry, "Conjur").errors(http::decode_error);
         let (account, credentials) = self.credentials(&ctx, spec).await?;
         let token = TokenSource::new(base.clone(), account.clone(), credentials, owner.clone());
         // Like the GCP provider, a client is only made with working credentials.

@@ -3,8 +3,6 @@
 //! Conjur's calls; the provider label follows upstream's `Vendor/Product` pattern and the call
 //! names are `conjur-api-go`'s methods.
 
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-
 /// The provider label.
 pub(crate) const PROVIDER: &str = "CyberArk/Conjur";
 
@@ -18,7 +16,5 @@ pub(crate) mod call {
 
 /// Counts one call.
 pub(crate) fn observe<T, E>(call: &'static str, result: &Result<T, E>) {
-    let status = if result.is_ok() { "success" } else { "error" };
-    metrics::counter!(API_CALLS, "provider" => PROVIDER, "call" => call, "status" => status)
-        .increment(1);
+    eso_provider::metrics::observe(PROVIDER, call, result);
 }

@@ -21,6 +21,7 @@ use eso_provider::{
     StaticConfigMapReader, StaticSecretReader, StoreInfo, ValidationResult,
 };
 use eso_provider_conjur::{ConjurConfig, ConjurProvider};
+use eso_test_support::metrics::ApiCalls;
 use eso_testserver_conjur::{ConjurTestServer, Fault, JwtAuthenticator, Role, route};
 use serde_json::json;
 
@@ -730,83 +731,11 @@ async fn cluster_stores_read_credentials_where_upstream_does() {
     );
 }
 
-type Counts = Arc<Mutex<BTreeMap<(String, String), u64>>>;
-
-struct Count {
-    key: (String, String),
-    counts: Counts,
-}
-
-impl metrics::CounterFn for Count {
-    fn increment(&self, value: u64) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += value;
-    }
-    fn absolute(&self, value: u64) {
-        self.counts.lock().unwrap().insert(self.key.clone(), value);
-    }
-}
-
-struct Recorder(Counts);
-
-impl metrics::Recorder for Recorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        assert_eq!(key.name(), "externalsecret_provider_api_calls_count");
-        let label = |name: &str| {
-            key.labels()
-                .find(|l| l.key() == name)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        assert_eq!(label("provider"), "CyberArk/Conjur");
-        metrics::Counter::from_arc(Arc::new(Count {
-            key: (label("call"), label("status")),
-            counts: self.0.clone(),
-        }))
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[tokio::test]
 async fn each_call_counts_once() {
     let server = server().await;
-    let counts: Counts = Counts::default();
-    let recorder = Recorder(counts.clone());
-    let _guard = metrics::set_default_local_recorder(&recorder);
+    let calls = ApiCalls::new();
+    let _guard = metrics::set_default_local_recorder(&calls);
     let client = apikey_client(&server).await;
     client.get_secret(&remote("db/password")).await.unwrap();
     server.inject(Fault::status(503).route(route::SECRET).times(1));
@@ -816,7 +745,20 @@ async fn each_call_counts_once() {
         .get_all_secrets(&find(Some("^db/"), &[], None))
         .await
         .unwrap();
-    let counts = counts.lock().unwrap().clone();
+    let counts = calls.by_call();
+    assert!(
+        calls.other_counters().is_empty(),
+        "{:?}",
+        calls.other_counters()
+    );
+    assert!(
+        calls
+            .counts()
+            .keys()
+            .all(|(p, _, _)| p == "CyberArk/Conjur"),
+        "{:?}",
+        calls.counts()
+    );
     let expected = BTreeMap::from([
         (("Authenticate".to_owned(), "success".to_owned()), 1),
         (("RetrieveSecret".to_owned(), "success".to_owned()), 2),

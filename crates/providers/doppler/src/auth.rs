@@ -77,17 +77,11 @@ impl TokenSource {
                 k @ (ErrorKind::Throttled | ErrorKind::Unavailable) => k,
                 _ => ErrorKind::Auth,
             };
-            let mut err = ProviderError::new(
-                kind,
-                format!(
-                    "{store}: the Doppler OIDC exchange for identity {:?} failed",
-                    oidc.identity
-                ),
+            let message = format!(
+                "{store}: the Doppler OIDC exchange for identity {:?} failed",
+                oidc.identity
             );
-            if let Some(wait) = e.retry_after {
-                err = err.with_retry_after(wait);
-            }
-            err.with_source(e)
+            e.into_provider_error(kind, message)
         })?;
         let refused = || {
             ProviderError::auth(format!(

@@ -13,7 +13,7 @@ use eso_provider::{
     ErrorKind, ProviderError, PushRemoteRef, PushRequest, SecretData, SecretsClient,
     ValidationResult,
 };
-use reqwest::{Method, Url};
+use reqwest::{Method, StatusCode, Url};
 use serde_json::{Map, Value, json};
 
 use crate::auth::TokenSource;
@@ -117,11 +117,7 @@ impl DopplerClient {
             ErrorKind::NotFound => ErrorKind::InvalidStore,
             k => k,
         };
-        let mut err = ProviderError::new(kind, what);
-        if let Some(wait) = e.retry_after {
-            err = err.with_retry_after(wait);
-        }
-        err.with_source(e)
+        e.into_provider_error(kind, what)
     }
 
     /// One download, with `If-None-Match` when this client has downloaded the same before.
@@ -141,7 +137,7 @@ impl DopplerClient {
             }
         }
         let token = self.auth.token(&self.store).await?;
-        let mut call = Call::new(Method::GET, url).token(&token);
+        let mut call = Call::new(Method::GET, url).basic(&token, Some(""));
         if what.format.is_some_and(|f| f != "json") {
             call = call.header("accept", "text/plain");
         }
@@ -170,7 +166,7 @@ impl DopplerClient {
                 ),
             )
         })?;
-        if reply.not_modified {
+        if reply.status == StatusCode::NOT_MODIFIED {
             if let Some((_, body)) = cached {
                 return Ok(body);
             }
@@ -179,8 +175,9 @@ impl DopplerClient {
                 self.store
             )));
         }
-        let body = Arc::new(reply.body);
-        if let Some(etag) = reply.etag {
+        let etag = reply.header("etag").map(str::to_owned);
+        let body = Arc::new(reply.body.to_vec());
+        if let Some(etag) = etag {
             self.etags
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -232,7 +229,7 @@ impl DopplerClient {
         }
         let token = self.auth.token(&self.store).await?;
         let call = Call::new(Method::POST, self.url("v3/configs/config/secrets")?)
-            .token(&token)
+            .basic(&token, Some(""))
             .json(body);
         let result = self.http.json(&call).await;
         metrics::observe(call::UPDATE, &result);
@@ -372,7 +369,7 @@ impl SecretsClient for DopplerClient {
     async fn validate(&self) -> Result<ValidationResult, ProviderError> {
         // Upstream's lightweight authentication check.
         let token = self.auth.token(&self.store).await?;
-        let call = Call::new(Method::GET, self.url("v3/projects")?).token(&token);
+        let call = Call::new(Method::GET, self.url("v3/projects")?).basic(&token, Some(""));
         let result = self.http.json(&call).await;
         metrics::observe(call::PROJECTS_LIST, &result);
         result.map_err(|e| {

@@ -55,7 +55,7 @@
 //! `SecretsDownload`, `SecretsUpdate`, `ProjectsList` or `OidcAuth`.
 //!
 //! # Errors
-//! A secret the download does not hold is [`ErrorKind::NotFound`] (so `deletionPolicy`
+//! A secret the download does not hold is [`ErrorKind::NotFound`](eso_provider::ErrorKind::NotFound) (so `deletionPolicy`
 //! applies). A 404 (a missing project or config) is `InvalidStore`, never `NotFound`: a
 //! misconfigured store must not read as missing secrets. 401 and 403 are `Auth`; a refused OIDC exchange is
 //! `Auth`; 429 is `Throttled` with the `Retry-After` wait; 5xx, connection failures and
@@ -93,16 +93,14 @@ use async_trait::async_trait;
 use eso_api::provider::{DopplerFormat, DopplerNameTransformer, DopplerProvider as DopplerSpec};
 use eso_api::{SecretKeySelector, SecretStoreCapabilities, StoreKind};
 use eso_provider::cache::ReadCache;
-use eso_provider::{
-    ClientContext, ErrorKind, Provider, ProviderError, SecretData, SecretsClient, StoreInfo,
-    ValidationResult,
-};
+use eso_provider::{ClientContext, Provider, ProviderError, SecretsClient, StoreInfo};
 use reqwest::Url;
 
 pub use client::{DopplerClient, SECRETS_FILE_KEY};
 
 use crate::auth::{Oidc, TokenSource};
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::HttpTuning;
 
 /// Doppler's API.
 const DEFAULT_BASE_URL: &str = "https://api.doppler.com";
@@ -114,11 +112,7 @@ pub struct DopplerConfig {
     base_url: Url,
     verify_tls: bool,
     read_cache_ttl: Duration,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_attempts: u32,
-    retry_base_delay: Duration,
-    max_retry_wait: Duration,
+    http: HttpTuning,
 }
 
 impl Default for DopplerConfig {
@@ -128,11 +122,15 @@ impl Default for DopplerConfig {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("the default Doppler URL"),
             verify_tls: true,
             read_cache_ttl: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(250),
-            max_retry_wait: Duration::from_secs(10),
+            http: HttpTuning {
+                request_timeout: Duration::from_secs(10),
+                connect_timeout: Duration::from_secs(5),
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(250),
+                    max_wait: Duration::from_secs(10),
+                },
+            },
         }
     }
 }
@@ -181,35 +179,13 @@ impl DopplerConfig {
         self
     }
 
-    /// The timeout of one HTTP request (default 10 s, upstream's).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The timeout of establishing a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Attempts per API call, the first included (default 3; at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The first retry's backoff, doubled after each attempt (default 250 ms).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = delay;
-        self
-    }
-
-    /// The longest wait spent inside one call before retrying it (default 10 s): a 429 asking
-    /// for longer ends the call with a `Throttled` error that carries the wait.
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
+    eso_provider::http_tuning_setters! {
+        field: http,
+        request_timeout: "10 s, upstream's",
+        connect_timeout: "5 s",
+        max_attempts: "3",
+        retry_base_delay: "250 ms",
+        max_retry_wait: "10 s",
     }
 
     /// The API URL without a trailing slash, as upstream puts it into the OIDC audience.
@@ -426,27 +402,20 @@ impl Provider for DopplerProvider {
             && ctx.namespace.is_empty()
             && is_referent(spec)
         {
-            return Ok(Arc::new(ReferentPlaceholder { store: owner }));
+            return Ok(Arc::new(eso_provider::ReferentPlaceholder::new(format!(
+                "{owner}: its Doppler credentials are referent (they name no namespace); they resolve only in the namespace of an ExternalSecret"
+            ))));
         }
         let config = &self.config;
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
+        let client = config
+            .http
+            .client()
+            .owner(owner.as_str())
             .user_agent("doppler-external-secrets")
-            .tls_danger_accept_invalid_certs(!config.verify_tls)
-            .build()
-            .map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                    .with_source(e)
-            })?;
-        let http = Http::new(
-            client,
-            RetryPolicy {
-                max_attempts: config.max_attempts,
-                base_delay: config.retry_base_delay,
-                max_wait: config.max_retry_wait,
-            },
-        );
+            .accept_json()
+            .accept_invalid_certs(!config.verify_tls)
+            .build()?;
+        let http = Http::new(client, config.http.retry, "Doppler").errors(http::decode_error);
         let auth = self.token(&ctx, spec, &http).await?;
         // Exchange an OIDC token now, as upstream does, so a refused identity fails the client.
         auth.token(&owner).await?;
@@ -462,52 +431,6 @@ impl Provider for DopplerProvider {
             etags: Mutex::new(HashMap::new()),
             reads: ReadCache::new(config.read_cache_ttl),
         }))
-    }
-}
-
-/// The client of a cluster store with referent credentials when no ExternalSecret's namespace
-/// is known (the store controller's check): it only reports Unknown.
-struct ReferentPlaceholder {
-    store: String,
-}
-
-impl ReferentPlaceholder {
-    fn refuse(&self) -> ProviderError {
-        ProviderError::new(
-            ErrorKind::InvalidStore,
-            format!(
-                "{}: its Doppler credentials are referent (they name no namespace); they resolve only in the namespace of an ExternalSecret",
-                self.store
-            ),
-        )
-    }
-}
-
-#[async_trait]
-impl SecretsClient for ReferentPlaceholder {
-    async fn get_secret(
-        &self,
-        _: &eso_api::ExternalSecretDataRemoteRef,
-    ) -> Result<Vec<u8>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_secret_map(
-        &self,
-        _: &eso_api::ExternalSecretDataRemoteRef,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_all_secrets(
-        &self,
-        _: &eso_api::ExternalSecretFind,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn validate(&self) -> Result<ValidationResult, ProviderError> {
-        Ok(ValidationResult::Unknown)
     }
 }
 

@@ -3,8 +3,6 @@
 //! operations of Doppler's API reference (its SDKs' method names). One count per API call
 //! (retries inside a call are one call), `status` `success` or `error`.
 
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-
 /// The provider label.
 pub(crate) const PROVIDER: &str = "Doppler";
 
@@ -18,12 +16,5 @@ pub(crate) mod call {
 
 /// Counts one call.
 pub(crate) fn observe<T, E>(call: &'static str, result: &Result<T, E>) {
-    let status = if result.is_ok() { "success" } else { "error" };
-    metrics::counter!(
-        API_CALLS,
-        "provider" => PROVIDER,
-        "call" => call,
-        "status" => status,
-    )
-    .increment(1);
+    eso_provider::metrics::observe(PROVIDER, call, result);
 }

@@ -21,10 +21,11 @@ use reqwest::{Method, Url};
 use serde_json::{Map, Value, json};
 
 use crate::crc32c;
-use crate::http::{Call, Http, HttpError};
+use crate::http::{Call, GoogleError, Http, HttpError};
 use crate::metrics::{self, call};
 use crate::push::{self, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::token::TokenSource;
+use eso_provider::property::go_json;
 
 /// Which remote read a cache slot holds: a version's payload, or (`version: None`) the secret
 /// resource itself (labels and annotations, for `metadataPolicy: Fetch`).
@@ -86,24 +87,6 @@ impl std::fmt::Debug for GcpClient {
             .field("base", &self.base.as_str())
             .finish_non_exhaustive()
     }
-}
-
-/// JSON as Go's `json.Marshal` writes it (upstream marshals labels and annotations with it):
-/// compact, keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
-fn go_json(value: &Value) -> Vec<u8> {
-    let text = value.to_string();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.into_bytes()
 }
 
 /// A label or annotation map of a secret resource, as Go's protobuf getters give it: `null`
@@ -246,11 +229,8 @@ impl GcpClient {
         match failure {
             Failure::Local(e) => e,
             Failure::Http(e) => {
-                let mut err = ProviderError::new(e.api_kind(), format!("{}: {what}", self.store));
-                if let Some(wait) = e.retry_after {
-                    err = err.with_retry_after(wait);
-                }
-                err.with_source(e)
+                let kind = e.api_kind();
+                e.into_provider_error(kind, format!("{}: {what}", self.store))
             }
         }
     }
@@ -792,44 +772,6 @@ impl SecretsClient for GcpClient {
         // client); a cached token costs nothing.
         self.token.token(&self.http).await?;
         Ok(ValidationResult::Ready)
-    }
-}
-
-/// A cluster store whose credentials name no namespace ("referent" auth) cannot be checked on
-/// its own: upstream reports it as `Unknown` and builds no real client.
-#[derive(Debug)]
-pub(crate) struct ReferentPlaceholder {
-    pub(crate) store: String,
-}
-
-impl ReferentPlaceholder {
-    fn refuse(&self) -> ProviderError {
-        ProviderError::invalid_store(format!(
-            "{}: its credentials are referent (they name no namespace); they resolve only in the namespace of an ExternalSecret",
-            self.store
-        ))
-    }
-}
-
-#[async_trait]
-impl SecretsClient for ReferentPlaceholder {
-    async fn get_secret(&self, _: &ExternalSecretDataRemoteRef) -> Result<Vec<u8>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_secret_map(
-        &self,
-        _: &ExternalSecretDataRemoteRef,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_all_secrets(&self, _: &ExternalSecretFind) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn validate(&self) -> Result<ValidationResult, ProviderError> {
-        Ok(ValidationResult::Unknown)
     }
 }
 

@@ -138,9 +138,10 @@ pub use client::GcpClient;
 pub use endpoints::GcpEndpoints;
 
 use crate::auth::metadata::Metadata;
-use crate::client::{ClientSettings, ReferentPlaceholder};
+use crate::client::ClientSettings;
 use crate::http::{Http, RetryPolicy};
 use crate::token::TokenSource;
+use eso_provider::http::HttpTuning;
 
 /// The OAuth2 scope every token is requested for.
 pub(crate) const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -151,11 +152,7 @@ pub(crate) const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/c
 pub struct GcpConfig {
     pub(crate) endpoints: GcpEndpoints,
     read_cache_ttl: Duration,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_attempts: u32,
-    retry_base_delay: Duration,
-    max_retry_wait: Duration,
+    http: HttpTuning,
     pub(crate) service_account_token_lifetime: Duration,
     pub(crate) application_credentials: Option<String>,
     find_concurrency: usize,
@@ -166,11 +163,15 @@ impl Default for GcpConfig {
         Self {
             endpoints: GcpEndpoints::google(),
             read_cache_ttl: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(250),
-            max_retry_wait: Duration::from_secs(10),
+            http: HttpTuning {
+                request_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(5),
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(250),
+                    max_wait: Duration::from_secs(10),
+                },
+            },
             service_account_token_lifetime: Duration::from_secs(24 * 3600),
             application_credentials: None,
             find_concurrency: 8,
@@ -192,35 +193,13 @@ impl GcpConfig {
         self
     }
 
-    /// The timeout of one HTTP request (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The timeout of establishing a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Attempts per API call, the first included (default 3; at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The first retry's backoff, doubled after each attempt (default 250 ms).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = delay;
-        self
-    }
-
-    /// The longest wait spent inside one call before retrying it (default 10 s): a 429 asking
-    /// for longer ends the call with a `Throttled` error that carries the wait.
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
+    eso_provider::http_tuning_setters! {
+        field: http,
+        request_timeout: "30 s",
+        connect_timeout: "5 s",
+        max_attempts: "3",
+        retry_base_delay: "250 ms",
+        max_retry_wait: "10 s",
     }
 
     /// How long the ServiceAccount tokens requested for Workload Identity and federation are
@@ -451,21 +430,16 @@ impl Provider for GcpProvider {
             && ctx.namespace.is_empty()
             && is_referent(spec)
         {
-            return Ok(Arc::new(ReferentPlaceholder { store: owner }));
+            return Ok(Arc::new(eso_provider::ReferentPlaceholder::new(format!(
+                "{owner}: its credentials are referent (they name no namespace); they resolve only in the namespace of an ExternalSecret"
+            ))));
         }
         let config = &self.config;
         let http = Http::new(
-            config.request_timeout,
-            config.connect_timeout,
-            RetryPolicy {
-                max_attempts: config.max_attempts,
-                base_delay: config.retry_base_delay,
-                max_wait: config.max_retry_wait,
-            },
-        )
-        .map_err(|e| {
-            ProviderError::invalid_store("cannot set up the HTTP client").with_source(e)
-        })?;
+            config.http.request_timeout,
+            config.http.connect_timeout,
+            config.http.retry,
+        )?;
         let metadata = Metadata::new(&config.endpoints.metadata, &owner);
         let project = self.project(spec, &http, &metadata, &owner).await?;
         let location = spec.location.clone().filter(|l| !l.is_empty());

@@ -3,9 +3,6 @@
 //! call are one call), `status` `success` or `error` (a not-found answer is an error, as the Go
 //! client returns one for it).
 
-/// The metric name upstream uses.
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-
 /// The provider label.
 pub(crate) const PROVIDER: &str = "GCP/SecretManager";
 
@@ -32,12 +29,5 @@ pub(crate) mod call {
 
 /// Counts one call.
 pub(crate) fn observe<T, E>(call: &'static str, result: &Result<T, E>) {
-    let status = if result.is_ok() { "success" } else { "error" };
-    metrics::counter!(
-        API_CALLS,
-        "provider" => PROVIDER,
-        "call" => call,
-        "status" => status,
-    )
-    .increment(1);
+    eso_provider::metrics::observe(PROVIDER, call, result);
 }

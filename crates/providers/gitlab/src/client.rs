@@ -87,11 +87,9 @@ fn variable_missing(err: &HttpError) -> bool {
 /// The cause of a failed call. A 404 here is the project's or group's, never a variable's (a
 /// missing variable is handled before): the token cannot see the owner.
 fn kind_of(err: &HttpError) -> ErrorKind {
-    match err.status.map(|s| s.as_u16()) {
-        Some(401 | 403 | 404) => ErrorKind::Auth,
-        Some(429) => ErrorKind::Throttled,
-        None | Some(408 | 500..=599) => ErrorKind::Unavailable,
-        Some(_) => ErrorKind::InvalidRequest,
+    match err.kind() {
+        ErrorKind::NotFound => ErrorKind::Auth,
+        kind => kind,
     }
 }
 
@@ -149,12 +147,7 @@ impl GitlabClient {
             None | Some(408 | 500..=599) => format!("{}: GitLab failed reading {what}", self.store),
             Some(_) => format!("{}: GitLab refused reading {what}", self.store),
         };
-        let retry_after = err.retry_after;
-        let mut out = ProviderError::new(kind, message).with_source(err);
-        if let Some(w) = retry_after {
-            out = out.with_retry_after(w);
-        }
-        out
+        err.into_provider_error(kind, message)
     }
 
     /// One variable of a project or group, in `filter` scope (any scope when `None`).

@@ -75,60 +75,39 @@ pub use client::GitlabClient;
 
 use crate::client::Scope;
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::HttpTuning;
 
 /// Tuning of the clients a [`GitlabProvider`] builds.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct GitlabConfig {
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_attempts: u32,
-    retry_base_delay: Duration,
-    max_retry_wait: Duration,
+    http: HttpTuning,
 }
 
 impl Default for GitlabConfig {
     fn default() -> Self {
         Self {
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(250),
-            max_retry_wait: Duration::from_secs(10),
+            http: HttpTuning {
+                request_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(5),
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(250),
+                    max_wait: Duration::from_secs(10),
+                },
+            },
         }
     }
 }
 
 impl GitlabConfig {
-    /// The timeout of one HTTP request (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The timeout of establishing a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Attempts per call, the first included (default 3; at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The first retry's backoff, doubled after each attempt (default 250 ms).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = delay;
-        self
-    }
-
-    /// The longest wait spent inside one call before retrying it (default 10 s): a 429 asking
-    /// for longer ends the call with a `Throttled` error that carries the wait.
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
+    eso_provider::http_tuning_setters! {
+        field: http,
+        request_timeout: "30 s",
+        connect_timeout: "5 s",
+        max_attempts: "3",
+        retry_base_delay: "250 ms",
+        max_retry_wait: "10 s",
     }
 }
 
@@ -262,34 +241,15 @@ impl Provider for GitlabProvider {
         )
         .await?;
         let config = &self.config;
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = ca {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: the CA bundle is not valid PEM"))
-                    .with_source(e)
-            })?;
-            if certs.is_empty() {
-                return Err(ProviderError::invalid_store(format!(
-                    "{owner}: the CA bundle holds no certificate"
-                )));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder.build().map_err(|e| {
-            ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                .with_source(e)
-        })?;
-        let http = Http::new(
-            client,
-            RetryPolicy {
-                max_attempts: config.max_attempts,
-                base_delay: config.retry_base_delay,
-                max_wait: config.max_retry_wait,
-            },
-        );
+        let client = config
+            .http
+            .client()
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .no_redirects()
+            .ca_pem(ca)
+            .build()?;
+        let http = Http::new(client, config.http.retry, "GitLab").errors(http::decode_error);
         let scope = Scope {
             project_id: spec.project_id.clone().filter(|p| !p.is_empty()),
             group_ids: spec.group_ids.clone(),

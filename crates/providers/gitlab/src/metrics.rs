@@ -3,8 +3,6 @@
 //! call; upstream's second lookup with the `*` scope is a second call), `status` `success` or
 //! `error`.
 
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-
 /// The provider label (upstream's `ProviderGitLab`).
 pub(crate) const PROVIDER: &str = "GitLab";
 
@@ -19,7 +17,5 @@ pub(crate) mod call {
 
 /// Counts one call.
 pub(crate) fn observe<T, E>(call: &'static str, result: &Result<T, E>) {
-    let status = if result.is_ok() { "success" } else { "error" };
-    metrics::counter!(API_CALLS, "provider" => PROVIDER, "call" => call, "status" => status)
-        .increment(1);
+    eso_provider::metrics::observe(PROVIDER, call, result);
 }

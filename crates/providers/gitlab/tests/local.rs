@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use eso_api::provider::{GitlabAuth, GitlabProvider as Spec, GitlabSecretRef, SecretStoreProvider};
@@ -17,6 +17,7 @@ use eso_provider::{
     StaticSecretReader, StoreInfo, ValidationResult,
 };
 use eso_provider_gitlab::{GitlabConfig, GitlabProvider};
+use eso_test_support::metrics::ApiCalls;
 use eso_testserver_gitlab::{Fault, GitlabTestServer, Token, Variable, route};
 
 const NS: &str = "apps";
@@ -458,83 +459,11 @@ async fn server_errors_are_retried_then_reported_as_unavailable() {
     );
 }
 
-type Counts = Arc<Mutex<BTreeMap<(String, String), u64>>>;
-
-struct Count {
-    key: (String, String),
-    counts: Counts,
-}
-
-impl metrics::CounterFn for Count {
-    fn increment(&self, value: u64) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += value;
-    }
-    fn absolute(&self, value: u64) {
-        self.counts.lock().unwrap().insert(self.key.clone(), value);
-    }
-}
-
-struct Recorder(Counts);
-
-impl metrics::Recorder for Recorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        assert_eq!(key.name(), "externalsecret_provider_api_calls_count");
-        let label = |name: &str| {
-            key.labels()
-                .find(|l| l.key() == name)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        assert_eq!(label("provider"), "GitLab");
-        metrics::Counter::from_arc(Arc::new(Count {
-            key: (label("call"), label("status")),
-            counts: self.0.clone(),
-        }))
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[tokio::test]
 async fn each_call_counts_once_with_upstreams_labels() {
     let server = server().await;
-    let counts = Counts::default();
-    let recorder = Recorder(counts.clone());
-    let _guard = metrics::set_default_local_recorder(&recorder);
+    let calls = ApiCalls::new();
+    let _guard = metrics::set_default_local_recorder(&calls);
     let c = client(spec(
         &server.url(),
         Some("42"),
@@ -556,7 +485,17 @@ async fn each_call_counts_once_with_upstreams_labels() {
     // (a miss in production, then the `*` value).
     get(&c, "ROOT_ONLY").await.unwrap();
     c.get_all_secrets(&find("^DB_", None)).await.unwrap();
-    let counts = counts.lock().unwrap().clone();
+    let counts = calls.by_call();
+    assert!(
+        calls.other_counters().is_empty(),
+        "{:?}",
+        calls.other_counters()
+    );
+    assert!(
+        calls.counts().keys().all(|(p, _, _)| p == "GitLab"),
+        "{:?}",
+        calls.counts()
+    );
     let expected = BTreeMap::from([
         (("ProjectVariableGet".to_owned(), "success".to_owned()), 2),
         (("ProjectVariableGet".to_owned(), "error".to_owned()), 3),

@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 use base64::Engine;
 use eso_api::provider::{
@@ -19,82 +17,8 @@ use eso_provider::{
     StaticSecretReader, StoreInfo,
 };
 use eso_provider_gitlab::GitlabProvider;
+use eso_test_support::tls::{ServerPki, server_pki};
 use eso_testserver_gitlab::{GitlabTestServer, Token, Variable};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `openssl` (install it: apt-get install openssl): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, and a certificate it signed for 127.0.0.1: (ca, cert, key), all PEM.
-fn pki(dir: &Path, name: &str) -> (String, String, String) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let ca_key = format!("{name}-ca.key");
-    let ca = format!("{name}-ca.pem");
-    let mut args = vec!["req", "-x509"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        &ca_key,
-        "-out",
-        &ca,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=eso-gitlab-test-ca",
-    ]);
-    openssl(dir, &args);
-    let key = format!("{name}.key");
-    let csr = format!("{name}.csr");
-    let cert = format!("{name}.pem");
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
-    openssl(dir, &args);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &cert,
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
-    (read(&ca), read(&cert), read(&key))
-}
 
 fn store(url: &str, ca_bundle: Option<String>, ca_provider: Option<CaProvider>) -> StoreInfo {
     StoreInfo::secret_store(
@@ -149,8 +73,13 @@ async fn connect(
 #[tokio::test]
 async fn the_store_ca_decides_which_servers_are_trusted() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = pki(dir.path(), "srv");
-    let (other_ca, _, _) = pki(dir.path(), "other");
+    let ServerPki {
+        ca_pem: ca,
+        cert_pem: cert,
+        key_pem: key,
+        ..
+    } = server_pki(dir.path(), "srv");
+    let other_ca = server_pki(dir.path(), "other").ca_pem;
     let server = GitlabTestServer::start_tls(&cert, &key).await.unwrap();
     server.project(42, "acme/app", &[]);
     server.project_variable(42, Variable::new("DB_PASSWORD", "s3cret"));

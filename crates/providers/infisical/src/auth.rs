@@ -123,18 +123,12 @@ impl TokenSource {
             // authentication problem.
             _ => ErrorKind::Auth,
         };
-        let mut err = ProviderError::new(
-            kind,
-            format!(
-                "{}: infisical login with {} failed",
-                self.store,
-                self.credentials.method()
-            ),
+        let message = format!(
+            "{}: infisical login with {} failed",
+            self.store,
+            self.credentials.method()
         );
-        if let Some(wait) = e.retry_after {
-            err = err.with_retry_after(wait);
-        }
-        err.with_source(e)
+        e.into_provider_error(kind, message)
     }
 
     async fn login(&self) -> Result<Held, ProviderError> {
@@ -185,7 +179,7 @@ impl TokenSource {
             }
         };
         let call = Call::new(Method::POST, self.url(path)?).json(body);
-        let result = self.http.send(&call).await;
+        let result = self.http.json(&call).await;
         metrics::observe(self.credentials.call_label(), &result);
         let answer = result.map_err(|e| self.failed(e))?;
         let token = answer
@@ -254,7 +248,7 @@ impl TokenSource {
         let call = Call::new(Method::POST, self.url("v1/auth/token/revoke")?)
             .bearer(&held.token)
             .json(json!({"accessToken": held.token}));
-        let result = self.http.send(&call).await;
+        let result = self.http.json(&call).await;
         metrics::observe(call::REVOKE, &result);
         result.map(|_| ()).map_err(|e| {
             ProviderError::new(

@@ -144,14 +144,14 @@ impl InfisicalClient {
     async fn send(&self, label: &'static str, mut call: Call) -> Result<Value, Failure> {
         let token = self.auth.token().await.map_err(Failure::Local)?;
         call = call.bearer(&token);
-        let mut result = self.http.send(&call).await;
+        let mut result = self.http.json(&call).await;
         if let Err(e) = &result
-            && e.is_status(401)
+            && e.status_is(401)
             && let Some(fresh) = self.auth.renew(&token).await.map_err(Failure::Local)?
         {
             metrics::observe(label, &result);
             call = call.bearer(&fresh);
-            result = self.http.send(&call).await;
+            result = self.http.json(&call).await;
         }
         metrics::observe(label, &result);
         result.map_err(Failure::Http)
@@ -166,11 +166,7 @@ impl InfisicalClient {
             ErrorKind::NotFound if names_scope(&e.message) => ErrorKind::InvalidStore,
             k => k,
         };
-        let mut err = ProviderError::new(kind, what);
-        if let Some(wait) = e.retry_after {
-            err = err.with_retry_after(wait);
-        }
-        err.with_source(e)
+        e.into_provider_error(kind, what)
     }
 
     /// The value of one secret; `None` when Infisical confirms it does not exist.

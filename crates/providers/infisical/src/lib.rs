@@ -53,7 +53,7 @@
 //! `MachineIdentityLoginVia*Auth` logins).
 //!
 //! # Errors
-//! 404 for a secret (or its folder) is [`ErrorKind::NotFound`] (so `deletionPolicy`
+//! 404 for a secret (or its folder) is [`ErrorKind::NotFound`](eso_provider::ErrorKind::NotFound) (so `deletionPolicy`
 //! applies); a 404 for the store's project or environment, or for a route the server does not
 //! have (a wrong `hostAPI`), is `InvalidStore`, so a misconfigured store never reads as
 //! missing secrets. A `property` the value does not hold is `InvalidRequest`, as
@@ -97,10 +97,7 @@ use async_trait::async_trait;
 use eso_api::provider::InfisicalProvider as InfisicalSpec;
 use eso_api::{SecretKeySelector, SecretStoreCapabilities, StoreKind};
 use eso_provider::cache::ReadCache;
-use eso_provider::{
-    ClientContext, ErrorKind, Provider, ProviderError, SecretData, SecretsClient, StoreInfo,
-    ValidationResult,
-};
+use eso_provider::{ClientContext, Provider, ProviderError, SecretsClient, StoreInfo};
 use reqwest::Url;
 
 pub use client::InfisicalClient;
@@ -108,6 +105,7 @@ pub use client::InfisicalClient;
 use crate::auth::{Credentials, TokenSource};
 use crate::client::Scope;
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::HttpTuning;
 
 /// Where the kubelet mounts a pod's ServiceAccount token (the Infisical SDK's default).
 const DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH: &str =
@@ -118,11 +116,7 @@ const DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH: &str =
 #[must_use]
 pub struct InfisicalConfig {
     read_cache_ttl: Duration,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_attempts: u32,
-    retry_base_delay: Duration,
-    max_retry_wait: Duration,
+    http: HttpTuning,
     service_account_token_path: PathBuf,
 }
 
@@ -130,11 +124,15 @@ impl Default for InfisicalConfig {
     fn default() -> Self {
         Self {
             read_cache_ttl: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(250),
-            max_retry_wait: Duration::from_secs(10),
+            http: HttpTuning {
+                request_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(5),
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(250),
+                    max_wait: Duration::from_secs(10),
+                },
+            },
             service_account_token_path: PathBuf::from(DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH),
         }
     }
@@ -148,35 +146,13 @@ impl InfisicalConfig {
         self
     }
 
-    /// The timeout of one HTTP request (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The timeout of establishing a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Attempts per API call, the first included (default 3; at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The first retry's backoff, doubled after each attempt (default 250 ms).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = delay;
-        self
-    }
-
-    /// The longest wait spent inside one call before retrying it (default 10 s): a 429 asking
-    /// for longer ends the call with a `Throttled` error that carries the wait.
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
+    eso_provider::http_tuning_setters! {
+        field: http,
+        request_timeout: "30 s",
+        connect_timeout: "5 s",
+        max_attempts: "3",
+        retry_base_delay: "250 ms",
+        max_retry_wait: "10 s",
     }
 
     /// The ServiceAccount token file `kubernetesAuthCredentials` reads when the store names
@@ -462,42 +438,28 @@ impl Provider for InfisicalProvider {
             && ctx.namespace.is_empty()
             && is_referent(spec)
         {
-            return Ok(Arc::new(ReferentPlaceholder { store: owner }));
+            return Ok(Arc::new(eso_provider::ReferentPlaceholder::new(format!(
+                "{owner}: its credentials are referent (they name no namespace); they resolve only in the namespace of an ExternalSecret"
+            ))));
         }
         let base = api_base(spec.host_api(), &owner)?;
         let config = &self.config;
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent("eso-rs");
-        if let Some(pem) = eso_provider::tls::load_ca_bundle(
+        let ca = eso_provider::tls::load_ca_bundle(
             &ctx,
             spec.ca_bundle.as_deref(),
             spec.ca_provider.as_ref(),
             "spec.provider.infisical",
         )
-        .await?
-        {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ProviderError::invalid_store(format!(
-                    "{owner}: the infisical CA bundle holds no PEM certificate"
-                ))
-                .with_source(e)
-            })?;
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder.build().map_err(|e| {
-            ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                .with_source(e)
-        })?;
-        let http = Http::new(
-            client,
-            RetryPolicy {
-                max_attempts: config.max_attempts,
-                base_delay: config.retry_base_delay,
-                max_wait: config.max_retry_wait,
-            },
-        );
+        .await?;
+        let client = config
+            .http
+            .client()
+            .owner(owner.as_str())
+            .user_agent("eso-rs")
+            .accept_json()
+            .ca_pem(ca)
+            .build()?;
+        let http = Http::new(client, config.http.retry, "Infisical").errors(http::decode_error);
         let creds = credentials(&ctx, spec, &config.service_account_token_path).await?;
         let auth = TokenSource::new(http.clone(), base.clone(), owner.clone(), creds);
         // Log in now, as upstream does, so that bad credentials fail the client.
@@ -518,52 +480,6 @@ impl Provider for InfisicalProvider {
             project_id: tokio::sync::Mutex::new(None),
             reads: ReadCache::new(config.read_cache_ttl),
         }))
-    }
-}
-
-/// The client of a cluster store with referent credentials when no ExternalSecret's namespace
-/// is known (the store controller's check): it cannot log in, so it only reports Unknown.
-struct ReferentPlaceholder {
-    store: String,
-}
-
-impl ReferentPlaceholder {
-    fn refuse(&self) -> ProviderError {
-        ProviderError::new(
-            ErrorKind::InvalidStore,
-            format!(
-                "{}: its credentials are referent (they name no namespace); they resolve only in the namespace of an ExternalSecret",
-                self.store
-            ),
-        )
-    }
-}
-
-#[async_trait]
-impl SecretsClient for ReferentPlaceholder {
-    async fn get_secret(
-        &self,
-        _: &eso_api::ExternalSecretDataRemoteRef,
-    ) -> Result<Vec<u8>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_secret_map(
-        &self,
-        _: &eso_api::ExternalSecretDataRemoteRef,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_all_secrets(
-        &self,
-        _: &eso_api::ExternalSecretFind,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn validate(&self) -> Result<ValidationResult, ProviderError> {
-        Ok(ValidationResult::Unknown)
     }
 }
 

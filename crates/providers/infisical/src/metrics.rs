@@ -2,8 +2,6 @@
 //! (`providers/v1/infisical`): provider `infisical`, one count per API call (retries inside a
 //! call are one call), `status` `success` or `error`.
 
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-
 /// The provider label (upstream's `constants.ProviderName`).
 pub(crate) const PROVIDER: &str = "infisical";
 
@@ -25,12 +23,5 @@ pub(crate) mod call {
 
 /// Counts one call.
 pub(crate) fn observe<T, E>(call: &'static str, result: &Result<T, E>) {
-    let status = if result.is_ok() { "success" } else { "error" };
-    metrics::counter!(
-        API_CALLS,
-        "provider" => PROVIDER,
-        "call" => call,
-        "status" => status,
-    )
-    .increment(1);
+    eso_provider::metrics::observe(PROVIDER, call, result);
 }

@@ -5,88 +5,16 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
 use eso_api::{ExternalSecretFind, FindName};
 use eso_provider::{PushRemoteRef, PushRequest};
+use eso_test_support::metrics::ApiCalls;
 
 use common::{ENV, Env, PROJECT, remote};
 
-type Counts = Arc<Mutex<BTreeMap<(String, String, String), u64>>>;
-
-struct Count {
-    key: (String, String, String),
-    counts: Counts,
-}
-
-impl metrics::CounterFn for Count {
-    fn increment(&self, value: u64) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += value;
-    }
-    fn absolute(&self, value: u64) {
-        self.counts.lock().unwrap().insert(self.key.clone(), value);
-    }
-}
-
-struct Recorder(Counts);
-
-impl metrics::Recorder for Recorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        assert_eq!(key.name(), "externalsecret_provider_api_calls_count");
-        let label = |n: &str| {
-            key.labels()
-                .find(|l| l.key() == n)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        metrics::Counter::from_arc(Arc::new(Count {
-            key: (label("provider"), label("call"), label("status")),
-            counts: self.0.clone(),
-        }))
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[tokio::test]
 async fn every_api_call_counts_once_with_upstreams_labels() {
-    let counts = Counts::default();
-    metrics::set_global_recorder(Recorder(counts.clone())).unwrap();
+    let calls = ApiCalls::new();
+    calls.install_global();
     let env = Env::new().await;
     env.server.secret(PROJECT, ENV, "/", "DB", "v");
     let client = env.root_client().await;
@@ -124,7 +52,12 @@ async fn every_api_call_counts_once_with_upstreams_labels() {
     client.delete_secret(&target).await.unwrap();
     client.close().await.unwrap();
 
-    let got = counts.lock().unwrap().clone();
+    let got = calls.counts();
+    assert!(
+        calls.other_counters().is_empty(),
+        "{:?}",
+        calls.other_counters()
+    );
     let c = |call: &str, status: &str| {
         got.get(&("infisical".to_owned(), call.to_owned(), status.to_owned()))
             .copied()

@@ -20,9 +20,7 @@ use serde_json::{Value, json};
 
 use crate::value::{RemoteSecret, data_json, data_value, is_valid_name, metadata_value, value_map};
 
-/// Upstream's metric name and labels (`runtime/metrics`).
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-/// The metric's `provider` label.
+/// The `provider` label of upstream's `externalsecret_provider_api_calls_count`.
 const PROVIDER_LABEL: &str = "Kubernetes";
 
 /// The field manager of every write this provider makes: it is how a later delete knows which
@@ -39,14 +37,7 @@ mod call {
 }
 
 fn observe<T>(label: &'static str, result: &Result<T, kube::Error>) {
-    let status = if result.is_ok() { "success" } else { "error" };
-    metrics::counter!(
-        API_CALLS,
-        "provider" => PROVIDER_LABEL,
-        "call" => label,
-        "status" => status,
-    )
-    .increment(1);
+    eso_provider::metrics::observe(PROVIDER_LABEL, label, result);
 }
 
 /// The cause of a failed API call. Only 404 means "does not exist".

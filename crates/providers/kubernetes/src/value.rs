@@ -4,27 +4,9 @@
 
 use std::collections::BTreeMap;
 
+pub(crate) use eso_provider::property::go_json;
 use eso_provider::{ProviderError, SecretData, property};
 use serde_json::Value;
-
-/// JSON as Go's `json.Marshal` writes it: compact, object keys sorted, and `<`, `>`, `&`,
-/// U+2028 and U+2029 escaped. Those characters only occur inside JSON strings, so escaping the
-/// serialized text is exact. Matching Go byte for byte keeps data hashes equal to upstream's.
-pub(crate) fn go_json(value: &Value) -> Vec<u8> {
-    let text = value.to_string();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.into_bytes()
-}
 
 /// Upstream's `json.Marshal(convertMap(secret.Data))`: a JSON object of the values as strings
 /// (Go's `string([]byte)`, invalid UTF-8 becoming U+FFFD when marshalled).

@@ -12,6 +12,7 @@ use eso_api::{ExternalSecretFind, FindName, MetadataPolicy, ServiceAccountSelect
 use eso_provider::{ErrorKind, PushRemoteRef, PushRequest, ValidationResult};
 use eso_provider_kubernetes::{FIELD_MANAGER, KubernetesConfig};
 use eso_test_apiserver::Fault;
+use eso_test_support::tls::{openssl, server_certificate};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 
@@ -580,84 +581,6 @@ async fn client_certificate_auth_builds_a_client() {
     };
     assert_eq!(err.kind(), ErrorKind::InvalidStore, "{}", err.chain());
     env.cleanup().await;
-}
-
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is needed for this test");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a certificate for 127.0.0.1 signed by it, made with `openssl`: (CA PEM, server
-/// certificate PEM, server key PEM).
-fn server_certificate() -> (String, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=eso-test-ca",
-    ]);
-    openssl(d, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(d, &csr);
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
-    (read("ca.pem"), read("srv.pem"), read("srv.key"))
 }
 
 /// HTTPS in front of the in-process API server (which speaks plain HTTP): rustls with a

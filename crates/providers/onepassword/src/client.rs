@@ -121,7 +121,7 @@ impl OnePasswordClient {
     }
 
     async fn send(&self, label: &'static str, call: Call) -> Result<Value, Failure> {
-        let result = self.http.send(&call.bearer(&self.token)).await;
+        let result = self.http.json(&call.bearer(&self.token)).await;
         metrics::observe(label, &result);
         result.map_err(Failure::Http)
     }
@@ -131,11 +131,8 @@ impl OnePasswordClient {
             Failure::Local(local) => return local,
             Failure::Http(e) => e,
         };
-        let mut err = ProviderError::new(e.kind(), what);
-        if let Some(wait) = e.retry_after {
-            err = err.with_retry_after(wait);
-        }
-        err.with_source(e)
+        let kind = e.kind();
+        e.into_provider_error(kind, what)
     }
 
     /// The ID of a configured vault: itself when it has an ID's shape (checked with a read),
@@ -282,8 +279,9 @@ impl OnePasswordClient {
                 url.set_path(&file.content_path);
                 let result = self
                     .http
-                    .bytes(&Call::new(Method::GET, url).bearer(&self.token))
-                    .await;
+                    .send(&Call::new(Method::GET, url).bearer(&self.token))
+                    .await
+                    .map(|answer| answer.body.to_vec());
                 metrics::observe(call::GET_FILE_CONTENT, &result);
                 result.map(Arc::new).map_err(|e| {
                     self.api_error(

@@ -49,7 +49,7 @@
 //! `UpdateItem`, `DeleteItem`).
 //!
 //! # Errors
-//! An item no vault holds is [`ErrorKind::NotFound`] (so `deletionPolicy` applies). A vault
+//! An item no vault holds is [`ErrorKind::NotFound`](eso_provider::ErrorKind::NotFound) (so `deletionPolicy` applies). A vault
 //! that cannot be found is `InvalidStore`, never `NotFound`. A missing or duplicated field
 //! label, a missing file and several items with one title are `InvalidRequest`, as upstream's
 //! plain errors are. 401 and 403 are `Auth` (a 403 `Authorization…` is retried a few times
@@ -87,26 +87,20 @@ use async_trait::async_trait;
 use eso_api::provider::OnePasswordProvider as OnePasswordSpec;
 use eso_api::{SecretStoreCapabilities, StoreKind};
 use eso_provider::cache::ReadCache;
-use eso_provider::{
-    ClientContext, ErrorKind, Provider, ProviderError, SecretData, SecretsClient, StoreInfo,
-    ValidationResult,
-};
+use eso_provider::{ClientContext, Provider, ProviderError, SecretsClient, StoreInfo};
 use reqwest::Url;
 
 pub use client::OnePasswordClient;
 
 use crate::http::{Http, RetryPolicy};
+use eso_provider::http::HttpTuning;
 
 /// Tuning of the clients a [`OnePasswordProvider`] builds.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct OnePasswordConfig {
     read_cache_ttl: Duration,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_attempts: u32,
-    retry_base_delay: Duration,
-    max_retry_wait: Duration,
+    http: HttpTuning,
     settle_timeout: Duration,
     settle_interval: Duration,
 }
@@ -115,11 +109,15 @@ impl Default for OnePasswordConfig {
     fn default() -> Self {
         Self {
             read_cache_ttl: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(100),
-            max_retry_wait: Duration::from_secs(10),
+            http: HttpTuning {
+                request_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(5),
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(100),
+                    max_wait: Duration::from_secs(10),
+                },
+            },
             // Upstream's wait for Connect to show a write: every 0.5 s, up to 5 s.
             settle_timeout: Duration::from_secs(5),
             settle_interval: Duration::from_millis(500),
@@ -135,35 +133,13 @@ impl OnePasswordConfig {
         self
     }
 
-    /// The timeout of one HTTP request (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The timeout of establishing a connection (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Attempts per API call, the first included (default 3; at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// The first retry's backoff, doubled after each attempt (default 100 ms).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = delay;
-        self
-    }
-
-    /// The longest wait spent inside one call before retrying it (default 10 s): a 429 asking
-    /// for longer ends the call with a `Throttled` error that carries the wait.
-    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
-        self.max_retry_wait = wait;
-        self
+    eso_provider::http_tuning_setters! {
+        field: http,
+        request_timeout: "30 s",
+        connect_timeout: "5 s",
+        max_attempts: "3",
+        retry_base_delay: "100 ms",
+        max_retry_wait: "10 s",
     }
 
     /// How long a push waits for Connect to show what it wrote (default 5 s), and how often
@@ -304,7 +280,9 @@ impl Provider for OnePasswordProvider {
             && ctx.namespace.is_empty()
             && selector.namespace.is_none()
         {
-            return Ok(Arc::new(ReferentPlaceholder { store: owner }));
+            return Ok(Arc::new(eso_provider::ReferentPlaceholder::new(format!(
+                "{owner}: its Connect token is referent (it names no namespace); it resolves only in the namespace of an ExternalSecret"
+            ))));
         }
         let token = ctx
             .read_secret_key(selector, "auth.secretRef.connectTokenSecretRef")
@@ -317,24 +295,16 @@ impl Provider for OnePasswordProvider {
             .trim()
             .to_owned();
         let config = &self.config;
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.connect_timeout)
+        let client = config
+            .http
+            .client()
+            .owner(owner.as_str())
             .user_agent("external-secrets")
-            .build()
-            .map_err(|e| {
-                ProviderError::invalid_store(format!("{owner}: cannot set up the HTTP client"))
-                    .with_source(e)
-            })?;
-        let http = Http::new(
-            client,
-            RetryPolicy {
-                max_attempts: config.max_attempts,
-                base_delay: config.retry_base_delay,
-                max_wait: config.max_retry_wait,
-                forbidden_attempts: 3,
-            },
-        );
+            .accept_json()
+            .build()?;
+        let http = Http::new(client, config.http.retry, "1Password Connect")
+            .errors(http::decode_error)
+            .retry_also(http::retry_forbidden);
         Ok(Arc::new(OnePasswordClient {
             store: owner,
             http,
@@ -351,51 +321,5 @@ impl Provider for OnePasswordProvider {
             settle_timeout: config.settle_timeout,
             settle_interval: config.settle_interval,
         }))
-    }
-}
-
-/// The client of a cluster store with a referent token when no ExternalSecret's namespace is
-/// known (the store controller's check): it only reports Unknown.
-struct ReferentPlaceholder {
-    store: String,
-}
-
-impl ReferentPlaceholder {
-    fn refuse(&self) -> ProviderError {
-        ProviderError::new(
-            ErrorKind::InvalidStore,
-            format!(
-                "{}: its Connect token is referent (it names no namespace); it resolves only in the namespace of an ExternalSecret",
-                self.store
-            ),
-        )
-    }
-}
-
-#[async_trait]
-impl SecretsClient for ReferentPlaceholder {
-    async fn get_secret(
-        &self,
-        _: &eso_api::ExternalSecretDataRemoteRef,
-    ) -> Result<Vec<u8>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_secret_map(
-        &self,
-        _: &eso_api::ExternalSecretDataRemoteRef,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn get_all_secrets(
-        &self,
-        _: &eso_api::ExternalSecretFind,
-    ) -> Result<SecretData, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn validate(&self) -> Result<ValidationResult, ProviderError> {
-        Ok(ValidationResult::Unknown)
     }
 }

@@ -45,15 +45,15 @@ use eso_api::provider::SecretStoreProvider;
 use eso_generator::{
     Generated, Generator, GeneratorContext, GeneratorError, GeneratorObject, parse_spec,
 };
-use eso_provider::{ErrorKind, ProviderError, SecretData, StoreInfo, tls};
+use eso_provider::{ErrorKind, ProviderError, SecretData, StoreInfo};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::cache::ReadCache;
 use crate::client::VaultClient;
 use crate::kv::{KvLayout, value_bytes};
-use crate::transport::{Call, Transport, TransportSettings, call};
-use crate::{VaultConfig, auth, check_spec, key_or, transport};
+use crate::transport::{Call, call};
+use crate::{VaultConfig, check_spec};
 
 /// The stand-in store's provider field, reworded to the generator's `spec.provider` in
 /// messages.
@@ -103,8 +103,8 @@ impl VaultDynamicSecretGenerator {
         Ok(spec)
     }
 
-    /// A logged-in client for the spec's `provider`, built as
-    /// [`crate::VaultProvider`]'s `new_client` builds one for a store (kept in step with it).
+    /// A logged-in client for the spec's `provider`, on the same login and transport
+    /// ([`crate::connect`]) as [`crate::VaultProvider`]'s clients of a store.
     async fn client(
         &self,
         ctx: &GeneratorContext<'_>,
@@ -114,62 +114,8 @@ impl VaultDynamicSecretGenerator {
         let provider = &spec.provider;
         let ctx = ctx.client_context(store);
         check_spec(provider, store, FIELD)?;
-        let with_store = |e: ProviderError| {
-            ProviderError::new(e.kind(), format!("{}: {FIELD}", store.describe())).with_source(e)
-        };
-        let auth = auth::resolve(
-            &ctx,
-            provider.auth.as_ref(),
-            FIELD,
-            &self.config.service_account_token_file,
-        )
-        .await?;
-        let ca_pem = tls::load_ca_bundle(
-            &ctx,
-            provider.ca_bundle.as_deref(),
-            provider.ca_provider.as_ref(),
-            FIELD,
-        )
-        .await?;
-        let mut identity_pem = auth.client_identity;
-        if identity_pem.is_none()
-            && let Some(t) = &provider.tls
-            && let (Some(cert), Some(key)) = (&t.cert_secret_ref, &t.key_secret_ref)
-        {
-            let mut pem = ctx
-                .read_secret_key(
-                    &key_or(cert, "tls.crt"),
-                    &format!("{FIELD}.tls.certSecretRef"),
-                )
-                .await?;
-            pem.push(b'\n');
-            pem.extend(
-                ctx.read_secret_key(
-                    &key_or(key, "tls.key"),
-                    &format!("{FIELD}.tls.keySecretRef"),
-                )
-                .await?,
-            );
-            identity_pem = Some(pem);
-        }
-        let read_your_writes = provider.read_your_writes.unwrap_or(false);
-        let headers = transport::header_map(
-            &provider.headers,
-            read_your_writes && provider.forward_inconsistent.unwrap_or(false),
-        )
-        .map_err(with_store)?;
-        let transport = Transport::new(TransportSettings {
-            server: provider.server.clone(),
-            namespace: provider.namespace.clone(),
-            headers,
-            read_your_writes,
-            ca_pem,
-            identity_pem,
-            request_timeout: self.config.request_timeout,
-            connect_timeout: self.config.connect_timeout,
-            provider_label: "HashiCorp/Vault",
-        })
-        .map_err(with_store)?;
+        let (auth, transport) =
+            crate::connect(&self.config, &ctx, provider, FIELD, "HashiCorp/Vault").await?;
         let client = VaultClient {
             transport,
             layout: KvLayout::new(None, provider.version()),

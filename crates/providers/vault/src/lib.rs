@@ -313,6 +313,78 @@ fn key_or(selector: &SecretKeySelector, default: &str) -> SecretKeySelector {
     s
 }
 
+/// What a store's client and a `VaultDynamicSecret` generator's client share: the login
+/// (`auth`) and the transport of `spec` at `field` (its CA roots, the client certificate, its
+/// headers). Errors name the store and `field`.
+pub(crate) async fn connect(
+    config: &VaultConfig,
+    ctx: &ClientContext<'_>,
+    spec: &VaultSpec,
+    field: &str,
+    label: &'static str,
+) -> Result<(auth::ResolvedAuth, Transport), ProviderError> {
+    let store = ctx.store;
+    let with_store = |e: ProviderError| {
+        ProviderError::new(e.kind(), format!("{}: {field}", store.describe())).with_source(e)
+    };
+    let mut auth = auth::resolve(
+        ctx,
+        spec.auth.as_ref(),
+        field,
+        &config.service_account_token_file,
+    )
+    .await?;
+    let ca_pem = tls::load_ca_bundle(
+        ctx,
+        spec.ca_bundle.as_deref(),
+        spec.ca_provider.as_ref(),
+        field,
+    )
+    .await?;
+    // The cert login method's certificate wins over `tls`, as upstream replaces the
+    // transport's client certificate for it.
+    let mut identity_pem = auth.client_identity.take();
+    if identity_pem.is_none()
+        && let Some(tls) = &spec.tls
+        && let (Some(cert), Some(key)) = (&tls.cert_secret_ref, &tls.key_secret_ref)
+    {
+        let mut pem = ctx
+            .read_secret_key(
+                &key_or(cert, "tls.crt"),
+                &format!("{field}.tls.certSecretRef"),
+            )
+            .await?;
+        pem.push(b'\n');
+        pem.extend(
+            ctx.read_secret_key(
+                &key_or(key, "tls.key"),
+                &format!("{field}.tls.keySecretRef"),
+            )
+            .await?,
+        );
+        identity_pem = Some(pem);
+    }
+    let read_your_writes = spec.read_your_writes.unwrap_or(false);
+    let headers = transport::header_map(
+        &spec.headers,
+        read_your_writes && spec.forward_inconsistent.unwrap_or(false),
+    )
+    .map_err(with_store)?;
+    let transport = Transport::new(TransportSettings {
+        server: spec.server.clone(),
+        namespace: spec.namespace.clone(),
+        headers,
+        read_your_writes,
+        ca_pem,
+        identity_pem,
+        request_timeout: config.request_timeout,
+        connect_timeout: config.connect_timeout,
+        provider_label: label,
+    })
+    .map_err(with_store)?;
+    Ok((auth, transport))
+}
+
 #[async_trait]
 impl Provider for VaultProvider {
     fn key(&self) -> &'static str {
@@ -339,68 +411,8 @@ impl Provider for VaultProvider {
         let spec = self.spec_of(store)?;
         let field = self.field();
         check_spec(spec, store, &field)?;
-        let with_store = |e: ProviderError| {
-            ProviderError::new(e.kind(), format!("{}: {field}", store.describe())).with_source(e)
-        };
 
-        let auth = auth::resolve(
-            &ctx,
-            spec.auth.as_ref(),
-            &field,
-            &self.config.service_account_token_file,
-        )
-        .await?;
-
-        let ca_pem = tls::load_ca_bundle(
-            &ctx,
-            spec.ca_bundle.as_deref(),
-            spec.ca_provider.as_ref(),
-            &field,
-        )
-        .await?;
-
-        // The cert login method's certificate wins over `tls`, as upstream replaces the
-        // transport's client certificate for it.
-        let mut identity_pem = auth.client_identity;
-        if identity_pem.is_none()
-            && let Some(tls) = &spec.tls
-            && let (Some(cert), Some(key)) = (&tls.cert_secret_ref, &tls.key_secret_ref)
-        {
-            let mut pem = ctx
-                .read_secret_key(
-                    &key_or(cert, "tls.crt"),
-                    &format!("{field}.tls.certSecretRef"),
-                )
-                .await?;
-            pem.push(b'\n');
-            pem.extend(
-                ctx.read_secret_key(
-                    &key_or(key, "tls.key"),
-                    &format!("{field}.tls.keySecretRef"),
-                )
-                .await?,
-            );
-            identity_pem = Some(pem);
-        }
-
-        let read_your_writes = spec.read_your_writes.unwrap_or(false);
-        let headers = transport::header_map(
-            &spec.headers,
-            read_your_writes && spec.forward_inconsistent.unwrap_or(false),
-        )
-        .map_err(with_store)?;
-        let transport = Transport::new(TransportSettings {
-            server: spec.server.clone(),
-            namespace: spec.namespace.clone(),
-            headers,
-            read_your_writes,
-            ca_pem,
-            identity_pem,
-            request_timeout: self.config.request_timeout,
-            connect_timeout: self.config.connect_timeout,
-            provider_label: self.label,
-        })
-        .map_err(with_store)?;
+        let (auth, transport) = connect(&self.config, &ctx, spec, &field, self.label).await?;
 
         let client = VaultClient {
             transport,

@@ -5,15 +5,14 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use eso_provider::http::ClientSettings;
 use eso_provider::{ErrorKind, ProviderError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
-/// Upstream's metric name and labels (`runtime/metrics`, `providers/v1/vault/constants.go`).
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-
-/// The `call` label values; upstream's names, plus `RenewSelf` (upstream never renews).
+/// The `call` label values of upstream's `externalsecret_provider_api_calls_count`
+/// (`providers/v1/vault/constants.go`); upstream's names, plus `RenewSelf` (upstream never renews).
 pub(crate) mod call {
     pub(crate) const LOGIN: &str = "Login";
     pub(crate) const RENEW_SELF: &str = "RenewSelf";
@@ -126,36 +125,14 @@ impl Transport {
                     settings.server
                 ))
             })?;
-        let mut builder = reqwest::Client::builder()
-            .timeout(settings.request_timeout)
-            .connect_timeout(settings.connect_timeout)
+        let http = ClientSettings::new(settings.request_timeout, settings.connect_timeout)
             // Vault answers redirects from standbys with 307; the Go client follows them.
             .redirect(reqwest::redirect::Policy::limited(5))
-            .no_proxy();
-        if let Some(pem) = &settings.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                ProviderError::invalid_store("the CA bundle is not valid PEM").with_source(e)
-            })?;
-            if certs.is_empty() {
-                return Err(ProviderError::invalid_store(
-                    "the CA bundle holds no certificate",
-                ));
-            }
+            .no_proxy()
             // Like Go's `api.Config.ConfigureTLS` with a CA: only these roots are trusted.
-            builder = builder.tls_certs_only(certs);
-        }
-        if let Some(pem) = &settings.identity_pem {
-            let identity = reqwest::Identity::from_pem(pem).map_err(|e| {
-                ProviderError::invalid_store(
-                    "the client certificate or key is not valid PEM (RSA, SEC1 or PKCS#8 key)",
-                )
-                .with_source(e)
-            })?;
-            builder = builder.identity(identity);
-        }
-        let http = builder.build().map_err(|e| {
-            ProviderError::invalid_store("cannot set up the HTTP client").with_source(e)
-        })?;
+            .ca_pem(settings.ca_pem)
+            .identity_pem(settings.identity_pem)
+            .build()?;
         Ok(Self {
             http,
             base,
@@ -191,20 +168,13 @@ impl Transport {
         token: Option<&str>,
     ) -> Result<Option<Value>, ProviderError> {
         let result = self.exchange(call, token).await;
+        // An answer that the key does not exist is a successful call (the Go client returns no
+        // error for it either).
         let status = match &result {
-            Ok(_) => "success",
-            // An answer that the key does not exist is a successful call (the Go client returns
-            // no error for it either).
-            Err(e) if e.kind() == ErrorKind::NotFound => "success",
-            Err(_) => "error",
+            Ok(_) => true,
+            Err(e) => e.kind() == ErrorKind::NotFound,
         };
-        metrics::counter!(
-            API_CALLS,
-            "provider" => self.provider_label,
-            "call" => call.label,
-            "status" => status,
-        )
-        .increment(1);
+        eso_provider::metrics::observe_status(self.provider_label, call.label, status);
         result
     }
 
@@ -243,12 +213,7 @@ impl Transport {
         {
             self.remember_index(index.clone());
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = eso_provider::http::retry_after(response.headers());
         let bytes = response
             .bytes()
             .await
@@ -295,13 +260,7 @@ impl Transport {
 }
 
 fn transport_error(call: &Call<'_>, e: reqwest::Error) -> ProviderError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
+    let what = eso_provider::http::transport_failure(&e);
     ProviderError::unavailable(format!("{} {what}", call.describe())).with_source(e)
 }
 
@@ -309,9 +268,7 @@ fn transport_error(call: &Call<'_>, e: reqwest::Error) -> ProviderError {
 /// (`1 error occurred:\n\t* permission denied\n\n`) is reduced to its items.
 pub(crate) fn error_detail(body: Option<&Value>, raw: &[u8]) -> String {
     let Some(errors) = body.and_then(|b| b.get("errors")).and_then(Value::as_array) else {
-        let text = String::from_utf8_lossy(raw);
-        let text = text.trim();
-        return text.chars().take(200).collect();
+        return eso_provider::http::body_text(raw);
     };
     let mut items = Vec::new();
     for e in errors.iter().filter_map(Value::as_str) {

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
+use eso_provider::http::{ClientSettings, status_kind};
 use eso_provider::{ErrorKind, ProviderError};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::ntlm::{self, Challenge, Credentials};
 
-/// Upstream's metric name and labels (`runtime/metrics`).
-const API_CALLS: &str = "externalsecret_provider_api_calls_count";
-/// The metric's `provider` label.
+/// The `provider` label of upstream's `externalsecret_provider_api_calls_count`.
 const PROVIDER_LABEL: &str = "Webhook";
 
 /// The `call` label values.
@@ -157,32 +156,18 @@ impl Transport {
                 ))
             }
         });
-        let mut builder = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_timeout)
+        let mut client = ClientSettings::new(settings.timeout, settings.connect_timeout)
             .redirect(policy)
             // Libraries read no environment, and reqwest would read proxy variables.
-            .no_proxy();
+            .no_proxy()
+            // Like upstream's `tls.Config{RootCAs: pool}`: only these roots are trusted.
+            .ca_pem(settings.ca_pem);
         if settings.ntlm.is_some() {
             // One connection that stays open (see `NtlmSession`); NTLM does not work over
             // HTTP/2, which upstream switches off too.
-            builder = builder.pool_max_idle_per_host(1).http1_only();
+            client = client.http1_single_connection();
         }
-        if let Some(pem) = &settings.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                ProviderError::invalid_store("the CA bundle is not valid PEM").with_source(e)
-            })?;
-            if certs.is_empty() {
-                return Err(ProviderError::invalid_store(
-                    "the CA bundle holds no certificate",
-                ));
-            }
-            // Like upstream's `tls.Config{RootCAs: pool}`: only these roots are trusted.
-            builder = builder.tls_certs_only(certs);
-        }
-        let http = builder.build().map_err(|e| {
-            ProviderError::invalid_store("cannot set up the HTTP client").with_source(e)
-        })?;
+        let http = client.build()?;
         Ok(Self {
             http,
             timeout: settings.timeout,
@@ -200,17 +185,7 @@ impl Transport {
     pub(crate) async fn send(&self, call: Call) -> Result<Answer, ProviderError> {
         let label = call.label;
         let result = self.exchange(call).await;
-        let status = match &result {
-            Ok(_) => "success",
-            Err(_) => "error",
-        };
-        metrics::counter!(
-            API_CALLS,
-            "provider" => PROVIDER_LABEL,
-            "call" => label,
-            "status" => status,
-        )
-        .increment(1);
+        eso_provider::metrics::observe(PROVIDER_LABEL, label, &result);
         result
     }
 
@@ -232,12 +207,8 @@ impl Transport {
         if status.is_success() {
             return Ok(Answer { status, body });
         }
-        let kind = classify(status);
-        let detail: String = String::from_utf8_lossy(&body)
-            .trim()
-            .chars()
-            .take(200)
-            .collect();
+        let kind = status_kind(status);
+        let detail = eso_provider::http::body_text(&body);
         // Bodies of auth failures can echo what was sent; keep them out of messages.
         let message = if detail.is_empty() || kind == ErrorKind::Auth {
             format!("{what} answered {status}")
@@ -343,12 +314,7 @@ impl Transport {
     ) -> Result<Read, ProviderError> {
         let mut response = response.map_err(|e| self.transport_error(what, e))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = eso_provider::http::retry_after(response.headers());
         let too_big = |limit: usize| {
             ProviderError::invalid_request(format!(
                 "{what} answered {status} with a body larger than the {limit}-byte limit"
@@ -403,17 +369,6 @@ impl Transport {
     }
 }
 
-/// The cause of a failed answer: only 404 means "does not exist".
-pub(crate) fn classify(status: StatusCode) -> ErrorKind {
-    match status.as_u16() {
-        404 => ErrorKind::NotFound,
-        401 | 403 => ErrorKind::Auth,
-        429 => ErrorKind::Throttled,
-        408 | 500..=599 => ErrorKind::Unavailable,
-        _ => ErrorKind::InvalidRequest,
-    }
-}
-
 /// Builds a header map from rendered `(name, value)` pairs.
 pub(crate) fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, ProviderError> {
     let mut map = HeaderMap::new();
@@ -438,18 +393,6 @@ pub(crate) fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, Prov
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_by_cause() {
-        let s = |c| StatusCode::from_u16(c).unwrap();
-        assert_eq!(classify(s(404)), ErrorKind::NotFound);
-        assert_eq!(classify(s(401)), ErrorKind::Auth);
-        assert_eq!(classify(s(403)), ErrorKind::Auth);
-        assert_eq!(classify(s(429)), ErrorKind::Throttled);
-        assert_eq!(classify(s(500)), ErrorKind::Unavailable);
-        assert_eq!(classify(s(503)), ErrorKind::Unavailable);
-        assert_eq!(classify(s(400)), ErrorKind::InvalidRequest);
-    }
 
     #[test]
     fn redact_drops_credentials_and_query() {

@@ -4,28 +4,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use eso_api::provider::{CaProvider, CaProviderType};
 use eso_provider::ErrorKind;
+use eso_test_support::tls::server_pki;
+use eso_test_support::tools::free_port;
 
 use common::{Hook, NS, key};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is needed for the TLS tests");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `openssl s_server` serving the files of a temporary directory over HTTPS.
 struct TlsServer {
@@ -46,68 +34,9 @@ impl TlsServer {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut ca = vec!["req", "-x509"];
-        ca.extend(ec);
-        ca.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=eso-test-ca",
-        ]);
-        openssl(d, &ca);
-        let mut csr = vec!["req"];
-        csr.extend(ec);
-        csr.extend([
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        openssl(d, &csr);
-        std::fs::write(
-            d.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "srv.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "srv.pem",
-                "-days",
-                "1",
-                "-extfile",
-                "ext.cnf",
-            ],
-        );
+        let pki = server_pki(d, "srv");
         std::fs::write(d.join("secret.json"), r#"{"data":{"value":"over-tls"}}"#).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("openssl")
             .args([
                 "s_server", "-quiet", "-WWW", "-cert", "srv.pem", "-key", "srv.key",
@@ -125,7 +54,7 @@ impl TlsServer {
             assert!(Instant::now() < deadline, "openssl s_server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let ca_pem = std::fs::read(d.join("ca.pem")).unwrap();
+        let ca_pem = pki.ca_pem.into_bytes();
         Self {
             child,
             port,

@@ -6,10 +6,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+pub(crate) use eso_testserver_kit::percent_encode as encode;
+use eso_testserver_kit::{accept_loop, percent_decode as decode};
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -85,38 +84,6 @@ impl Resp {
     }
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-decoding; `plus_is_space` for form and query values.
-pub(crate) fn decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 pub(crate) fn parse_pairs(s: &str) -> Vec<(String, String)> {
     s.split('&')
         .filter(|p| !p.is_empty())
@@ -125,19 +92,6 @@ pub(crate) fn parse_pairs(s: &str) -> Vec<(String, String)> {
             (decode(k, true), decode(v, true))
         })
         .collect()
-}
-
-/// Percent-encodes a query value.
-pub(crate) fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 pub(crate) type Handler = Arc<dyn Fn(Req) -> Resp + Send + Sync>;
@@ -191,37 +145,12 @@ pub(crate) async fn serve(
     handler: Handler,
     mut stop: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, _)) = accepted else { continue };
+    let service = move |req| {
         let handler = handler.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let handler = handler.clone();
-                async move {
-                    let req = read(req).await;
-                    Ok::<_, Infallible>(write(handler(req)))
-                }
-            });
-            match tls {
-                Some(acceptor) => {
-                    // A client that refuses the certificate ends the handshake: nothing to do.
-                    if let Ok(stream) = acceptor.accept(stream).await {
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    }
-                }
-                None => {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                }
-            }
-        });
+        async move { Ok::<_, Infallible>(write(handler(read(req).await))) }
+    };
+    tokio::select! {
+        () = accept_loop(listener, tls, service) => {}
+        _ = stop.changed() => {}
     }
 }

@@ -68,8 +68,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::watch;
 
 use state::State;
@@ -175,19 +173,7 @@ impl Drop for AzureTestServer {
 }
 
 fn tls_acceptor(cert_pem: &str, key_pem: &str) -> Result<tokio_rustls::TlsAcceptor, Error> {
-    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Openssl(format!("server certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| Error::Openssl(format!("server key: {e}")))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    eso_testserver_kit::tls_acceptor(cert_pem, key_pem).map_err(|e| Error::Openssl(e.to_string()))
 }
 
 impl AzureTestServer {
@@ -201,7 +187,7 @@ impl AzureTestServer {
     pub fn start_with(config: Config) -> Result<Self, Error> {
         let dir = tempfile::tempdir()?;
         let pki = pki::server_pki(dir.path())?;
-        let ca_file = dir.path().join("ca.pem");
+        let ca_file = pki.ca_file.clone();
         let acceptor = tls_acceptor(&pki.cert_pem, &pki.key_pem)?;
 
         let vault_l = StdListener::bind("127.0.0.1:0")?;

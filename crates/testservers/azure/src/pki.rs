@@ -3,9 +3,7 @@
 //! bundles to push, and the PKCS#12 reading the certificate import needs. Using `openssl`
 //! (not the provider's own parser) keeps the server an independent check of the provider.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use base64::Engine;
 
@@ -13,113 +11,19 @@ use crate::Error;
 
 /// Runs `openssl` in `dir` with `args`, feeding `stdin`; returns stdout.
 pub(crate) fn openssl(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, Error> {
-    let mut child = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::Openssl(format!(
-                "cannot run `openssl` (install it: apt-get install openssl): {e}"
-            ))
-        })?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input)
-            .map_err(|e| Error::Openssl(format!("openssl {args:?}: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Openssl(format!("openssl {args:?}: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::Openssl(format!(
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(out.stdout)
-}
-
-fn read(dir: &Path, file: &str) -> Result<String, Error> {
-    std::fs::read_to_string(dir.join(file)).map_err(|e| Error::Openssl(format!("{file}: {e}")))
+    eso_testserver_kit::pki::openssl(dir, args, stdin).map_err(|e| Error::Openssl(e.to_string()))
 }
 
 /// The server's trust: a CA and a certificate for `127.0.0.1` and `localhost` signed by it.
-#[derive(Debug)]
-pub(crate) struct ServerPki {
-    pub(crate) ca_pem: String,
-    pub(crate) cert_pem: String,
-    pub(crate) key_pem: String,
+pub(crate) fn server_pki(dir: &Path) -> Result<ServerPki, Error> {
+    eso_testserver_kit::pki::server_pki(dir, "srv", "IP:127.0.0.1,DNS:localhost")
+        .map_err(|e| Error::Openssl(e.to_string()))
 }
 
-pub(crate) fn server_pki(dir: &Path) -> Result<ServerPki, Error> {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=eso-azure-test-ca",
-    ]);
-    openssl(dir, &ca, None)?;
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(dir, &csr, None)?;
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .map_err(|e| Error::Openssl(format!("ext.cnf: {e}")))?;
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-        None,
-    )?;
-    Ok(ServerPki {
-        ca_pem: read(dir, "ca.pem")?,
-        cert_pem: read(dir, "srv.pem")?,
-        key_pem: read(dir, "srv.key")?,
-    })
+pub(crate) use eso_testserver_kit::pki::ServerPki;
+
+fn read(dir: &Path, file: &str) -> Result<String, Error> {
+    std::fs::read_to_string(dir.join(file)).map_err(|e| Error::Openssl(format!("{file}: {e}")))
 }
 
 /// A self-signed certificate and its private key, both PEM.

@@ -13,45 +13,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use eso_test_support::python::Needs;
 use eso_testserver_azure::{AzureTestServer, Fault, Kind, Listener, SecretSeed, pki};
 
 const PACKAGES: &str = "'azure-identity==1.27.0' 'azure-keyvault-secrets==4.12.0' \
                         'azure-keyvault-keys==4.11.3' 'azure-keyvault-certificates==4.12.0'";
 
-fn install_hint() -> String {
-    format!(
-        "from the repository root: python3 -m venv .venv-emu && .venv-emu/bin/pip install {PACKAGES} \
-         (or point $ESO_PYTHON at an interpreter that has them)"
-    )
-}
-
 fn python() -> PathBuf {
-    let python = std::env::var_os("ESO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../.venv-emu/bin/python")
-        });
-    assert!(
-        python.is_file(),
-        "no Python interpreter at {} for Microsoft's Azure clients. Install them {}",
-        python.display(),
-        install_hint()
-    );
-    let probe = Command::new(&python)
-        .args([
-            "-c",
-            "import azure.identity, azure.keyvault.secrets, azure.keyvault.keys, azure.keyvault.certificates",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        probe.status.success(),
-        "{} lacks Microsoft's Azure clients ({}). Install them {}",
-        python.display(),
-        String::from_utf8_lossy(&probe.stderr).trim(),
-        install_hint()
-    );
-    python
+    Needs::emu(
+        "Microsoft's Azure clients",
+        "import azure.identity, azure.keyvault.secrets, azure.keyvault.keys, azure.keyvault.certificates",
+        PACKAGES,
+    )
+    .python()
 }
 
 #[test]

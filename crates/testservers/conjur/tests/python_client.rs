@@ -8,38 +8,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
+use eso_test_support::python::Needs;
 use eso_testserver_conjur::{ConjurTestServer, Role, route};
 use serde_json::json;
 
 /// The pinned SDK, as `.ci/run` installs it (7.1.0 imports `async_timeout` without declaring it).
 const PIP_PACKAGES: &str = "'conjur==7.1.0' 'async-timeout==5.0.1'";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
-}
-
 /// `$ESO_CONJUR_PYTHON`, else `.venv-conjur/bin/python` at the repository root (a venv of its
 /// own: the SDK pins an old `cryptography` that moto and google-auth refuse); fails with the
 /// install command when the SDK is not importable there.
 fn python() -> PathBuf {
-    let python = std::env::var_os("ESO_CONJUR_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv-conjur/bin/python"));
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import conjur.api.client, async_timeout"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "CyberArk's Python SDK is needed at {} (or $ESO_CONJUR_PYTHON): from the repository \
-         root run `python3 -m venv .venv-conjur && .venv-conjur/bin/pip install {PIP_PACKAGES}`",
-        python.display()
-    );
-    python
+    Needs {
+        env: "ESO_CONJUR_PYTHON",
+        venv: ".venv-conjur",
+        what: "CyberArk's Python SDK",
+        import: "import conjur.api.client, async_timeout",
+        packages: PIP_PACKAGES,
+    }
+    .python()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

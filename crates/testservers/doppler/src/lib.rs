@@ -47,12 +47,10 @@
 //! cross-project references, visibility rules, personal-token scopes or real OIDC signature
 //! checks (an identity trusts the subject tokens registered for it).
 
-mod faults;
-mod http;
 mod server;
 mod transform;
 
-pub use faults::Fault;
+pub use eso_testserver_kit::Fault;
 pub use server::{CallRecord, DopplerTestServer};
 
 /// The method names requests are counted and faults are matched under.

@@ -13,10 +13,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
-use crate::faults::{Fault, Faults};
-use crate::http::{Body, Req, full, json_response, serve};
 use crate::method;
 use crate::transform;
+use eso_testserver_kit::{Body, Fault, Faults, Req, full, json_response, serve};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,15 +328,21 @@ fn handle(shared: &Shared, req: &Req) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let auth_scheme = token_of(req).map(|(_, s)| s.to_owned());
-    let answer = match shared.faults().take(name, resource.as_deref()) {
+    let answer = match shared
+        .faults()
+        .take(name, |r| Some(r) == resource.as_deref())
+    {
         Some(fault) => Err(ApiError {
-            status: fault.status,
-            message: match fault.status {
-                429 => "Rate limit exceeded".to_owned(),
-                401 => "Invalid Auth token".to_owned(),
-                s => format!("Injected fault {s}"),
-            },
-            retry_after: fault.retry_after,
+            status: fault.status_code(),
+            message: fault.message_text().map_or_else(
+                || match fault.status_code() {
+                    429 => "Rate limit exceeded".to_owned(),
+                    401 => "Invalid Auth token".to_owned(),
+                    s => format!("Injected fault {s}"),
+                },
+                str::to_owned,
+            ),
+            retry_after: fault.retry_after_secs(),
         }),
         None => dispatch(&mut shared.state(), req, name),
     };

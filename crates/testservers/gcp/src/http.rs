@@ -2,16 +2,13 @@
 //! answer with (the `google.rpc.Status` JSON of Secret Manager and IAM, and OAuth2's
 //! `{"error", "error_description"}` of the token endpoints).
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
-
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::{Response, StatusCode};
+use eso_testserver_kit::Fault;
+#[cfg(test)]
+pub(crate) use eso_testserver_kit::percent_encode as form_encode;
+pub(crate) use eso_testserver_kit::{Body, full, parse_pairs, percent_decode};
+use hyper::Response;
 use serde_json::{Value, json};
-
-pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// A failed request, in the shape the answering API uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +85,27 @@ impl ApiError {
         }
     }
 
+    /// The error an injected `fault` answers to a request of `method`.
+    pub(crate) fn injected(method: &str, fault: &Fault) -> Self {
+        let code = fault.status_code();
+        let message = fault.message_text().map_or_else(
+            || match code {
+                429 => format!(
+                    "Quota exceeded for quota metric '{method} requests' and limit '{method} requests per minute' of service 'secretmanager.googleapis.com'."
+                ),
+                503 => "The service is currently unavailable.".to_owned(),
+                _ => format!("Injected fault for {method}."),
+            },
+            str::to_owned,
+        );
+        Self::Google {
+            code,
+            status: Self::status_name(code),
+            message,
+            retry_after: fault.retry_after_secs(),
+        }
+    }
+
     /// The gRPC status name of an HTTP status, as Google maps them.
     pub(crate) fn status_name(code: u16) -> &'static str {
         match code {
@@ -144,79 +162,12 @@ impl ApiError {
     }
 }
 
-pub(crate) fn full(code: u16, body: Bytes, content_type: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(body).boxed_unsync());
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = content_type.parse() {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
-}
-
 pub(crate) fn json_response(code: u16, v: &Value) -> Response<Body> {
     full(
         code,
         Bytes::from(v.to_string()),
         "application/json; charset=UTF-8",
     )
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-decodes a URL component; `plus_is_space` for query strings and form bodies.
-pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' if plus_is_space => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parses `a=1&b=2` (a query string or a form body). Later duplicates win.
-pub(crate) fn parse_pairs(q: &str) -> BTreeMap<String, String> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
-}
-
-/// Percent-encodes a form value (RFC 3986 unreserved characters pass).
-#[cfg(test)]
-pub(crate) fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -232,5 +183,26 @@ mod tests {
         assert_eq!(percent_decode("a%2Fb%", false), "a/b%");
         assert_eq!(percent_decode("a+b", false), "a+b");
         assert_eq!(form_encode("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn injected_faults_answer_in_googles_shape() {
+        let e = ApiError::injected("M", &Fault::status(429).retry_after(3));
+        let ApiError::Google {
+            code,
+            status,
+            message,
+            retry_after,
+        } = e
+        else {
+            panic!("not a Google error: {e:?}")
+        };
+        assert_eq!(
+            (code, status, retry_after),
+            (429, "RESOURCE_EXHAUSTED", Some(3))
+        );
+        assert!(message.contains("'M requests'"), "{message}");
+        let e = ApiError::injected("M", &Fault::status(500).message("boom"));
+        assert!(matches!(e, ApiError::Google { message, .. } if message == "boom"));
     }
 }

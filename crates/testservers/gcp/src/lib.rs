@@ -73,7 +73,6 @@
 mod auth;
 mod aws;
 mod crc32c;
-mod faults;
 mod filter;
 mod http;
 mod jwt;
@@ -82,7 +81,7 @@ mod secretmanager;
 mod server;
 mod state;
 
-pub use faults::Fault;
+pub use eso_testserver_kit::Fault;
 pub use kube_tokens::{FakeServiceAccountTokens, TokenRequestRecord};
 pub use server::{GcpTestServer, SecretSeed};
 pub use state::{CallRecord, MetadataConfig, SecretView, VersionState, VersionView};

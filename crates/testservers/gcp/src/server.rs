@@ -9,15 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{HeaderMap, Method, Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
-use crate::faults::{Fault, Faults};
 use crate::http::{ApiError, Body, full, json_response, parse_pairs, percent_decode};
 use crate::jwt;
 use crate::secretmanager;
@@ -26,6 +22,7 @@ use crate::state::{
     VersionState,
 };
 use crate::{auth, method};
+use eso_testserver_kit::{Fault, Faults, accept_loop};
 
 /// The largest request body served (Secret Manager's payload limit is 64 KiB).
 const MAX_BODY: usize = 1 << 20;
@@ -68,26 +65,6 @@ impl Drop for GcpTestServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                conns.spawn(async move {
-                    let service = service_fn(move |req| handle(shared.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-}
-
 impl GcpTestServer {
     /// Starts a server on a free port of `127.0.0.1`.
     pub async fn start() -> std::io::Result<Self> {
@@ -98,7 +75,10 @@ impl GcpTestServer {
             faults: Mutex::new(Faults::default()),
             base_url: format!("http://{addr}"),
         });
-        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        let handler_shared = shared.clone();
+        let accept = tokio::spawn(accept_loop(listener, None, move |req| {
+            handle(handler_shared.clone(), req)
+        }));
         Ok(Self {
             shared,
             addr,
@@ -541,7 +521,12 @@ fn dispatch(
         principal,
         response: r,
     };
-    let fault = |m: &'static str, resource: &str| shared.faults().take(m, resource);
+    let fault = |m: &'static str, resource: &str| {
+        shared
+            .faults()
+            .take(m, |r| resource.contains(r))
+            .map(|f| ApiError::injected(m, &f))
+    };
 
     // The metadata server.
     if path == "/" || path.starts_with("/computeMetadata/") {

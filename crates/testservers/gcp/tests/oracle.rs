@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use eso_test_support::python::Needs;
 use eso_testserver_gcp::{
     FakeServiceAccountTokens, Fault, GcpTestServer, MetadataConfig, VersionState, method,
 };
@@ -17,32 +18,15 @@ use tokio::process::Command;
 /// The pinned client the Python check needs, as `.ci/run` installs it.
 const PIP_PACKAGES: &str = "'google-cloud-secret-manager==2.32.0'";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
-}
-
 /// `$ESO_PYTHON`, else `.venv-emu/bin/python` at the repository root; fails with the install
 /// command when Google's client libraries are not importable there.
 fn python() -> PathBuf {
-    let python = std::env::var_os("ESO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv-emu/bin/python"));
-    let ok = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import google.cloud.secretmanager, google.auth.aws, google.auth.identity_pool",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "Google's Python clients are needed at {} (or $ESO_PYTHON): from the repository root run \
-         `python3 -m venv .venv-emu && .venv-emu/bin/pip install {PIP_PACKAGES}`",
-        python.display()
-    );
-    python
+    Needs::emu(
+        "Google's Python clients",
+        "import google.cloud.secretmanager, google.auth.aws, google.auth.identity_pool",
+        PIP_PACKAGES,
+    )
+    .python()
 }
 
 /// `$ESO_GCLOUD_BIN`, else `gcloud` on `PATH`; fails with a clear message when absent.
@@ -81,7 +65,7 @@ async fn google_python_clients_round_trip_every_call_the_provider_makes() {
     server.inject(
         Fault::status(429)
             .method(method::GET_SECRET)
-            .resource_contains("py-throttled")
+            .resource("py-throttled")
             .retry_after(7),
     );
     server.aws_credentials("AKIDORACLE", "oracle-secret-key");

@@ -7,37 +7,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
+use eso_test_support::python::Needs;
 use eso_testserver_gitlab::{Fault, GitlabTestServer, Token, Variable, route};
 use serde_json::json;
 
 /// The pinned client, as `.ci/run` installs it.
 const PIP_PACKAGES: &str = "'python-gitlab==8.6.0'";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..")
-}
-
 /// `$ESO_PYTHON`, else `.venv-emu/bin/python` at the repository root; fails with the install
 /// command when python-gitlab is not importable there.
 fn python() -> PathBuf {
-    let python = std::env::var_os("ESO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv-emu/bin/python"));
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import gitlab"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python-gitlab is needed at {} (or $ESO_PYTHON): from the repository root run \
-         `python3 -m venv .venv-emu && .venv-emu/bin/pip install {PIP_PACKAGES}`",
-        python.display()
-    );
-    python
+    Needs::emu("python-gitlab", "import gitlab", PIP_PACKAGES).python()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

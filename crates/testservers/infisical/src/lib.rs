@@ -53,12 +53,10 @@
 //! registered for the identity instead of verifying signatures, calling a TokenReview or
 //! binding to a directory.
 
-mod faults;
-mod http;
 mod server;
 mod state;
 
-pub use faults::Fault;
+pub use eso_testserver_kit::Fault;
 pub use server::{IdentityCredentials, InfisicalTestServer};
 pub use state::CallRecord;
 

@@ -8,12 +8,11 @@ use hyper::{Method, Response};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::faults::{Fault, Faults};
-use crate::http::{Body, Req, json_response, percent_decode, serve};
 use crate::method;
 use crate::state::{
     CallRecord, FolderKey, Identity, Project, Secret, SecretKey, State, is_under, normalize_path,
 };
+use eso_testserver_kit::{Body, Fault, Faults, Req, json_response, percent_decode, serve};
 
 struct Shared {
     state: Mutex<State>,
@@ -394,15 +393,18 @@ fn handle(shared: &Shared, req: &Req) -> Response<Body> {
         let id = st.identity_of(t)?;
         st.identities.get(&id).map(|i| i.name.clone())
     });
-    let answer = match shared.faults().take(method, name.as_deref()) {
+    let answer = match shared.faults().take(method, |r| Some(r) == name.as_deref()) {
         Some(fault) => Err(ApiError {
-            status: fault.status,
-            message: match fault.status {
-                429 => "Rate limit exceeded. Please try again in 1 minute".to_owned(),
-                503 => "Service Unavailable".to_owned(),
-                s => format!("Injected fault {s} for {method}"),
-            },
-            retry_after: fault.retry_after,
+            status: fault.status_code(),
+            message: fault.message_text().map_or_else(
+                || match fault.status_code() {
+                    429 => "Rate limit exceeded. Please try again in 1 minute".to_owned(),
+                    503 => "Service Unavailable".to_owned(),
+                    s => format!("Injected fault {s} for {method}"),
+                },
+                str::to_owned,
+            ),
+            retry_after: fault.retry_after_secs(),
         }),
         None => dispatch(shared, req, method, name.as_deref()),
     };

@@ -41,11 +41,9 @@
 //! computation, no `PATCH`, no inline file content, no eventual consistency (Connect answers
 //! writes before its cache syncs; here a write is visible at once).
 
-mod faults;
-mod http;
 mod server;
 
-pub use faults::Fault;
+pub use eso_testserver_kit::Fault;
 pub use server::{CallRecord, ItemSeed, OnePasswordTestServer};
 
 /// The method names requests are counted and faults are matched under (the Connect SDKs'

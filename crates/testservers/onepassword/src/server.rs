@@ -10,9 +10,8 @@ use hyper::{Method, Response};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 
-use crate::faults::{Fault, Faults};
-use crate::http::{Body, Req, full, json_response, percent_decode, serve};
 use crate::method;
+use eso_testserver_kit::{Body, Fault, Faults, Req, full, json_response, percent_decode, serve};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -445,16 +444,19 @@ fn handle(shared: &Shared, req: &Req) -> Response<Body> {
             .collect::<Vec<_>>()
             .join("&")
     );
-    let answer = match shared.faults().take(name, &target) {
+    let answer = match shared.faults().take(name, |r| target.contains(r)) {
         Some(fault) => Err(ApiError {
-            status: fault.status,
-            message: fault.message.unwrap_or_else(|| match fault.status {
-                401 => "Invalid token signature".to_owned(),
-                403 => "Authorization: token does not have access to this vault".to_owned(),
-                429 => "Too many requests".to_owned(),
-                s => format!("Injected fault {s}"),
-            }),
-            retry_after: fault.retry_after,
+            status: fault.status_code(),
+            message: fault.message_text().map_or_else(
+                || match fault.status_code() {
+                    401 => "Invalid token signature".to_owned(),
+                    403 => "Authorization: token does not have access to this vault".to_owned(),
+                    429 => "Too many requests".to_owned(),
+                    s => format!("Injected fault {s}"),
+                },
+                str::to_owned,
+            ),
+            retry_after: fault.retry_after_secs(),
         }),
         None => dispatch(&mut shared.state(), req, name, &segs),
     };

@@ -7,10 +7,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::TcpListener as StdListener;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -23,6 +21,9 @@ use eso_provider::{
     StaticSecretReader, StoreInfo,
 };
 use eso_provider_aws::{AwsConfig, AwsProvider};
+use eso_test_support::metrics::ApiCalls;
+use eso_test_support::process::Watched;
+use eso_test_support::tools::{Tool, venv_emu};
 use tokio::sync::OnceCell;
 
 pub const NS: &str = "default";
@@ -31,40 +32,17 @@ const INSTALL: &str = "from the repository root: python3 -m venv .venv-emu && \
                        .venv-emu/bin/pip install 'moto[server]==5.2.5'";
 
 fn moto_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ESO_MOTO_BIN") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "ESO_MOTO_BIN={} is not a file. Install moto with:\n    {INSTALL}",
-            p.display()
-        );
-        return p;
+    Tool {
+        env: "ESO_MOTO_BIN",
+        name: "moto_server",
+        what: "`moto_server`",
+        also: &[venv_emu("moto_server")],
+        install: INSTALL,
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("moto_server");
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../.venv-emu/bin/moto_server");
-    if venv.is_file() {
-        return venv;
-    }
-    panic!(
-        "`moto_server` was not found (looked at $ESO_MOTO_BIN, PATH and .venv-emu/bin/moto_server). \
-         Install it with:\n    {INSTALL}"
-    );
+    .find()
 }
 
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use eso_test_support::tools::free_port;
 
 /// One running `moto_server`.
 pub struct Moto {
@@ -72,8 +50,7 @@ pub struct Moto {
     pub endpoint: String,
     env: Vec<(String, String)>,
     log: PathBuf,
-    child: Option<Child>,
-    watchdog: Option<ChildStdin>,
+    process: Watched,
 }
 
 impl Moto {
@@ -96,35 +73,26 @@ impl Moto {
         // Under target/tmp: the shared server lives in a static, which is never dropped, so
         // its log is not removed; this keeps it out of /tmp and available after a failure.
         let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            // moto runs in the background; when our end of stdin closes, `read` returns and
-            // the server is stopped.
-            .arg(r#""$0" "$@" & pid=$!; read _ignored; kill $pid 2>/dev/null; wait $pid"#)
-            .arg(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::piped())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
-        let watchdog = child.stdin.take();
+        let args = [
+            "-H".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-p".to_owned(),
+            port.to_string(),
+        ];
+        let process = Watched::spawn("moto", &bin, args, &env, &log, INSTALL);
         let mut server = Self {
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             env,
             log,
-            child: Some(child),
-            watchdog,
+            process,
         };
         server.wait_ready().await;
         server
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         loop {
             if http
@@ -135,23 +103,13 @@ impl Moto {
             {
                 return;
             }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "moto exited with {status} before it was ready:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "moto was not ready after 60 s:\n{}",
-                self.log()
-            );
+            self.process.assert_starting(deadline);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     /// A server that records every request it serves (moto's recorder), for
@@ -207,10 +165,7 @@ impl Moto {
 
     /// Stops the server and waits for it to exit.
     pub fn stop(&mut self) {
-        drop(self.watchdog.take());
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts a fresh (empty) server on the same port.
@@ -271,100 +226,23 @@ pub fn unique(prefix: &str) -> String {
 
 // ----- metrics -----------------------------------------------------------------------------
 
-type Counts = Arc<Mutex<HashMap<(String, String, String), u64>>>;
-
-struct Count {
-    key: (String, String, String),
-    counts: Counts,
-}
-
-impl metrics::CounterFn for Count {
-    fn increment(&self, value: u64) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += value;
-    }
-    fn absolute(&self, value: u64) {
-        self.counts.lock().unwrap().insert(self.key.clone(), value);
-    }
-}
-
-struct Recorder(Counts);
-
-impl metrics::Recorder for Recorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        if key.name() != "externalsecret_provider_api_calls_count" {
-            return metrics::Counter::noop();
-        }
-        let label = |n: &str| {
-            key.labels()
-                .find(|l| l.key() == n)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        metrics::Counter::from_arc(Arc::new(Count {
-            key: (label("provider"), label("call"), label("status")),
-            counts: self.0.clone(),
-        }))
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
-fn counts() -> &'static Counts {
-    static COUNTS: OnceLock<Counts> = OnceLock::new();
-    COUNTS.get_or_init(|| {
-        let counts = Counts::default();
-        metrics::set_global_recorder(Recorder(counts.clone())).unwrap();
-        counts
+fn api_calls() -> &'static ApiCalls {
+    static CALLS: OnceLock<ApiCalls> = OnceLock::new();
+    CALLS.get_or_init(|| {
+        let calls = ApiCalls::new();
+        calls.install_global();
+        calls
     })
 }
 
 /// Installs the counting recorder (once per binary).
 pub fn install_recorder() {
-    let _ = counts();
+    let _ = api_calls();
 }
 
 /// How many calls were counted with these labels.
 pub fn calls(provider: &str, call: &str, status: &str) -> u64 {
-    counts()
-        .lock()
-        .unwrap()
-        .get(&(provider.to_owned(), call.to_owned(), status.to_owned()))
-        .copied()
-        .unwrap_or(0)
+    api_calls().get(provider, call, status)
 }
 
 // ----- stores and clients ------------------------------------------------------------------

@@ -15,9 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +29,8 @@ use eso_provider::{
     StaticSecretReader, StoreInfo,
 };
 use eso_provider_chef::{ChefConfig, ChefProvider, RequestSigner, timestamp};
+use eso_test_support::process::Watched;
+use eso_test_support::tools::Tool;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -42,35 +42,17 @@ pub const NS: &str = "apps";
 const INSTALL: &str = "install it with: apt-get install goiardi";
 
 fn goiardi_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ESO_GOIARDI_BIN") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "ESO_GOIARDI_BIN={} is not a file; {INSTALL}",
-            p.display()
-        );
-        return p;
+    Tool {
+        env: "ESO_GOIARDI_BIN",
+        name: "goiardi",
+        what: "the Chef server `goiardi`",
+        also: &[],
+        install: INSTALL,
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("goiardi");
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!(
-        "the Chef server `goiardi` was not found (looked at $ESO_GOIARDI_BIN and PATH); {INSTALL}"
-    );
+    .find()
 }
 
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use eso_test_support::tools::free_port;
 
 /// One running goiardi with signed-request checking on.
 pub struct Goiardi {
@@ -79,8 +61,7 @@ pub struct Goiardi {
     pub dir: TempDir,
     /// The key of the `admin` user.
     pub admin_pem: String,
-    child: Option<Child>,
-    watchdog: Option<ChildStdin>,
+    process: Watched,
 }
 
 impl Goiardi {
@@ -88,49 +69,41 @@ impl Goiardi {
         let bin = goiardi_binary();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("goiardi.log")).unwrap();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(r#""$0" "$@" & pid=$!; read _ignored; kill $pid 2>/dev/null; wait $pid"#)
-            .arg(&bin)
-            .args([
-                "-I",
-                "127.0.0.1",
-                "-H",
-                "127.0.0.1",
-                "-P",
-                &port.to_string(),
-                "--use-auth",
-            ])
-            .arg(format!("--conf-root={}", dir.path().display()))
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL}", bin.display()));
-        let watchdog = child.stdin.take();
+        let args = [
+            "-I".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-H".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-P".to_owned(),
+            port.to_string(),
+            "--use-auth".to_owned(),
+            format!("--conf-root={}", dir.path().display()),
+        ];
+        let mut process = Watched::spawn(
+            "goiardi",
+            &bin,
+            args,
+            &[],
+            &dir.path().join("goiardi.log"),
+            INSTALL,
+        );
         let url = format!("http://127.0.0.1:{port}/");
         let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let admin_pem = loop {
             let pem = std::fs::read_to_string(dir.path().join("admin.pem")).ok();
             let up = http.get(&url).send().await.is_ok();
             if let (Some(pem), true) = (pem, up) {
                 break pem;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "goiardi did not start; its log: {}",
-                std::fs::read_to_string(dir.path().join("goiardi.log")).unwrap_or_default()
-            );
+            process.assert_starting(deadline);
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         Self {
             url,
             dir,
             admin_pem,
-            child: Some(child),
-            watchdog,
+            process,
         }
     }
 
@@ -177,15 +150,6 @@ impl Goiardi {
     }
 }
 
-impl Drop for Goiardi {
-    fn drop(&mut self) {
-        drop(self.watchdog.take());
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait();
-        }
-    }
-}
-
 // ----- a fault proxy -----------------------------------------------------------------------
 
 /// An answer the proxy gives instead of forwarding.
@@ -200,6 +164,13 @@ pub struct Fault {
 struct ProxyState {
     faults: Vec<Fault>,
     requests: Vec<String>,
+}
+
+impl Drop for Goiardi {
+    fn drop(&mut self) {
+        // Before its directory goes.
+        self.process.stop();
+    }
 }
 
 /// Forwards to a server, answering the next requests with queued faults; counts every request
@@ -384,80 +355,5 @@ pub fn remote(key: &str, property: Option<&str>) -> eso_api::ExternalSecretDataR
         key: key.into(),
         property: property.map(Into::into),
         ..Default::default()
-    }
-}
-
-// ----- a metrics recorder ------------------------------------------------------------------
-
-type Counts = Arc<Mutex<BTreeMap<(String, String), u64>>>;
-
-struct Count {
-    key: (String, String),
-    counts: Counts,
-}
-
-impl metrics::CounterFn for Count {
-    fn increment(&self, value: u64) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += value;
-    }
-    fn absolute(&self, value: u64) {
-        self.counts.lock().unwrap().insert(self.key.clone(), value);
-    }
-}
-
-/// Counts `externalsecret_provider_api_calls_count` by (call, status); panics on any other
-/// counter or on a provider label other than upstream's `Chef`.
-pub struct Recorder(pub Counts);
-
-impl metrics::Recorder for Recorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        assert_eq!(key.name(), "externalsecret_provider_api_calls_count");
-        let label = |name: &str| {
-            key.labels()
-                .find(|l| l.key() == name)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        assert_eq!(label("provider"), "Chef");
-        metrics::Counter::from_arc(Arc::new(Count {
-            key: (label("call"), label("status")),
-            counts: self.0.clone(),
-        }))
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
     }
 }

@@ -21,7 +21,7 @@ use eso_provider::{ClientContext, ErrorKind, ProviderError};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
-use crate::http::{Call, Http};
+use crate::http::{Call, GoogleError, Http};
 use crate::metrics::{self, call};
 use crate::token::{AccessToken, TokenFetch};
 use crate::{CLOUD_PLATFORM_SCOPE, GcpConfig};

@@ -20,7 +20,7 @@ use sha2::Sha256;
 
 use crate::CLOUD_PLATFORM_SCOPE;
 use crate::auth::token_answer;
-use crate::http::{Call, Http};
+use crate::http::{Call, GoogleError, Http};
 use crate::metrics::{self, call};
 use crate::token::{AccessToken, TokenFetch};
 

