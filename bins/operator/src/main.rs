@@ -102,6 +102,12 @@ struct RunArgs {
     /// Whether ClusterExternalSecrets are fanned out to namespaces.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     enable_cluster_external_secret_reconciler: bool,
+    /// Whether PushSecrets are pushed to their stores.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    enable_push_secret_reconciler: bool,
+    /// Whether ClusterPushSecrets are fanned out to namespaces.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    enable_cluster_push_secret_reconciler: bool,
     /// How often stores without spec.refreshInterval are re-validated (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     store_requeue_interval: Duration,
@@ -333,6 +339,8 @@ fn manager_config(
         .store_requeue_interval(args.store_requeue_interval)
         .secret_stores(args.enable_secret_store_reconciler)
         .cluster_external_secrets(args.enable_cluster_external_secret_reconciler)
+        .push_secrets(args.enable_push_secret_reconciler)
+        .cluster_push_secrets(args.enable_cluster_push_secret_reconciler)
         .lease(lease)
         .leader_election(lease_namespace)
         .per_object_metrics(args.metrics_per_object.into())

@@ -25,6 +25,7 @@ use kube::Client;
 use tokio::sync::watch;
 
 use crate::ces_controller::{run_ces_controller, spawn_ces_series};
+use crate::push::{ClusterPushSecretController, PushSecretController};
 use crate::controller::{ControllerConfig, ExternalSecretController};
 use crate::exposition::without_deleted_objects;
 use crate::object_metrics::StatusSeries;
@@ -62,6 +63,11 @@ pub struct ManagerConfig {
     /// Whether ClusterExternalSecrets are fanned out to namespaces (never when the controller
     /// is scoped to one namespace).
     pub cluster_external_secrets: bool,
+    /// Whether PushSecrets are pushed to their stores.
+    pub push_secrets: bool,
+    /// Whether ClusterPushSecrets are fanned out to namespaces (never when the controller is
+    /// scoped to one namespace).
+    pub cluster_push_secrets: bool,
     /// This process's identity: the Lease holder name and the instance reported on events.
     /// Unique per process (the operator uses the pod name plus a random suffix).
     pub identity: String,
@@ -83,6 +89,8 @@ impl ManagerConfig {
             store_requeue_interval: Duration::from_secs(300),
             secret_stores: true,
             cluster_external_secrets: true,
+            push_secrets: true,
+            cluster_push_secrets: true,
             identity: identity.into(),
             lease: LeaseConfig::default(),
             leader_election_namespace: None,
@@ -109,6 +117,16 @@ impl ManagerConfig {
         self.cluster_external_secrets = on;
         self
     }
+    /// Enables or disables the PushSecret controller.
+    pub fn push_secrets(mut self, on: bool) -> Self {
+        self.push_secrets = on;
+        self
+    }
+    /// Enables or disables the ClusterPushSecret controller.
+    pub fn cluster_push_secrets(mut self, on: bool) -> Self {
+        self.cluster_push_secrets = on;
+        self
+    }
     /// Sets the Lease name and timings.
     pub fn lease(mut self, lease: LeaseConfig) -> Self {
         self.lease = lease;
@@ -128,6 +146,11 @@ impl ManagerConfig {
     /// Whether the store controllers handle ClusterSecretStores too.
     fn cluster_stores(&self) -> bool {
         self.controller.cluster_stores && self.controller.namespace.is_none()
+    }
+
+    /// Whether the ClusterPushSecret controller runs.
+    fn fans_out_pushes(&self) -> bool {
+        self.cluster_push_secrets && self.controller.namespace.is_none()
     }
 
     /// Whether the ClusterExternalSecret controller runs.
@@ -244,6 +267,8 @@ pub struct Manager {
     controller: ExternalSecretController,
     stores: Arc<StoreContext>,
     ces_series: Arc<StatusSeries>,
+    push: PushSecretController,
+    cluster_push: ClusterPushSecretController,
     lease: Option<LeaseManager>,
     /// Publishes "leading" for good when leader election is off; held while the manager
     /// runs, since a closed channel means nobody leads.
@@ -273,6 +298,8 @@ impl Manager {
             .controller
             .clone()
             .instance(Some(config.identity.clone()));
+        let push = PushSecretController::new(client.clone(), es_config.clone(), providers.clone());
+        let cluster_push = ClusterPushSecretController::new(client.clone());
         let controller =
             ExternalSecretController::new(client.clone(), es_config, providers.clone());
         let stores = Arc::new(StoreContext::new(
@@ -319,6 +346,8 @@ impl Manager {
                 stores.store_series.clone(),
                 stores.cluster_store_series.clone(),
                 ces_series.clone(),
+                push.status_series(),
+                cluster_push.status_series(),
             ],
             leading.clone(),
             config.per_object_metrics,
@@ -329,6 +358,8 @@ impl Manager {
             controller,
             stores,
             ces_series,
+            push,
+            cluster_push,
             lease,
             always_leading,
             leading,
@@ -353,6 +384,8 @@ impl Manager {
             controller,
             stores,
             ces_series,
+            push,
+            cluster_push,
             lease,
             always_leading,
             leading,
@@ -365,7 +398,15 @@ impl Manager {
         let cluster_stores = config.cluster_stores();
         let stores_on = config.secret_stores;
         let fans_out = config.fans_out();
+        let pushes_on = config.push_secrets;
+        let fans_out_pushes = config.fans_out_pushes();
         controller.start_watches();
+        if pushes_on {
+            push.start_watches();
+        }
+        if fans_out_pushes {
+            cluster_push.start_watches();
+        }
         if stores_on {
             stores.start_series_watches(cluster_stores);
         }
@@ -389,6 +430,7 @@ impl Manager {
         let (controller, who) = (&controller, config.identity.as_str());
         let stores = &stores;
         let client = &client;
+        let (push, cluster_push) = (&push, &cluster_push);
         eso_leader::run_terms(leading, stop_rx, move |end| {
             // One end of term, seen by every controller of this process.
             let (term_tx, term_rx) = watch::channel(false);
@@ -414,11 +456,23 @@ impl Manager {
                         run_ces_controller(client.clone(), ended()).await;
                     }
                 };
+                let pushes = async {
+                    if pushes_on {
+                        push.reconcile_until(ended(), Some(grace)).await;
+                    }
+                };
+                let push_fanout = async {
+                    if fans_out_pushes {
+                        cluster_push.reconcile_until(ended()).await;
+                    }
+                };
                 let work = async {
                     tokio::join!(
                         controller.reconcile_until(ended(), Some(grace)),
                         store_controllers,
-                        fanout
+                        fanout,
+                        pushes,
+                        push_fanout
                     )
                 };
                 // kube-runtime's graceful shutdown never finishes when it starts before the

@@ -118,6 +118,13 @@ Each rule names the code that needs it (docs/deploy.md has the table).
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["get"]
+# PushSecret controller: the watch of PushSecrets, its finalizer (patch) and status.
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets/status"]
+  verbs: ["patch"]
 # Events on ExternalSecrets and stores (kube-runtime's Recorder: create, then patch a series).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
@@ -158,4 +165,18 @@ Each rule names the code that needs it (docs/deploy.md has the table).
   resources: ["externalsecrets"]
   verbs: ["create", "patch", "delete"]
 {{- end }}
+# ClusterPushSecret controller: watch, status, and the PushSecrets it fans out (server-side
+# apply, which creates, and delete when a namespace stops matching).
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets"]
+  verbs: ["list", "watch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets/status"]
+  verbs: ["patch"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["clusterpushsecrets/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["external-secrets.io"]
+  resources: ["pushsecrets"]
+  verbs: ["create", "delete"]
 {{- end }}
