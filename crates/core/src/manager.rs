@@ -25,10 +25,10 @@ use kube::Client;
 use tokio::sync::watch;
 
 use crate::ces_controller::{run_ces_controller, spawn_ces_series};
-use crate::push::{ClusterPushSecretController, PushSecretController};
 use crate::controller::{ControllerConfig, ExternalSecretController};
 use crate::exposition::without_deleted_objects;
 use crate::object_metrics::StatusSeries;
+use crate::push::{ClusterPushSecretController, PushSecretController};
 use crate::store_controller::{StoreContext, StoreControllerConfig, run_store_controllers};
 
 /// The gauge every replica exports: 1 while it holds the Lease `name`, else 0 (upstream's
