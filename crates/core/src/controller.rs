@@ -757,6 +757,24 @@ where
     }
 }
 
+/// The store caches every replica keeps: SecretStores (of `namespace`, or all),
+/// ClusterSecretStores when `cluster_stores` and not scoped, Namespaces when not scoped.
+pub(crate) fn spawn_store_caches(
+    client: &Client,
+    namespace: Option<&str>,
+    cluster_stores: bool,
+    tasks: &mut Vec<AbortOnDrop>,
+) -> CachedStores {
+    CachedStores {
+        stores: spawn_reflector(scoped::<SecretStore>(client, namespace), tasks),
+        cluster_stores: (cluster_stores && namespace.is_none())
+            .then(|| spawn_reflector(Api::<ClusterSecretStore>::all(client.clone()), tasks)),
+        namespaces: namespace
+            .is_none()
+            .then(|| spawn_reflector(Api::<Namespace>::all(client.clone()), tasks)),
+    }
+}
+
 pub(crate) fn spawn_reflector<K>(api: Api<K>, tasks: &mut Vec<AbortOnDrop>) -> Store<K>
 where
     K: Resource<DynamicType = ()>
@@ -849,15 +867,7 @@ impl ExternalSecretController {
             let client = &self.client;
             let ns = self.config.namespace.as_deref();
             let mut tasks = Vec::new();
-            let stores = CachedStores {
-                stores: spawn_reflector(scoped::<SecretStore>(client, ns), &mut tasks),
-                cluster_stores: (self.config.cluster_stores && ns.is_none()).then(|| {
-                    spawn_reflector(Api::<ClusterSecretStore>::all(client.clone()), &mut tasks)
-                }),
-                namespaces: ns
-                    .is_none()
-                    .then(|| spawn_reflector(Api::<Namespace>::all(client.clone()), &mut tasks)),
-            };
+            let stores = spawn_store_caches(client, ns, self.config.cluster_stores, &mut tasks);
             let mut ctx = Context::new(
                 client.clone(),
                 self.config.clone(),

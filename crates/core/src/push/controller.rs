@@ -27,7 +27,7 @@ use eso_api::{
 };
 use eso_provider::{ProviderError, ProviderRegistry, PushRemoteRef, SecretsClient};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -44,7 +44,7 @@ use super::plan::{
     stale_entries, synced_map, validate_spec,
 };
 use crate::api_health::{ApiHealth, WatchBackoff, is_unreachable};
-use crate::controller::{AbortOnDrop, ControllerConfig, backoff, scoped, spawn_reflector};
+use crate::controller::{AbortOnDrop, ControllerConfig, backoff, scoped, spawn_store_caches};
 use crate::fetch::{ClientCache, FetchContext, evict_store_client, store_client};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
@@ -1417,15 +1417,7 @@ impl PushSecretController {
             let client = &self.client;
             let ns = self.config.namespace.as_deref();
             let mut tasks = Vec::new();
-            let stores = CachedStores {
-                stores: spawn_reflector(scoped::<SecretStore>(client, ns), &mut tasks),
-                cluster_stores: (self.config.cluster_stores && ns.is_none()).then(|| {
-                    spawn_reflector(Api::<ClusterSecretStore>::all(client.clone()), &mut tasks)
-                }),
-                namespaces: ns
-                    .is_none()
-                    .then(|| spawn_reflector(Api::<Namespace>::all(client.clone()), &mut tasks)),
-            };
+            let stores = spawn_store_caches(client, ns, self.config.cluster_stores, &mut tasks);
             let ctx = PushContext::new(
                 client.clone(),
                 self.config.clone(),
