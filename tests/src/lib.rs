@@ -13,6 +13,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, CustomResourceExt as _};
 
 pub use eso_test_apiserver::TestCluster;
+pub use listener::Listener;
+
+mod listener;
 
 /// Field manager used by the tests' own writes.
 pub const TEST_MANAGER: &str = "eso-tests";

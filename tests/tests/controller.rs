@@ -396,6 +396,10 @@ async fn nothing_is_written_when_nothing_changed() {
     .unwrap();
     let events: Api<Event> = Api::namespaced(env.cluster.client(), &ns);
     let event_count = || async { events.list(&Default::default()).await.unwrap().items.len() };
+    // Events are published in the background: wait for the create's.
+    eventually("the Created event", || async { event_count().await > 0 })
+        .await
+        .unwrap();
     let before_secret = env.secrets.get("app").await.unwrap();
     let before_es = env.ess.get("app").await.unwrap();
     let before_events = event_count().await;

@@ -323,6 +323,46 @@ fn chart_refuses_several_replicas_without_leader_election() {
         "no Lease access without leader election"
     );
 
+    // A list of namespaces: one Role and RoleBinding in each, no cluster-wide grant at all.
+    let listed =
+        Rendered::new(json!({"scopedNamespaces": ["team-a", "team-b"], "scopedRBAC": true}));
+    let role_namespaces: Vec<&str> = listed
+        .all("Role")
+        .iter()
+        .filter(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with("-controller")
+        })
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(role_namespaces, ["team-a", "team-b"]);
+    assert_eq!(
+        listed
+            .all("RoleBinding")
+            .iter()
+            .filter(|r| r["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with("-controller"))
+            .count(),
+        2
+    );
+    assert!(
+        listed.all("ClusterRole").is_empty(),
+        "{:#?}",
+        listed.all("ClusterRole")
+    );
+    assert!(
+        listed
+            .args()
+            .iter()
+            .any(|a| a == "--namespace=team-a,team-b"),
+        "{:?}",
+        listed.args()
+    );
+
     let err = render(&json!({"scopedRBAC": true})).unwrap_err();
     assert!(
         err.contains("scopedRBAC: true needs scopedNamespace"),
@@ -343,6 +383,7 @@ fn helm_lint_strict_finds_nothing_to_warn_about() {
     for values in [
         json!({}),
         json!({"scopedNamespace": SCOPED, "scopedRBAC": true}),
+        json!({"scopedNamespaces": ["team-a", "team-b"], "scopedRBAC": true}),
         json!({"replicaCount": 3, "podDisruptionBudget": {"enabled": true}}),
     ] {
         let out = chart::render(&["--lint", "--namespace", NAMESPACE], &values)

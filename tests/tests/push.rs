@@ -12,7 +12,7 @@ use std::time::Duration;
 use eso_api::{ClusterPushSecret, PushSecret, SecretStore};
 use eso_core::controller::ControllerConfig;
 use eso_core::push::{ClusterPushSecretController, PushContext, PushSecretController};
-use eso_tests::{TEST_MANAGER, TestCluster, eventually, install_crds};
+use eso_tests::{Listener, TEST_MANAGER, TestCluster, eventually, install_crds};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -800,69 +800,104 @@ async fn the_example_manifest_pushes_as_documented() {
     assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 3);
 }
 
-/// `moto_server` on a free port of 127.0.0.1, stopped when dropped. The binary comes from
-/// $ESO_MOTO_BIN, PATH or `.venv-emu/bin`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_gets_the_rendered_body_once_per_value_and_no_read_before_it() {
+    let env = env().await;
+    let hook = Listener::start(json!({})).await;
+    apply(
+        &env.stores,
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": "hook", "namespace": env.ns},
+        "spec": {"provider": {"webhook": {
+            "url": format!("{}/push/{{{{ .remoteRef.remoteKey }}}}", hook.url),
+            "method": "PUT",
+            "headers": {"Content-Type": "application/json"},
+            "body": "{\"password\":\"{{ .remoteRef.password }}\"}"
+        }}}}),
+    )
+    .await;
+    source(&env, "db", json!({"password": "first", "user": "app"})).await;
+    apply(
+        &env.pushes,
+        push_secret(
+            &env.ns,
+            "db",
+            json!({
+                "refreshInterval": "1h",
+                "secretStoreRefs": [{"name": "hook"}],
+                "selector": {"secret": {"name": "db"}},
+                "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "db-password"}}}]
+            }),
+        ),
+    )
+    .await;
+    wait_ready(&env, "db", "True", "Synced").await;
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert!(
+        requests[0].starts_with("PUT /push/db-password HTTP/1.1"),
+        "{}",
+        requests[0]
+    );
+    assert!(
+        requests[0].ends_with(r#"{"password":"first"}"#),
+        "{}",
+        requests[0]
+    );
+    // A webhook's read would be the same PUT without the value: no compare-by-read.
+    assert_eq!(env.ctx.provider_calls().reads.load(Relaxed), 0);
+
+    // A new value is sent once, at once.
+    source(&env, "db", json!({"password": "second", "user": "app"})).await;
+    eventually("the new password to reach the webhook", || async {
+        hook.received(r#"{"password":"second"}"#)
+    })
+    .await
+    .unwrap();
+    let requests = hook.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "one request per pushed value: {requests:#?}"
+    );
+    assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 2);
+}
+
+/// `moto_server` on a free port of 127.0.0.1, stopped when dropped.
 struct Moto {
-    child: std::process::Child,
+    _process: eso_test_support::process::Watched,
     endpoint: String,
 }
 
 impl Moto {
-    async fn start() -> Self {
-        let bin = std::env::var_os("ESO_MOTO_BIN")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                    .map(|d| d.join("moto_server"))
-                    .find(|p| p.is_file())
-            })
-            .or_else(|| {
-                let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../.venv-emu/bin/moto_server");
-                p.is_file().then_some(p)
-            })
-            .expect(
-                "`moto_server` was not found ($ESO_MOTO_BIN, PATH, .venv-emu/bin); install it from the \
-                 workspace root with: python3 -m venv .venv-emu && .venv-emu/bin/pip install 'moto[server]==5.2.5'",
-            );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        eventually("moto to listen", || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        })
-        .await
-        .unwrap();
+    fn start() -> Self {
+        let port = eso_test_support::tools::free_port();
+        let log =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("push-moto-{port}.log"));
         Self {
-            child,
+            _process: eso_test_support::moto::start_moto(port, &[], &log),
             endpoint: format!("http://127.0.0.1:{port}"),
         }
     }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_secrets_manager_if_not_exists_never_overwrites() {
+    if_not_exists_never_overwrites_in_moto("SecretsManager").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moto_secrets_manager_if_not_exists_never_overwrites() {
+async fn moto_parameter_store_if_not_exists_never_overwrites() {
+    if_not_exists_never_overwrites_in_moto("ParameterStore").await;
+}
+
+/// IfNotExists against moto's `service`: a remote key that exists keeps its value, a missing
+/// one is created once, and a later source change is not pushed over it.
+async fn if_not_exists_never_overwrites_in_moto(service: &str) {
     use eso_core::provider::{ClientContext, PushRemoteRef, PushRequest, StaticSecretReader};
     use eso_providers::aws::{AwsConfig, AwsProvider};
 
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let aws = AwsProvider::new().config(
         AwsConfig::default()
             .endpoint_url(Some(moto.endpoint.clone()))
@@ -876,7 +911,7 @@ async fn moto_secrets_manager_if_not_exists_never_overwrites() {
     )
     .await;
     let spec = json!({"provider": {"aws": {
-        "service": "SecretsManager", "region": "us-east-1",
+        "service": service, "region": "us-east-1",
         "auth": {"secretRef": {
             "accessKeyIDSecretRef": {"name": "aws-creds", "key": "access-key"},
             "secretAccessKeySecretRef": {"name": "aws-creds", "key": "secret-key"}

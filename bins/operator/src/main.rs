@@ -53,10 +53,14 @@ struct RunArgs {
     /// Address of the health endpoints (`/livez`, `/readyz`).
     #[arg(long, default_value = ":8082")]
     health_addr: String,
-    /// How many reconciles run at once.
-    #[arg(long, default_value_t = 1)]
+    /// How many reconciles run at once (upstream's default is 1; see docs/benchmarks.md).
+    #[arg(long, default_value_t = eso_core::controller::DEFAULT_CONCURRENCY)]
     concurrent: u16,
-    /// Watch only this namespace.
+    /// At most this many provider reads in flight per store (0: unbounded).
+    #[arg(long, default_value_t = eso_core::fetch::DEFAULT_STORE_CONCURRENCY)]
+    store_concurrency: usize,
+    /// Watch only this namespace, or these (comma-separated: `team-a,team-b`); each gets its
+    /// own namespaced watches, so a Role per namespace is all the RBAC needed.
     #[arg(long)]
     namespace: Option<String>,
     /// Process only stores whose spec.controller is empty or this.
@@ -197,6 +201,30 @@ fn go_duration(value: &str) -> Result<Duration, String> {
     eso_api::duration::parse_go_duration(value).map_err(|e| e.to_string())
 }
 
+/// `--namespace` when it names one namespace.
+fn single_namespace(flag: Option<&str>) -> Option<String> {
+    flag.filter(|f| !f.contains(','))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+}
+
+/// `--namespace` when it lists several (`a,b`), without blanks or repeats.
+fn namespace_list(flag: Option<&str>) -> Vec<String> {
+    let Some(flag) = flag.filter(|f| f.contains(',')) else {
+        return Vec::new();
+    };
+    let mut list: Vec<String> = flag
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    list.sort();
+    list.dedup();
+    list
+}
+
 /// The Lease's namespace: the flag, else POD_NAMESPACE, else the pod's namespace file.
 fn lease_namespace(
     flag: Option<&str>,
@@ -325,8 +353,9 @@ fn manager_config(
         .controller(
             ControllerConfig::default()
                 .controller_class(args.controller_class.clone())
-                .namespace(args.namespace.clone())
+                .namespace(single_namespace(args.namespace.as_deref()))
                 .concurrency(args.concurrent)
+                .store_concurrency(args.store_concurrency)
                 .cluster_stores(args.enable_cluster_store_reconciler)
                 .refresh_time_writes(args.status_refresh_time.into())
                 .read_sharing(args.provider_read_sharing)
@@ -343,6 +372,7 @@ fn manager_config(
         .cluster_push_secrets(args.enable_cluster_push_secret_reconciler)
         .lease(lease)
         .leader_election(lease_namespace)
+        .namespaces(namespace_list(args.namespace.as_deref()))
         .per_object_metrics(args.metrics_per_object.into())
 }
 
@@ -469,6 +499,15 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn namespace_takes_one_or_a_list() {
+        assert_eq!(single_namespace(Some("team-a")), Some("team-a".to_owned()));
+        assert_eq!(single_namespace(Some("a,b")), None);
+        assert_eq!(single_namespace(None), None);
+        assert!(namespace_list(Some("team-a")).is_empty());
+        assert_eq!(namespace_list(Some("b, a,,b")), ["a", "b"]);
+    }
 
     #[test]
     fn lease_namespace_prefers_flag_then_env_then_file() {

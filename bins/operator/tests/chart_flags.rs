@@ -334,7 +334,17 @@ fn free_addr() -> String {
 /// ClusterExternalSecret); and checks that every API request it made is granted by the RBAC
 /// the chart renders for those values. In-process only: the recording proxy speaks plain
 /// HTTP, which only the test server serves.
-async fn operator_calls_are_granted(scoped: bool) {
+/// How the operator is scoped: the whole cluster, the workload namespace, or the workload
+/// namespace and a second (empty) one, each with its own Role.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Cluster,
+    One,
+    Two,
+}
+
+async fn operator_calls_are_granted(scope: Scope) {
+    let scoped = scope != Scope::Cluster;
     use eso_tests::{TEST_MANAGER, TestCluster, eventually, install_crds};
     use k8s_openapi::api::core::v1::{Namespace, Secret};
     use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -346,10 +356,11 @@ async fn operator_calls_are_granted(scoped: bool) {
     // The operator runs in the cluster's test namespace; the workload lives in another one.
     let operator_ns = cluster.namespace().to_owned();
     let work = format!("{operator_ns}-apps");
-    let values = if scoped {
-        json!({"scopedNamespace": work, "scopedRBAC": true})
-    } else {
-        json!({})
+    let other = format!("{operator_ns}-other");
+    let values = match scope {
+        Scope::Cluster => json!({}),
+        Scope::One => json!({"scopedNamespace": work, "scopedRBAC": true}),
+        Scope::Two => json!({"scopedNamespaces": [work, other], "scopedRBAC": true}),
     };
     let apply = PatchParams::apply(TEST_MANAGER).force();
     let apply_json = |api_version: &str, kind: &str, plural: &str, body: Value| {
@@ -379,6 +390,17 @@ async fn operator_calls_are_granted(scoped: bool) {
         )
         .await
         .unwrap();
+    if scope == Scope::Two {
+        Api::<Namespace>::all(client.clone())
+            .patch(
+                &other,
+                &apply,
+                &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": other}})),
+            )
+            .await
+            .unwrap();
+    }
     let v1 = "external-secrets.io/v1";
     apply_json(
         "v1",
@@ -574,6 +596,15 @@ async fn operator_calls_are_granted(scoped: bool) {
             Some(&operator_ns),
         ),
     ];
+    if scope == Scope::Two {
+        expected.push((
+            "watch",
+            "external-secrets.io",
+            "externalsecrets",
+            Some(&other),
+        ));
+        expected.push(("watch", "", "secrets", Some(&other)));
+    }
     if scoped {
         expected.push((
             "watch",
@@ -626,11 +657,16 @@ mod in_process {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_api_call_of_the_running_operator_is_granted_by_the_default_chart() {
-        operator_calls_are_granted(false).await;
+        operator_calls_are_granted(Scope::Cluster).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_api_call_of_the_scoped_operator_is_granted_by_its_namespace_role() {
-        operator_calls_are_granted(true).await;
+        operator_calls_are_granted(Scope::One).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_api_call_of_an_operator_scoped_to_two_namespaces_is_granted_by_their_roles() {
+        operator_calls_are_granted(Scope::Two).await;
     }
 }

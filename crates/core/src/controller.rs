@@ -27,6 +27,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api_health::{ApiHealth, WatchBackoff, is_unreachable};
 use crate::apply::{apply_secret, delete_secret};
+use crate::digests::SecretDigests;
+use crate::events::EventSink;
 use crate::fetch::{ClientCache, FetchContext, FetchError, ReadSharing, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
@@ -39,6 +41,13 @@ use crate::store::StoreLookup;
 /// Field manager of status writes.
 pub const STATUS_FIELD_MANAGER: &str = "external-secrets-status";
 
+/// Reconciles run at once by default. Upstream runs one (`--concurrent 1`), which makes a
+/// cold start wait for every API round trip in turn: thousands of ExternalSecrets then take
+/// minutes though the API server could take their writes in seconds. Sixteen keep a real
+/// API server busy (see docs/benchmarks.md) while provider reads stay bounded per store
+/// ([`ControllerConfig::store_concurrency`]).
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+
 /// Controller settings; build with the value methods.
 #[derive(Debug, Clone)]
 #[must_use]
@@ -47,8 +56,10 @@ pub struct ControllerConfig {
     pub controller_class: String,
     /// Watch only this namespace.
     pub namespace: Option<String>,
-    /// How many reconciles run at once.
+    /// How many reconciles run at once ([`DEFAULT_CONCURRENCY`] unless set).
     pub concurrency: u16,
+    /// Provider reads in flight per store at most (0: unbounded).
+    pub store_concurrency: usize,
     /// Whether ExternalSecrets may use ClusterSecretStores.
     pub cluster_stores: bool,
     /// Name and instance reported on events.
@@ -68,7 +79,8 @@ impl Default for ControllerConfig {
         Self {
             controller_class: "default".to_owned(),
             namespace: None,
-            concurrency: 1,
+            concurrency: DEFAULT_CONCURRENCY,
+            store_concurrency: crate::fetch::DEFAULT_STORE_CONCURRENCY,
             cluster_stores: true,
             reporter: "external-secrets".to_owned(),
             instance: None,
@@ -93,6 +105,11 @@ impl ControllerConfig {
     /// Sets the number of concurrent reconciles.
     pub fn concurrency(mut self, n: u16) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+    /// Sets how many provider reads may be in flight per store (0: unbounded).
+    pub fn store_concurrency(mut self, n: usize) -> Self {
+        self.store_concurrency = n;
         self
     }
     /// Enables or disables ClusterSecretStores.
@@ -131,13 +148,18 @@ pub struct Context {
     stores: Arc<dyn StoreLookup>,
     secrets: ApiSecretReader,
     tokens: ApiTokens,
-    recorder: Recorder,
+    events: EventSink,
+    /// Publish Events before going on (one-shot runs, which exit right after).
+    inline_events: bool,
     failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
     series: Arc<StatusSeries>,
     refreshed: RefreshLedger,
     /// Secrets this controller just wrote (`namespace/name` -> the resourceVersion the write
     /// returned): the watch event of its own write does not trigger another reconcile.
     own_writes: Mutex<std::collections::HashMap<String, String>>,
+    /// The managed Secrets as the watch last showed them (no data): a look at an
+    /// ExternalSecret whose refresh is not due reads its target from here, not with a GET.
+    digests: Arc<SecretDigests>,
     health: ApiHealth,
 }
 
@@ -207,6 +229,14 @@ impl ReconcileError {
 }
 
 impl Context {
+    /// Publishes Events before a reconcile goes on, instead of in the background: for
+    /// one-shot runs, which exit right after.
+    #[must_use]
+    pub fn inline_events(mut self) -> Self {
+        self.inline_events = true;
+        self
+    }
+
     /// A context for reconciling with `client`, these providers and this source of stores.
     #[must_use]
     pub fn new(
@@ -223,6 +253,7 @@ impl Context {
             },
         );
         let sharing = config.read_sharing;
+        let per_store = config.store_concurrency;
         Self {
             secrets: ApiSecretReader::new(client.clone()).tenancy(config.tenancy),
             tokens: ApiTokens::new(client.clone()).tenancy(config.tenancy),
@@ -230,13 +261,15 @@ impl Context {
             client,
             config,
             registry,
-            clients: ClientCache::with_sharing(sharing),
+            clients: ClientCache::with_sharing(sharing).store_concurrency(per_store),
             stores,
-            recorder,
+            events: EventSink::new(recorder),
+            inline_events: false,
             failures: Mutex::new(Default::default()),
             series: Arc::new(StatusSeries::external_secrets()),
             refreshed: RefreshLedger::new(),
             own_writes: Mutex::new(Default::default()),
+            digests: Arc::new(SecretDigests::new()),
         }
     }
 
@@ -303,8 +336,10 @@ impl Context {
             action: "Sync".to_owned(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &es.object_ref(&())).await {
-            tracing::warn!(error = %e, "cannot record event");
+        if self.inline_events {
+            self.events.publish_now(&event, &es.object_ref(&())).await;
+        } else {
+            self.events.send(event, es.object_ref(&()));
         }
     }
 
@@ -535,13 +570,6 @@ async fn sync(
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let target = es.target_name();
-    let existing = secrets
-        .get_opt(&target)
-        .await
-        .map_err(|source| ReconcileError::Kube {
-            what: format!("cannot read Secret \"{namespace}/{target}\""),
-            source,
-        })?;
     let jitter = jitter_for(es.uid().as_deref().unwrap_or(&name));
     let next = |es: &ExternalSecret| match requeue_after(es, Timestamp::now(), jitter) {
         Some(d) => Action::requeue(d),
@@ -551,8 +579,22 @@ async fn sync(
     // The stored refreshTime, moved forward to this process's last refresh (status is not
     // rewritten when a refresh changes nothing).
     let scheduled = ctx.refreshed.effective(es);
-    if !mode.force && !should_refresh(&scheduled, started) && is_secret_valid(es, existing.as_ref())
+    let due = mode.force || should_refresh(&scheduled, started);
+    // Not due, and the watch shows the target as it was left: nothing to read.
+    if !due
+        && (es.spec.creation_policy() == eso_api::CreationPolicy::Orphan
+            || ctx.digests.valid(&namespace, &target) == Some(true))
     {
+        return Ok((next(&scheduled), SyncOutcome::Skipped));
+    }
+    let existing = secrets
+        .get_opt(&target)
+        .await
+        .map_err(|source| ReconcileError::Kube {
+            what: format!("cannot read Secret \"{namespace}/{target}\""),
+            source,
+        })?;
+    if !due && is_secret_valid(es, existing.as_ref()) {
         return Ok((next(&scheduled), SyncOutcome::Skipped));
     }
 
@@ -681,10 +723,7 @@ async fn sync(
     let secret_written = !matches!(outcome, SyncOutcome::Unchanged { .. });
     ctx.write_status(es, &status, started, secret_written)
         .await?;
-    if let Some(uid) = es.uid() {
-        let interval = es.spec.refresh_interval().unwrap_or_default();
-        ctx.refreshed.record(&uid, started, interval);
-    }
+    ctx.refreshed.record_sync(es, started);
     let mut after = es.clone();
     after.status = Some(next_status(es, &status, started));
     Ok((next(&after), outcome))
@@ -922,8 +961,16 @@ impl ExternalSecretController {
             eso_api::labels::LABEL_MANAGED,
             eso_api::labels::LABEL_MANAGED_VALUE
         ));
+        let digests = ctx.digests.clone();
+        let managed_secrets = watcher(scoped::<Secret>(&client, ns), managed)
+            .inspect(move |event| {
+                if let Ok(event) = event {
+                    digests.observe(event);
+                }
+            })
+            .touched_objects();
         let mut controller = controller
-            .watches(scoped::<Secret>(&client, ns), managed, {
+            .watches_stream(managed_secrets, {
                 let ctx = ctx.clone();
                 move |secret: Secret| {
                     if ctx.is_own_write(&secret) {

@@ -7,6 +7,8 @@
 //! filtered on its way out against the objects the status series know (see
 //! [`object_metrics`](crate::object_metrics)).
 
+use std::sync::Arc;
+
 use crate::object_metrics::StatusSeries;
 
 /// The `name` and `namespace` labels of one exposition line (`metric{k="v",...} value`).
@@ -52,11 +54,12 @@ pub fn object_labels(line: &str) -> (Option<&str>, Option<&str>) {
 /// hold: those objects were deleted. Series without both labels, and other metric families,
 /// pass unchanged.
 #[must_use]
-pub fn without_deleted_objects(text: &str, known: &StatusSeries) -> String {
+pub fn without_deleted_objects(text: &str, known: &[Arc<StatusSeries>]) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let stale = line.starts_with("externalsecret_")
-            && matches!(object_labels(line), (Some(name), Some(ns)) if !known.contains(ns, name));
+            && matches!(object_labels(line), (Some(name), Some(ns))
+                if !known.iter().any(|k| k.contains(ns, name)));
         if !stale {
             out.push_str(line);
             out.push('\n');
@@ -73,8 +76,9 @@ mod tests {
 
     #[test]
     fn activity_series_of_deleted_external_secrets_are_not_exported() {
-        let known = StatusSeries::external_secrets();
+        let known = Arc::new(StatusSeries::external_secrets());
         known.observe_pairs("ns", "kept", Vec::new());
+        let known = [known];
         let text = "# TYPE externalsecret_sync_calls_total counter\n\
             externalsecret_sync_calls_total{name=\"kept\",namespace=\"ns\"} 3\n\
             externalsecret_sync_calls_total{name=\"gone\",namespace=\"ns\"} 2\n\

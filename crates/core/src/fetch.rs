@@ -94,11 +94,21 @@ impl ReadSharing {
 /// Shared reads of one shape, keyed by client and request.
 type Shared<V> = eso_provider::cache::ReadCache<(ClientKey, String), Arc<V>>;
 
+/// A store across its generations: kind, namespace, name.
+type StoreId = (StoreKind, Option<String>, String);
+
+/// Provider reads in flight per store at most, unless configured
+/// ([`ClientCache::store_concurrency`], the operator's `--store-concurrency`).
+pub const DEFAULT_STORE_CONCURRENCY: usize = 8;
+
 /// Provider clients reused across reconciles, so a login happens once per client lifetime,
 /// not once per reconcile, and the reads made through them (see [`ReadSharing`]).
 pub struct ClientCache {
     clients: Mutex<HashMap<ClientKey, Arc<dyn SecretsClient>>>,
     sharing: ReadSharing,
+    /// Provider reads in flight per store at most (0: unbounded).
+    per_store: usize,
+    limits: Mutex<HashMap<StoreId, Arc<tokio::sync::Semaphore>>>,
     values: Shared<Vec<u8>>,
     maps: Shared<SecretData>,
 }
@@ -131,14 +141,39 @@ impl ClientCache {
         Self {
             clients: Mutex::default(),
             sharing,
+            per_store: DEFAULT_STORE_CONCURRENCY,
+            limits: Mutex::default(),
             values: Shared::new(MAX_SHARE),
             maps: Shared::new(MAX_SHARE),
         }
     }
 
+    /// At most `n` provider reads in flight per store (0: unbounded); readers beyond it wait
+    /// their turn, so many ExternalSecrets of one store do not hammer a slow provider.
+    #[must_use]
+    pub fn store_concurrency(mut self, n: usize) -> Self {
+        self.per_store = n;
+        self
+    }
+
+    fn limit_for(&self, key: &ClientKey) -> Option<Arc<tokio::sync::Semaphore>> {
+        if self.per_store == 0 {
+            return None;
+        }
+        let mut limits = self.limits.lock().ok()?;
+        let id = (key.kind, key.namespace.clone(), key.name.clone());
+        Some(
+            limits
+                .entry(id)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_store)))
+                .clone(),
+        )
+    }
+
     /// One read through the client `key`, shared with other readers of the same request as
-    /// the sharing policy allows.
+    /// the sharing policy allows, within the store's concurrency limit.
     async fn read<V, F, Fut>(
+        &self,
         cache: &Shared<V>,
         key: &ClientKey,
         request: String,
@@ -150,8 +185,14 @@ impl ClientCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<V, ProviderError>>,
     {
+        let limit = self.limit_for(key);
         let shared = cache
             .get_within((key.clone(), request), max_age, || async {
+                // Only the reader that calls the provider takes a permit; sharers wait on it.
+                let _permit = match &limit {
+                    Some(limit) => limit.acquire().await.ok(),
+                    None => None,
+                };
                 fetch().await.map(Arc::new)
             })
             .await?;
@@ -548,14 +589,16 @@ async fn run_job(
         Job::Data(data) => {
             let remote = &data.remote_ref;
             let what = format!("reading key {:?}", remote.key);
-            let read = ClientCache::read(
-                &ctx.clients.values,
-                &resolved.key,
-                request("get", remote),
-                max_age,
-                || resolved.client.get_secret(remote),
-            )
-            .await;
+            let read = ctx
+                .clients
+                .read(
+                    &ctx.clients.values,
+                    &resolved.key,
+                    request("get", remote),
+                    max_age,
+                    || resolved.client.get_secret(remote),
+                )
+                .await;
             let value = match read {
                 Ok(v) => v,
                 Err(e) if e.is_not_found() && skip_missing => {
@@ -581,14 +624,16 @@ async fn run_job(
             let (raw, what, conversion, decoding, null_policy) = match (&from.extract, &from.find) {
                 (Some(extract), None) => {
                     let what = format!("extracting key {:?}", extract.key);
-                    let read = ClientCache::read(
-                        &ctx.clients.maps,
-                        &resolved.key,
-                        request("map", extract),
-                        max_age,
-                        || resolved.client.get_secret_map(extract),
-                    )
-                    .await;
+                    let read = ctx
+                        .clients
+                        .read(
+                            &ctx.clients.maps,
+                            &resolved.key,
+                            request("map", extract),
+                            max_age,
+                            || resolved.client.get_secret_map(extract),
+                        )
+                        .await;
                     let raw = match read {
                         Ok(m) => m,
                         Err(e) if e.is_not_found() && skip_missing => {
@@ -606,14 +651,16 @@ async fn run_job(
                 }
                 (None, Some(find)) => {
                     let what = "finding secrets".to_owned();
-                    let read = ClientCache::read(
-                        &ctx.clients.maps,
-                        &resolved.key,
-                        request("find", find),
-                        max_age,
-                        || resolved.client.get_all_secrets(find),
-                    )
-                    .await;
+                    let read = ctx
+                        .clients
+                        .read(
+                            &ctx.clients.maps,
+                            &resolved.key,
+                            request("find", find),
+                            max_age,
+                            || resolved.client.get_all_secrets(find),
+                        )
+                        .await;
                     let raw = match read {
                         Ok(m) => m,
                         Err(e) if e.is_not_found() && skip_missing => {

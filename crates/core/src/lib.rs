@@ -135,6 +135,9 @@ pub mod ces_controller;
 #[doc(hidden)]
 pub mod controller;
 #[doc(hidden)]
+pub mod digests;
+pub mod events;
+#[doc(hidden)]
 pub mod exposition;
 #[doc(hidden)]
 pub mod fetch;

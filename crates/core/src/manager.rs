@@ -79,6 +79,9 @@ pub struct ManagerConfig {
     pub leader_election_namespace: Option<String>,
     /// Which replicas export the per-object status series.
     pub per_object_metrics: PerObjectMetrics,
+    /// Watch only these namespaces (each with its own namespaced watches, so Roles in them
+    /// are all the RBAC needed); empty: the controller's `namespace` (one, or all).
+    pub namespaces: Vec<String>,
 }
 
 impl ManagerConfig {
@@ -95,7 +98,29 @@ impl ManagerConfig {
             lease: LeaseConfig::default(),
             leader_election_namespace: None,
             per_object_metrics: PerObjectMetrics::Leader,
+            namespaces: Vec::new(),
         }
+    }
+    /// Scopes every controller to these namespaces (an empty list: the controller's own
+    /// `namespace`). Cluster-scoped controllers and ClusterSecretStores are then off.
+    pub fn namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// The namespace scopes to run controllers for: each listed namespace, or the
+    /// controller's own scope (one namespace, or `None` for all).
+    fn scopes(&self) -> Vec<Option<String>> {
+        if self.namespaces.is_empty() {
+            vec![self.controller.namespace.clone()]
+        } else {
+            self.namespaces.iter().cloned().map(Some).collect()
+        }
+    }
+
+    /// Whether the controllers are scoped to namespaces (not cluster-wide).
+    fn namespaced(&self) -> bool {
+        self.controller.namespace.is_some() || !self.namespaces.is_empty()
     }
     /// Sets the ExternalSecret controller's settings.
     pub fn controller(mut self, config: ControllerConfig) -> Self {
@@ -145,17 +170,17 @@ impl ManagerConfig {
 
     /// Whether the store controllers handle ClusterSecretStores too.
     fn cluster_stores(&self) -> bool {
-        self.controller.cluster_stores && self.controller.namespace.is_none()
+        self.controller.cluster_stores && !self.namespaced()
     }
 
     /// Whether the ClusterPushSecret controller runs.
     fn fans_out_pushes(&self) -> bool {
-        self.cluster_push_secrets && self.controller.namespace.is_none()
+        self.cluster_push_secrets && !self.namespaced()
     }
 
     /// Whether the ClusterExternalSecret controller runs.
     fn fans_out(&self) -> bool {
-        self.cluster_external_secrets && self.controller.namespace.is_none()
+        self.cluster_external_secrets && !self.namespaced()
     }
 
     /// How long in-flight reconciles may finish after a term ends: half of what a
@@ -194,7 +219,9 @@ pub struct ManagerStatus {
 }
 
 struct StatusShared {
-    /// The ExternalSecret series first, then the store and ClusterExternalSecret ones.
+    /// The ExternalSecret series (one per namespace scope): what exists.
+    external_secrets: Vec<Arc<StatusSeries>>,
+    /// Every series exported: the ExternalSecret ones, then the others.
     series: Vec<Arc<StatusSeries>>,
     /// Whether this process leads (always true without leader election).
     leading: watch::Receiver<bool>,
@@ -214,12 +241,15 @@ impl std::fmt::Debug for ManagerStatus {
 
 impl ManagerStatus {
     fn new(
-        series: Vec<Arc<StatusSeries>>,
+        external_secrets: Vec<Arc<StatusSeries>>,
+        others: Vec<Arc<StatusSeries>>,
         leading: watch::Receiver<bool>,
         per_object: PerObjectMetrics,
     ) -> Self {
+        let series = external_secrets.iter().cloned().chain(others).collect();
         Self {
             shared: Arc::new(StatusShared {
+                external_secrets,
                 series,
                 leading,
                 per_object,
@@ -246,9 +276,10 @@ impl ManagerStatus {
     #[must_use]
     pub fn metrics_text(&self, exporter_text: &str) -> String {
         let shared = &self.shared;
-        let mut text = match shared.series.first() {
-            Some(known) => without_deleted_objects(exporter_text, known),
-            None => exporter_text.to_owned(),
+        let mut text = if shared.external_secrets.is_empty() {
+            exporter_text.to_owned()
+        } else {
+            without_deleted_objects(exporter_text, &shared.external_secrets)
         };
         if shared.per_object == PerObjectMetrics::All || self.is_leading() {
             for series in &shared.series {
@@ -264,10 +295,11 @@ impl ManagerStatus {
 pub struct Manager {
     client: Client,
     config: ManagerConfig,
-    controller: ExternalSecretController,
-    stores: Arc<StoreContext>,
+    /// One per namespace scope (see [`ManagerConfig::namespaces`]), as the next two.
+    controllers: Vec<ExternalSecretController>,
+    stores: Vec<Arc<StoreContext>>,
     ces_series: Arc<StatusSeries>,
-    push: PushSecretController,
+    pushes: Vec<PushSecretController>,
     cluster_push: ClusterPushSecretController,
     lease: Option<LeaseManager>,
     /// Publishes "leading" for good when leader election is off; held while the manager
@@ -298,19 +330,43 @@ impl Manager {
             .controller
             .clone()
             .instance(Some(config.identity.clone()));
-        let push = PushSecretController::new(client.clone(), es_config.clone(), providers.clone());
+        let scopes = config.scopes();
+        let cluster_stores = config.cluster_stores();
+        let pushes: Vec<PushSecretController> = scopes
+            .iter()
+            .map(|ns| {
+                let scoped = es_config
+                    .clone()
+                    .namespace(ns.clone())
+                    .cluster_stores(cluster_stores);
+                PushSecretController::new(client.clone(), scoped, providers.clone())
+            })
+            .collect();
         let cluster_push = ClusterPushSecretController::new(client.clone());
-        let controller =
-            ExternalSecretController::new(client.clone(), es_config, providers.clone());
-        let stores = Arc::new(StoreContext::new(
-            client.clone(),
-            StoreControllerConfig::default()
-                .controller_class(config.controller.controller_class.clone())
-                .namespace(config.controller.namespace.clone())
-                .requeue_interval(config.store_requeue_interval)
-                .tenancy(config.controller.tenancy),
-            providers,
-        ));
+        let controllers: Vec<ExternalSecretController> = scopes
+            .iter()
+            .map(|ns| {
+                let scoped = es_config
+                    .clone()
+                    .namespace(ns.clone())
+                    .cluster_stores(cluster_stores);
+                ExternalSecretController::new(client.clone(), scoped, providers.clone())
+            })
+            .collect();
+        let stores: Vec<Arc<StoreContext>> = scopes
+            .iter()
+            .map(|ns| {
+                Arc::new(StoreContext::new(
+                    client.clone(),
+                    StoreControllerConfig::default()
+                        .controller_class(config.controller.controller_class.clone())
+                        .namespace(ns.clone())
+                        .requeue_interval(config.store_requeue_interval)
+                        .tenancy(config.controller.tenancy),
+                    providers.clone(),
+                ))
+            })
+            .collect();
         let lease = match &config.leader_election_namespace {
             Some(namespace) => Some(
                 LeaseManager::new(
@@ -340,25 +396,34 @@ impl Manager {
             }
         };
         let ces_series = Arc::new(StatusSeries::cluster_external_secrets());
+        let mut others = Vec::new();
+        for store in &stores {
+            others.push(store.store_series.clone());
+        }
+        // ClusterSecretStores are watched once, by the first scope (the only one when
+        // cluster-wide).
+        if let Some(first) = stores.first() {
+            others.push(first.cluster_store_series.clone());
+        }
+        others.push(ces_series.clone());
+        others.extend(pushes.iter().map(PushSecretController::status_series));
+        others.push(cluster_push.status_series());
         let status = ManagerStatus::new(
-            vec![
-                controller.status_series(),
-                stores.store_series.clone(),
-                stores.cluster_store_series.clone(),
-                ces_series.clone(),
-                push.status_series(),
-                cluster_push.status_series(),
-            ],
+            controllers
+                .iter()
+                .map(ExternalSecretController::status_series)
+                .collect(),
+            others,
             leading.clone(),
             config.per_object_metrics,
         );
         Ok(Self {
             client,
             config,
-            controller,
+            controllers,
             stores,
             ces_series,
-            push,
+            pushes,
             cluster_push,
             lease,
             always_leading,
@@ -381,10 +446,10 @@ impl Manager {
         let Self {
             client,
             config,
-            controller,
+            controllers,
             stores,
             ces_series,
-            push,
+            pushes,
             cluster_push,
             lease,
             always_leading,
@@ -400,15 +465,21 @@ impl Manager {
         let fans_out = config.fans_out();
         let pushes_on = config.push_secrets;
         let fans_out_pushes = config.fans_out_pushes();
-        controller.start_watches();
+        for controller in &controllers {
+            controller.start_watches();
+        }
         if pushes_on {
-            push.start_watches();
+            for push in &pushes {
+                push.start_watches();
+            }
         }
         if fans_out_pushes {
             cluster_push.start_watches();
         }
         if stores_on {
-            stores.start_series_watches(cluster_stores);
+            for (i, store) in stores.iter().enumerate() {
+                store.start_series_watches(cluster_stores && i == 0);
+            }
         }
         let ces_watch = fans_out.then(|| AbortOnDrop(spawn_ces_series(client.clone(), ces_series)));
         status.shared.ready.store(true, Ordering::Relaxed);
@@ -427,10 +498,10 @@ impl Manager {
                 let _ = release_rx.await;
             }))
         });
-        let (controller, who) = (&controller, config.identity.as_str());
+        let (controllers, who) = (&controllers, config.identity.as_str());
         let stores = &stores;
         let client = &client;
-        let (push, cluster_push) = (&push, &cluster_push);
+        let (pushes, cluster_push) = (&pushes, &cluster_push);
         eso_leader::run_terms(leading, stop_rx, move |end| {
             // One end of term, seen by every controller of this process.
             let (term_tx, term_rx) = watch::channel(false);
@@ -448,7 +519,10 @@ impl Manager {
                 tracing::info!(identity = who, "starting reconcilers");
                 let store_controllers = async {
                     if stores_on {
-                        run_store_controllers(stores.clone(), cluster_stores, ended()).await;
+                        futures::future::join_all(stores.iter().enumerate().map(|(i, s)| {
+                            run_store_controllers(s.clone(), cluster_stores && i == 0, ended())
+                        }))
+                        .await;
                     }
                 };
                 let fanout = async {
@@ -456,9 +530,12 @@ impl Manager {
                         run_ces_controller(client.clone(), ended()).await;
                     }
                 };
-                let pushes = async {
+                let push_work = async {
                     if pushes_on {
-                        push.reconcile_until(ended(), Some(grace)).await;
+                        futures::future::join_all(
+                            pushes.iter().map(|p| p.reconcile_until(ended(), Some(grace))),
+                        )
+                        .await;
                     }
                 };
                 let push_fanout = async {
@@ -467,11 +544,16 @@ impl Manager {
                     }
                 };
                 let work = async {
+                    let external_secrets = futures::future::join_all(
+                        controllers
+                            .iter()
+                            .map(|c| c.reconcile_until(ended(), Some(grace))),
+                    );
                     tokio::join!(
-                        controller.reconcile_until(ended(), Some(grace)),
+                        external_secrets,
                         store_controllers,
                         fanout,
-                        pushes,
+                        push_work,
                         push_fanout
                     )
                 };
@@ -553,8 +635,14 @@ mod tests {
     fn per_object_series_are_rendered_by_the_leader_only_unless_all() {
         let series = series_with_one_ready_object();
         let (leading_tx, leading) = watch::channel(false);
-        let status =
-            |per_object| ManagerStatus::new(vec![series.clone()], leading.clone(), per_object);
+        let status = |per_object| {
+            ManagerStatus::new(
+                vec![series.clone()],
+                Vec::new(),
+                leading.clone(),
+                per_object,
+            )
+        };
         let needle = "externalsecret_status_condition{";
         assert!(
             !status(PerObjectMetrics::Leader)
@@ -578,7 +666,8 @@ mod tests {
     fn metrics_text_drops_activity_of_deleted_objects_and_keeps_the_rest() {
         let series = series_with_one_ready_object();
         let (_tx, leading) = watch::channel(true);
-        let status = ManagerStatus::new(vec![series], leading, PerObjectMetrics::Leader);
+        let status =
+            ManagerStatus::new(vec![series], Vec::new(), leading, PerObjectMetrics::Leader);
         let exporter = "externalsecret_sync_calls_total{name=\"db\",namespace=\"ns\"} 1\n\
             externalsecret_sync_calls_total{name=\"gone\",namespace=\"ns\"} 1\n\
             leader_election_master_status{name=\"external-secrets-controller\"} 1\n";

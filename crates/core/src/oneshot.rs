@@ -96,7 +96,7 @@ pub async fn sync_cluster(
 
     let set = load_stores(&client, ns, options.config.cluster_stores).await?;
 
-    let ctx = Context::new(client, options.config.clone(), registry, Arc::new(set));
+    let ctx = Context::new(client, options.config.clone(), registry, Arc::new(set)).inline_events();
     let mut results = Vec::with_capacity(external_secrets.len());
     for es in &external_secrets {
         let outcome = sync_once(es, &ctx, options.dry_run).await;

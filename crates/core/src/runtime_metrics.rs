@@ -566,7 +566,7 @@ where
     /// Reconciles the objects `mapper` names whenever an `Other` changes.
     #[must_use]
     pub fn watches<Other, I>(
-        mut self,
+        self,
         api: Api<Other>,
         wc: watcher::Config,
         mapper: impl Fn(Other) -> I + Send + Sync + 'static,
@@ -576,8 +576,23 @@ where
         I: IntoIterator<Item = ObjectRef<K>> + 'static,
         I::IntoIter: Send,
     {
-        self.triggers
-            .push(trigger_with(watcher(api, wc).touched_objects(), mapper).boxed());
+        self.watches_stream(watcher(api, wc).touched_objects(), mapper)
+    }
+
+    /// Reconciles the objects `mapper` names for every object `changes` yields (e.g. a
+    /// watcher's `touched_objects()` after the caller looked at its events).
+    #[must_use]
+    pub fn watches_stream<Other, I>(
+        mut self,
+        changes: impl Stream<Item = Result<Other, watcher::Error>> + Send + 'static,
+        mapper: impl Fn(Other) -> I + Send + Sync + 'static,
+    ) -> Self
+    where
+        Other: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+        I: IntoIterator<Item = ObjectRef<K>> + 'static,
+        I::IntoIter: Send,
+    {
+        self.triggers.push(trigger_with(changes, mapper).boxed());
         self
     }
 

@@ -94,19 +94,24 @@ pub fn is_secret_valid(es: &ExternalSecret, secret: Option<&Secret>) -> bool {
         .as_ref()
         .and_then(|l| l.get(LABEL_MANAGED))
         .is_some_and(|v| v == LABEL_MANAGED_VALUE);
+    managed && is_secret_valid_data(secret)
+}
+
+/// Whether the Secret's data-hash annotation matches its data (nobody changed the data since
+/// the ExternalSecret wrote it).
+pub(crate) fn is_secret_valid_data(secret: &Secret) -> bool {
     let data: std::collections::BTreeMap<String, Vec<u8>> = secret
         .data
         .iter()
         .flatten()
         .map(|(k, v)| (k.clone(), v.0.clone()))
         .collect();
-    let hash_ok = secret
+    secret
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(ANNOTATION_DATA_HASH))
-        .is_some_and(|h| *h == hash::secret_data_hash(&data));
-    managed && hash_ok
+        .is_some_and(|h| *h == hash::secret_data_hash(&data))
 }
 
 /// When to look at the ExternalSecret again after a successful (or skipped) reconcile;
@@ -150,7 +155,15 @@ pub fn requeue_after(es: &ExternalSecret, now: Timestamp, jitter: f64) -> Option
 /// object after a restart or failover.
 #[derive(Debug, Default)]
 pub struct RefreshLedger {
-    seen: std::sync::Mutex<std::collections::HashMap<String, (Timestamp, Duration)>>,
+    seen: std::sync::Mutex<std::collections::HashMap<String, Refreshed>>,
+}
+
+/// One remembered refresh: when, the interval then, and the `syncedResourceVersion` written.
+#[derive(Debug, Clone)]
+struct Refreshed {
+    at: Timestamp,
+    interval: Duration,
+    synced: Option<String>,
 }
 
 /// Entries are pruned once the ledger holds more than this many.
@@ -167,14 +180,46 @@ impl RefreshLedger {
     /// ledger drops entries overdue by more than their interval plus ten minutes: those
     /// objects were deleted (or are refreshed from their stored time, which is as good).
     pub fn record(&self, uid: &str, at: Timestamp, interval: Duration) {
+        self.insert(
+            uid,
+            Refreshed {
+                at,
+                interval,
+                synced: None,
+            },
+        );
+    }
+
+    /// Remembers a successful sync of `es` as it is now, at `at`: its refresh time and the
+    /// `syncedResourceVersion` the status got. Until the watch cache shows that status, a look
+    /// at the cached object (an event of the Secret just written, a requeue) then sees the
+    /// sync instead of an object that looks never synced, and reads nothing again.
+    pub fn record_sync(&self, es: &ExternalSecret, at: Timestamp) {
+        let Some(uid) = es.metadata.uid.as_deref() else {
+            return;
+        };
+        let interval = es.spec.refresh_interval().unwrap_or_default();
+        let synced = Some(current_resource_version(es));
+        self.insert(
+            uid,
+            Refreshed {
+                at,
+                interval,
+                synced,
+            },
+        );
+    }
+
+    fn insert(&self, uid: &str, entry: Refreshed) {
         let Ok(mut seen) = self.seen.lock() else {
             return;
         };
-        seen.insert(uid.to_owned(), (at, interval));
+        let at = entry.at;
+        seen.insert(uid.to_owned(), entry);
         if seen.len() > LEDGER_PRUNE_AT {
-            seen.retain(|_, (t, interval)| {
-                let keep = interval.saturating_mul(2) + Duration::from_secs(600);
-                Duration::try_from(at.duration_since(*t)).unwrap_or(Duration::ZERO) <= keep
+            seen.retain(|_, r| {
+                let keep = r.interval.saturating_mul(2) + Duration::from_secs(600);
+                Duration::try_from(at.duration_since(r.at)).unwrap_or(Duration::ZERO) <= keep
             });
         }
     }
@@ -206,14 +251,27 @@ impl RefreshLedger {
         let Some(uid) = es.metadata.uid.as_deref() else {
             return Cow::Borrowed(es);
         };
-        let remembered = self
-            .seen
-            .lock()
-            .ok()
-            .and_then(|s| s.get(uid).map(|(t, _)| *t));
-        let Some(remembered) = remembered else {
+        let remembered = self.seen.lock().ok().and_then(|s| s.get(uid).cloned());
+        let Some(Refreshed {
+            at: remembered,
+            synced,
+            ..
+        }) = remembered
+        else {
             return Cow::Borrowed(es);
         };
+        // This process synced the object as it is now, but the cached copy predates the
+        // status it wrote: use what was written.
+        let current = current_resource_version(es);
+        if synced.as_deref() == Some(current.as_str()) && synced_version(es) != synced.as_deref() {
+            let mut moved = es.clone();
+            let status = moved.status.get_or_insert_with(Default::default);
+            status.synced_resource_version = synced;
+            status.refresh_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                remembered,
+            ));
+            return Cow::Owned(moved);
+        }
         // Only a synced object has a stored time worth moving; an object that was never synced
         // (or whose spec changed) is refreshed on its own rules.
         let Some(status) = es.status.as_ref() else {
@@ -343,6 +401,37 @@ mod tests {
             requeue_after(&never, at(0), 0.0),
             Some(Duration::from_secs(600))
         );
+    }
+
+    #[test]
+    fn a_sync_is_seen_before_the_cache_shows_its_status() {
+        let mut es = with_interval("1m");
+        es.metadata.uid = Some("u1".into());
+        let ledger = RefreshLedger::new();
+        assert!(
+            should_refresh(&ledger.effective(&es), at(1)),
+            "never synced"
+        );
+        ledger.record_sync(&es, at(0));
+        // The watch cache still holds the object without the status just written.
+        let seen = ledger.effective(&es);
+        assert!(!should_refresh(&seen, at(1)));
+        assert_eq!(
+            requeue_after(&seen, at(1), 0.0),
+            Some(Duration::from_secs(59))
+        );
+        assert!(
+            should_refresh(&seen, at(61)),
+            "due again after the interval"
+        );
+
+        // A change to the object after that sync is not covered.
+        let mut changed = es.clone();
+        changed.metadata.generation = Some(7);
+        assert!(should_refresh(&ledger.effective(&changed), at(1)));
+        let mut relabelled = es.clone();
+        relabelled.metadata.labels = Some([("team".to_owned(), "a".to_owned())].into());
+        assert!(should_refresh(&ledger.effective(&relabelled), at(1)));
     }
 
     #[test]

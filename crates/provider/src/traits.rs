@@ -378,6 +378,14 @@ pub trait SecretsClient: Send + Sync {
     /// A live check of the store.
     async fn validate(&self) -> Result<ValidationResult, ProviderError>;
 
+    /// Whether [`SecretsClient::get_secret`] on a pushed remote key reads back what
+    /// [`SecretsClient::push_secret`] wrote, without side effects, so that a push can compare
+    /// before it writes. True for stores; false where reading and pushing are the same request
+    /// to the same endpoint (the webhook provider), where a push is sent without comparing.
+    fn reads_back_pushes(&self) -> bool {
+        true
+    }
+
     /// Releases resources.
     async fn close(&self) -> Result<(), ProviderError> {
         Ok(())

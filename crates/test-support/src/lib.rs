@@ -4,6 +4,7 @@
 //!   port; a missing tool fails the test with the command that installs it, never skips it.
 //! - [`process`]: a real server (OpenBao, moto, goiardi) run under a watchdog that stops it
 //!   when the test process exits, its log, and the wait until it is ready.
+//! - [`moto`]: `moto_server`, the AWS emulator, started and waited for.
 //! - [`python`]: the interpreter of a Python oracle (`$ESO_PYTHON`, `.venv-emu`), checked
 //!   to import what the oracle needs.
 //! - [`tls`]: a CA and a server certificate made with `openssl` at test time.
@@ -17,6 +18,7 @@
 
 pub mod chart;
 pub mod metrics;
+pub mod moto;
 pub mod process;
 pub mod python;
 pub mod tls;

@@ -767,8 +767,9 @@ fn provider_key(store: &eso_provider::StoreInfo) -> String {
 }
 
 /// Whether the item must be written: `IfNotExists` asks whether the remote value exists;
-/// `Replace` reads it and compares, unless the provider cannot read or the entry carries
-/// metadata (which only the provider can compare).
+/// `Replace` reads it and compares, unless the provider cannot read, cannot read back what it
+/// pushed (a webhook's read is its push request), or the entry carries metadata (which only
+/// the provider can compare).
 async fn needs_write(
     ctx: &PushContext,
     client: &dyn SecretsClient,
@@ -787,7 +788,7 @@ async fn needs_write(
                 .registry
                 .for_store(store)
                 .is_ok_and(|p| p.capabilities() == SecretStoreCapabilities::WriteOnly);
-            if item.request.metadata.is_some() || write_only {
+            if item.request.metadata.is_some() || write_only || !client.reads_back_pushes() {
                 return Ok(true);
             }
             ctx.calls.reads.fetch_add(1, Relaxed);

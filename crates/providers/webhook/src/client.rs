@@ -196,4 +196,10 @@ impl SecretsClient for WebhookClient {
         // A webhook has no side-effect-free call to check it with; upstream reports Unknown.
         Ok(ValidationResult::Unknown)
     }
+
+    /// Reading and pushing are the same request to the same URL: a "read" before a push
+    /// would send the push's request without the value.
+    fn reads_back_pushes(&self) -> bool {
+        false
+    }
 }

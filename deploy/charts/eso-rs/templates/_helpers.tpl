@@ -49,11 +49,19 @@ The cluster-scoped controllers run only when the operator watches every namespac
 operator turns them off itself under --namespace); "true" or empty.
 */}}
 {{- define "eso-rs.clusterStores" -}}
-{{- if and .Values.processClusterStore (not .Values.scopedNamespace) }}true{{ end }}
+{{- if and .Values.processClusterStore (not (include "eso-rs.scopedNamespaces" .)) }}true{{ end }}
 {{- end }}
 
 {{- define "eso-rs.clusterExternalSecrets" -}}
-{{- if and .Values.processClusterExternalSecret (not .Values.scopedNamespace) }}true{{ end }}
+{{- if and .Values.processClusterExternalSecret (not (include "eso-rs.scopedNamespaces" .)) }}true{{ end }}
+{{- end }}
+
+{{/* The watched namespaces, comma-separated (scopedNamespace, then scopedNamespaces); empty: all. */}}
+{{- define "eso-rs.scopedNamespaces" -}}
+{{- $all := list }}
+{{- with .Values.scopedNamespace }}{{ $all = append $all . }}{{ end }}
+{{- range .Values.scopedNamespaces }}{{ $all = append $all . }}{{ end }}
+{{- $all | uniq | join "," }}
 {{- end }}
 
 {{/* Refused value combinations (included by deployment.yaml; one fail aborts the whole render). */}}
@@ -61,8 +69,8 @@ operator turns them off itself under --namespace); "true" or empty.
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElect) }}
 {{- fail (printf "replicaCount is %d but leaderElect is false: every replica would reconcile and they would race on each Secret and status; set leaderElect: true (the default) or replicaCount: 1" (int .Values.replicaCount)) }}
 {{- end }}
-{{- if and .Values.scopedRBAC (not .Values.scopedNamespace) }}
-{{- fail "scopedRBAC: true needs scopedNamespace: the namespace the Role grants access to" }}
+{{- if and .Values.scopedRBAC (not (include "eso-rs.scopedNamespaces" .)) }}
+{{- fail "scopedRBAC: true needs scopedNamespace or scopedNamespaces: the namespaces the Roles grant access to" }}
 {{- end }}
 {{- if and .Values.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "serviceMonitor.enabled needs metrics.service.enabled: the ServiceMonitor scrapes that Service" }}

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
@@ -23,25 +22,10 @@ use eso_provider::{
 use eso_provider_aws::{AwsConfig, AwsProvider};
 use eso_test_support::metrics::ApiCalls;
 use eso_test_support::process::Watched;
-use eso_test_support::tools::{Tool, venv_emu};
 use tokio::sync::OnceCell;
 
 pub const NS: &str = "default";
 pub const REGION: &str = "eu-west-1";
-const INSTALL: &str = "from the repository root: python3 -m venv .venv-emu && \
-                       .venv-emu/bin/pip install 'moto[server]==5.2.5'";
-
-fn moto_binary() -> PathBuf {
-    Tool {
-        env: "ESO_MOTO_BIN",
-        name: "moto_server",
-        what: "`moto_server`",
-        also: &[venv_emu("moto_server")],
-        install: INSTALL,
-    }
-    .find()
-}
-
 pub use eso_test_support::tools::free_port;
 
 /// One running `moto_server`.
@@ -65,46 +49,20 @@ impl Moto {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        Self::start_on(free_port(), env).await
+        Self::start_on(free_port(), env)
     }
 
-    async fn start_on(port: u16, env: Vec<(String, String)>) -> Self {
-        let bin = moto_binary();
+    fn start_on(port: u16, env: Vec<(String, String)>) -> Self {
         // Under target/tmp: the shared server lives in a static, which is never dropped, so
         // its log is not removed; this keeps it out of /tmp and available after a failure.
         let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
-        let args = [
-            "-H".to_owned(),
-            "127.0.0.1".to_owned(),
-            "-p".to_owned(),
-            port.to_string(),
-        ];
-        let process = Watched::spawn("moto", &bin, args, &env, &log, INSTALL);
-        let mut server = Self {
+        let process = eso_test_support::moto::start_moto(port, &env, &log);
+        Self {
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             env,
             log,
             process,
-        };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        loop {
-            if http
-                .get(format!("{}/moto-api/", self.endpoint))
-                .send()
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            self.process.assert_starting(deadline);
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -171,7 +129,7 @@ impl Moto {
     /// Starts a fresh (empty) server on the same port.
     pub async fn restart(&mut self) {
         self.stop();
-        let fresh = Box::pin(Self::start_on(self.port, self.env.clone())).await;
+        let fresh = Self::start_on(self.port, self.env.clone());
         *self = fresh;
     }
 
