@@ -107,6 +107,37 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used so far; 0 when it cannot be read.
+fn cpu_secs(pid: u32) -> f64 {
+    // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name; in clock ticks
+    // of 1/100 s (USER_HZ on Linux).
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// The control plane's processes (`run/<name>.pid` next to the kubeconfig, as up.sh writes
+/// them), by name; empty for a cluster started elsewhere.
+fn control_plane_pids(kubeconfig: &Path) -> Vec<(&'static str, u32)> {
+    let Some(dir) = kubeconfig.parent() else {
+        return Vec::new();
+    };
+    ["kube-apiserver", "etcd"]
+        .into_iter()
+        .filter_map(|name| {
+            let pid = std::fs::read_to_string(dir.join("run").join(format!("{name}.pid"))).ok()?;
+            Some((name, pid.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -256,6 +287,8 @@ struct Row {
     calls: BTreeMap<(String, String), f64>,
     steady_writes: Option<(usize, usize)>,
     rss_kib: u64,
+    /// CPU seconds used until all were Ready, by process.
+    cpu: Vec<(&'static str, f64)>,
 }
 
 async fn run(cluster: &Cluster, client: &kube::Client, n: usize, steady: bool) -> Row {
@@ -358,6 +391,8 @@ async fn run(cluster: &Cluster, client: &kube::Client, n: usize, steady: bool) -
         .spawn()
         .unwrap();
     let pid = operator.id();
+    let plane = control_plane_pids(&cluster.kubeconfig);
+    let plane_before: Vec<f64> = plane.iter().map(|(_, p)| cpu_secs(*p)).collect();
     let started = Instant::now();
     loop {
         if ready_names.lock().unwrap().len() >= n {
@@ -370,6 +405,10 @@ async fn run(cluster: &Cluster, client: &kube::Client, n: usize, steady: bool) -
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ready = started.elapsed();
+    let mut cpu = vec![("eso-operator", cpu_secs(pid))];
+    for ((name, p), before) in plane.iter().zip(plane_before) {
+        cpu.push((name, cpu_secs(*p) - before));
+    }
     watch.abort();
     let calls = requests_by_verb(&scrape(port).await);
 
@@ -405,6 +444,7 @@ async fn run(cluster: &Cluster, client: &kube::Client, n: usize, steady: bool) -
         calls,
         steady_writes,
         rss_kib,
+        cpu,
     }
 }
 
@@ -433,6 +473,17 @@ async fn main() {
             "N={n}: floor {:.1} s, all Ready {:.1} s",
             row.floor.as_secs_f64(),
             row.ready.as_secs_f64()
+        );
+        let cpu: Vec<String> = row
+            .cpu
+            .iter()
+            .map(|(name, secs)| format!("{name} {secs:.1} s"))
+            .collect();
+        println!(
+            "N={n}: CPU used until all Ready ({:.1} s of wall time, {} cores): {}",
+            row.ready.as_secs_f64(),
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+            cpu.join(", ")
         );
         rows.push(row);
     }

@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 
 /// Events waiting to be published at most; more are dropped.
 pub const EVENT_QUEUE: usize = 1024;
-/// Events published at once.
-const IN_FLIGHT: usize = 4;
+/// Events published at once: one, as client-go's broadcaster writes them (one goroutine per
+/// sink, 1,000 queued at most), so that a burst of Events takes a small share of the API
+/// server while objects converge.
+const IN_FLIGHT: usize = 1;
 
 /// Counter of Events dropped because the queue was full.
 pub const EVENTS_DROPPED: &str = "eso_events_dropped_total";

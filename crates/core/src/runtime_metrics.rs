@@ -533,8 +533,11 @@ where
         // reads (spec, labels, annotations, deletion), not by the status the controller itself
         // just wrote: as controller-runtime's GenerationChanged | LabelChanged |
         // AnnotationChanged predicates do.
+        // managedFields are often the larger part of an object and nothing reconciled reads
+        // them: the cache does not keep them.
+        let stripped = watcher(api, wc).modify(|o: &mut K| o.meta_mut().managed_fields = None);
         let own = trigger_self(
-            reflector::reflector(writer, watcher(api, wc))
+            reflector::reflector(writer, stripped)
                 .applied_objects()
                 .predicate_filter(reconciled_part::<K>, Default::default()),
             (),
