@@ -395,6 +395,16 @@ async fn run(args: RunArgs) -> Result<()> {
         .endpoints_from(args.aws_endpoint_url.clone(), |name| {
             std::env::var(name).ok()
         });
+    let generators = eso_providers::generators()
+        .with(std::sync::Arc::new(
+            eso_provider_aws::generators::StsSessionTokenGenerator::new().config(aws.clone()),
+        ))
+        .with(std::sync::Arc::new(
+            eso_provider_aws::generators::EcrAuthorizationTokenGenerator::new()
+                .config(aws.clone())
+                .ecr_endpoint(std::env::var("AWS_ECR_ENDPOINT").ok())
+                .ecr_public_endpoint(std::env::var("AWS_ECR_PUBLIC_ENDPOINT").ok()),
+        ));
     let providers = eso_providers::builtin().with(std::sync::Arc::new(
         eso_provider_aws::AwsProvider::new().config(aws),
     ));
@@ -403,7 +413,8 @@ async fn run(args: RunArgs) -> Result<()> {
     let manager = Manager::new(
         client,
         providers,
-        manager_config(&args, identity.clone(), lease_config, lease_namespace),
+        manager_config(&args, identity.clone(), lease_config, lease_namespace)
+            .generators(generators),
     )?;
     let status = manager.status();
 

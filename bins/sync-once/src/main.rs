@@ -103,6 +103,23 @@ impl ProviderArgs {
             });
         eso_providers::builtin().with(Arc::new(AwsProvider::new().config(aws)))
     }
+
+    /// The built-in generator kinds, the AWS ones pointed at the configured endpoints.
+    fn generators(&self) -> eso_core::GeneratorRegistry {
+        let aws = AwsConfig::default().endpoints_from(self.aws_endpoint_url.clone(), |name| {
+            std::env::var(name).ok()
+        });
+        eso_providers::generators()
+            .with(Arc::new(
+                eso_providers::aws::generators::StsSessionTokenGenerator::new().config(aws.clone()),
+            ))
+            .with(Arc::new(
+                eso_providers::aws::generators::EcrAuthorizationTokenGenerator::new()
+                    .config(aws)
+                    .ecr_endpoint(std::env::var("AWS_ECR_ENDPOINT").ok())
+                    .ecr_public_endpoint(std::env::var("AWS_ECR_PUBLIC_ENDPOINT").ok()),
+            ))
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -288,7 +305,9 @@ async fn run_inner(args: RunArgs) -> ExitCode {
         },
         selector: args.selector.clone(),
         dry_run: args.dry_run,
-        config: ControllerConfig::default().controller_class(args.controller_class.clone()),
+        config: ControllerConfig::default()
+            .controller_class(args.controller_class.clone())
+            .generators(args.providers.generators()),
     };
     let results = match sync_cluster(client, args.providers.registry(), options).await {
         Ok(r) => r,

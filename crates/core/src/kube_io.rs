@@ -86,7 +86,7 @@ impl StoreLookup for CachedStores {
 }
 
 /// Maps a kube error to a provider error by HTTP status.
-fn kube_error(what: String, e: kube::Error) -> ProviderError {
+pub(crate) fn kube_error(what: String, e: kube::Error) -> ProviderError {
     let status = match &e {
         kube::Error::Api(s) => Some(s.code),
         _ => None,

@@ -146,6 +146,7 @@ pub async fn render_all(set: &ManifestSet, registry: &ProviderRegistry) -> Vec<R
         config_maps: set,
         clients: &clients,
         transformer: &crate::template::GoTemplates,
+        generators: None,
     };
     let mut out = Vec::with_capacity(set.external_secrets.len());
     for sourced in &set.external_secrets {

@@ -313,6 +313,7 @@ impl PushContext {
             config_maps: &self.secrets,
             clients: &self.clients,
             transformer: &crate::template::GoTemplates,
+            generators: None,
         }
     }
 

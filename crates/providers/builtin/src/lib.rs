@@ -33,6 +33,7 @@
 //! assert!(registry.keys().any(|key| key == "aws"));
 //! ```
 
+pub use eso_generator::GeneratorRegistry;
 pub use eso_provider::ProviderRegistry;
 
 #[cfg(feature = "aws")]
@@ -98,6 +99,40 @@ pub fn builtin() -> ProviderRegistry {
     }
     #[cfg(feature = "webhook")]
     registry.register(std::sync::Arc::new(webhook::WebhookProvider::new()));
+    registry
+}
+
+/// The generator kinds (`sourceRef.generatorRef`) built in: those of [`eso_generator::builtin`]
+/// (`Password`, `UUID`, `SSHKey`, `Fake`) plus, under the same features as their providers,
+/// `ECRAuthorizationToken` and `STSSessionToken` (`aws`), `VaultDynamicSecret` (`vault`) and
+/// `Webhook` (`webhook`), with default settings. Replace a kind that needs settings (the AWS
+/// endpoints) with [`GeneratorRegistry::with`].
+///
+/// ```
+/// let kinds: Vec<_> = eso_providers::generators().kinds().map(|k| k.as_str()).collect();
+/// assert!(kinds.contains(&"Password"));
+/// ```
+#[must_use]
+pub fn generators() -> GeneratorRegistry {
+    #[allow(unused_mut)] // with no provider feature on, only eso-generator's kinds
+    let mut registry = eso_generator::builtin();
+    #[cfg(feature = "aws")]
+    {
+        registry.register(std::sync::Arc::new(
+            aws::generators::StsSessionTokenGenerator::new(),
+        ));
+        registry.register(std::sync::Arc::new(
+            aws::generators::EcrAuthorizationTokenGenerator::new(),
+        ));
+    }
+    #[cfg(feature = "vault")]
+    registry.register(std::sync::Arc::new(
+        vault::generators::VaultDynamicSecretGenerator::new(),
+    ));
+    #[cfg(feature = "webhook")]
+    registry.register(std::sync::Arc::new(
+        webhook::generators::WebhookGenerator::new(),
+    ));
     registry
 }
 
