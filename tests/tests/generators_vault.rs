@@ -14,6 +14,9 @@ use eso_api::ExternalSecret;
 use eso_api::generators::GeneratorState;
 use eso_tests::{RunningController, TEST_MANAGER, TestCluster, eventually, install_crds};
 use k8s_openapi::api::core::v1::Secret;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::json;
@@ -88,8 +91,19 @@ where
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_the_external_secret_revokes_the_vault_lease_and_removes_its_states() {
+struct Setup {
+    bao: Bao,
+    secrets: Api<Secret>,
+    ess: Api<ExternalSecret>,
+    states: Api<GeneratorState>,
+    _cluster: TestCluster,
+    client: kube::Client,
+    ns: String,
+}
+
+/// OpenBao with a PKI role, the AppRole Secret, a VaultDynamicSecret `cert` issuing
+/// certificates, and an ExternalSecret `tls` using it with `refresh_interval`.
+async fn setup(refresh_interval: &str) -> Setup {
     let (bao, role_id, secret_id) = openbao().await;
     let cluster = TestCluster::new().await.unwrap();
     let client = cluster.client();
@@ -100,7 +114,6 @@ async fn deleting_the_external_secret_revokes_the_vault_lease_and_removes_its_st
     let states: Api<GeneratorState> = Api::namespaced(client.clone(), &ns);
     let dynamic: Api<eso_api::generators::VaultDynamicSecret> =
         Api::namespaced(client.clone(), &ns);
-
     apply_json(
         &secrets,
         json!({"apiVersion": "v1", "kind": "Secret",
@@ -134,7 +147,7 @@ async fn deleting_the_external_secret_revokes_the_vault_lease_and_removes_its_st
             "kind": "ExternalSecret",
             "metadata": {"name": "tls", "namespace": ns},
             "spec": {
-                "refreshInterval": "1h",
+                "refreshInterval": refresh_interval,
                 "target": {"name": "tls-cert"},
                 "dataFrom": [{"sourceRef": {"generatorRef": {
                     "apiVersion": "generators.external-secrets.io/v1alpha1",
@@ -145,9 +158,139 @@ async fn deleting_the_external_secret_revokes_the_vault_lease_and_removes_its_st
         }),
     )
     .await;
+    Setup {
+        bao,
+        secrets,
+        ess,
+        states,
+        _cluster: cluster,
+        client,
+        ns,
+    }
+}
 
-    let config = eso_core::ControllerConfig::default().generators(eso_providers::generators());
-    let controller = RunningController::start_with(client.clone(), config, &ns);
+impl Setup {
+    async fn serial(&self) -> Option<String> {
+        let data = self.secrets.get_opt("tls-cert").await.ok()??.data?;
+        Some(String::from_utf8(data.get("serial_number")?.0.clone()).unwrap())
+    }
+
+    async fn states(&self) -> Vec<GeneratorState> {
+        self.states
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    async fn lease_live(&self, lease: &str) -> bool {
+        let (status, _) = self
+            .bao
+            .call("PUT", "sys/leases/lookup", Some(json!({"lease_id": lease})))
+            .await;
+        status == 200
+    }
+}
+
+fn lease_of(state: &GeneratorState) -> String {
+    state.spec.state["leaseId"].as_str().unwrap().to_owned()
+}
+
+fn controller(s: &Setup, grace: Duration) -> RunningController {
+    let config = eso_core::ControllerConfig::default()
+        .generators(eso_providers::generators())
+        .generator_state_grace(grace);
+    RunningController::start_with(s.client.clone(), config, &s.ns)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn superseded_leases_wait_out_the_grace_period_and_their_number_is_bounded() {
+    let s = setup("2s").await;
+    let controller = controller(&s, Duration::from_secs(3600));
+    // Rotations: every state ever seen, and the most seen at once.
+    let mut serials: Vec<String> = Vec::new();
+    let mut leases: BTreeSet<String> = BTreeSet::new();
+    let mut most = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while serials.len() < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for rotations: {serials:?}"
+        );
+        if let Some(serial) = s.serial().await
+            && serials.last() != Some(&serial)
+        {
+            serials.push(serial);
+        }
+        let states = s.states().await;
+        most = most.max(states.len());
+        leases.extend(states.iter().map(lease_of));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    controller.stop().await;
+    // Three at rest; a fourth exists only within the sync that rotates (the new state is
+    // written before the oldest superseded one is released).
+    assert!(most <= 4, "{most} GeneratorStates at once");
+    let remaining: BTreeSet<String> = s.states().await.iter().map(lease_of).collect();
+    assert!(remaining.len() <= 3, "{remaining:?}");
+    // Leases beyond the bound were revoked although their grace period had not ended; the
+    // ones still recorded are live.
+    let mut revoked = 0;
+    for lease in &leases {
+        let live = s.lease_live(lease).await;
+        assert_eq!(live, remaining.contains(lease), "{lease}");
+        revoked += usize::from(!live);
+    }
+    assert!(revoked >= 2, "{revoked} of {} leases revoked", leases.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_lease_is_revoked_after_the_grace_period() {
+    let s = setup("3s").await;
+    let controller = controller(&s, Duration::from_secs(1));
+    eventually("a first certificate", || async {
+        s.serial().await.is_some()
+    })
+    .await
+    .unwrap();
+    let first = s.states().await;
+    assert_eq!(first.len(), 1);
+    let first_lease = lease_of(&first[0]);
+    // The next rotation supersedes it; a second later it is revoked and its state deleted,
+    // while the current one stays.
+    eventually("the superseded lease to be revoked", || async {
+        !s.lease_live(&first_lease).await
+    })
+    .await
+    .unwrap();
+    eventually("its GeneratorState to be deleted", || async {
+        s.states()
+            .await
+            .iter()
+            .all(|st| st.name_any() != first[0].name_any())
+    })
+    .await
+    .unwrap();
+    // The current value's state has no deadline and its lease is live.
+    eventually("one current state with a live lease", || async {
+        let current: Vec<GeneratorState> = s
+            .states()
+            .await
+            .into_iter()
+            .filter(|st| st.spec.garbage_collection_deadline.is_none())
+            .collect();
+        current.len() == 1 && s.lease_live(&lease_of(&current[0])).await
+    })
+    .await
+    .unwrap();
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_external_secret_revokes_the_vault_lease_and_removes_its_states() {
+    let s = setup("1h").await;
+    let controller = controller(&s, Duration::from_secs(600));
+    let (secrets, ess, states, bao) = (&s.secrets, &s.ess, &s.states, &s.bao);
     eventually("the certificate in the target Secret", || async {
         secrets
             .get_opt("tls-cert")

@@ -149,6 +149,7 @@ pub struct Context {
     secrets: ApiSecretReader,
     tokens: ApiTokens,
     generator_objects: crate::generate::ApiGenerators,
+    webhook_secrets: ApiSecretReader,
     recorder: Recorder,
     failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
     series: Arc<StatusSeries>,
@@ -252,6 +253,9 @@ impl Context {
             secrets: ApiSecretReader::new(client.clone()).tenancy(config.tenancy),
             tokens: ApiTokens::new(client.clone()).tenancy(config.tenancy),
             generator_objects: crate::generate::ApiGenerators::new(client.clone()),
+            webhook_secrets: ApiSecretReader::new(client.clone())
+                .tenancy(config.tenancy)
+                .require_label("external-secrets.io/type", "webhook"),
             health: ApiHealth::new(client.clone()),
             client,
             config,
@@ -674,6 +678,7 @@ async fn sync(
         objects: &ctx.generator_objects,
         previous: &previous,
         now: started,
+        webhook_secrets: Some(&ctx.webhook_secrets),
     });
     let mut fetched = match fetch(fetch_ctx, es).await {
         Ok(f) => f,

@@ -362,6 +362,9 @@ pub struct GeneratorFetch<'a> {
     pub previous: &'a GeneratedValues,
     /// The time of this sync.
     pub now: Timestamp,
+    /// What `Webhook` generators read Secrets through (upstream reads only Secrets labelled
+    /// `external-secrets.io/type: webhook`); `None`: the fetch's reader.
+    pub webhook_secrets: Option<&'a dyn SecretReader>,
 }
 
 /// A value generated in this sync (not stored yet).
@@ -558,6 +561,12 @@ pub(crate) async fn generate_entry(
         Some(ns) => GeneratorObject::namespaced(resolved.kind, &generator.name, ns),
         None => GeneratorObject::cluster(resolved.kind, &generator.name),
     };
+    let mut readers = readers;
+    if resolved.kind == GeneratorKind::Webhook
+        && let Some(webhook_secrets) = gen_ctx.webhook_secrets
+    {
+        readers.secrets = webhook_secrets;
+    }
     let generated = gen_ctx
         .registry
         .generate(
