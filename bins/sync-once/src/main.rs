@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use eso_core::api::duration::{format_go_duration, parse_go_duration};
 use eso_core::{
     ControllerConfig, ManifestError, ManifestSet, OneShotOptions, ProviderRegistry,
-    PushSyncOutcome, Rendered, SyncOutcome, push_cluster, render_all, sync_cluster,
+    PushSyncOutcome, Rendered, SyncOutcome, push_cluster, render_all_with_generators, sync_cluster,
 };
 use eso_provider_aws::{AwsConfig, AwsProvider};
 
@@ -250,7 +250,7 @@ async fn render(args: RenderArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let registry = args.providers.registry();
-    let rendered = render_all(&set, &registry).await;
+    let rendered = render_all_with_generators(&set, &registry, &args.providers.generators()).await;
     match print_rendered(&rendered, args.output) {
         Ok(failed) if failed => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,

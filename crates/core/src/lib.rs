@@ -15,7 +15,7 @@
 //! | task | items |
 //! |---|---|
 //! | read manifests | [`ManifestSet`] ([`ManifestSet::new`], [`ManifestSet::add_text`]), [`ManifestError`], [`Source`], [`Sourced`] |
-//! | render offline | [`render_all`] → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
+//! | render offline | [`render_all`] (or [`render_all_with_generators`]) → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
 //! | sync a cluster once | [`sync_cluster`] with [`OneShotOptions`] and [`ControllerConfig`] (with [`ReadSharing`], [`RefreshTimeWrites`]) → [`OneShotResult`] with a [`SyncOutcome`], or a [`ListError`] |
 //! | push a cluster's PushSecrets once | [`push_cluster`] with [`OneShotOptions`] → [`PushOneShotResult`] with a [`PushSyncOutcome`], or a [`ListError`] |
 //! | run the controllers | [`Manager`] ([`Manager::new`], [`Manager::status`], [`Manager::run`]) with [`ManagerConfig`] ([`LeaseConfig`], [`PerObjectMetrics`]) → [`ManagerStatus`] for health and metrics endpoints, or a [`ManagerError`] |
@@ -188,7 +188,7 @@ struct EmbeddingGuide;
 
 // Reading manifests and rendering offline.
 pub use manifests::{ManifestError, ManifestSet, Source, Sourced};
-pub use render::{RenderError, Rendered, render_all};
+pub use render::{RenderError, Rendered, render_all, render_all_with_generators};
 
 // Why a render or a sync failed.
 pub use fetch::FetchError;
