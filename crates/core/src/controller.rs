@@ -312,13 +312,10 @@ impl Context {
         }
     }
 
-    fn generated_store<'a>(
-        &'a self,
-        es: &'a ExternalSecret,
-    ) -> crate::generate::GeneratedStore<'a> {
+    fn generated_store(&self, es: &ExternalSecret) -> crate::generate::GeneratedStore<'_> {
         crate::generate::GeneratedStore {
             client: &self.client,
-            es,
+            owner: crate::generate::Owner::external_secret(es),
             registry: &self.config.generators,
             readers: self.generator_readers(),
             grace: self.config.generator_state_grace,

@@ -607,7 +607,20 @@ async fn generate_all(
                 outcome.current.entries.insert(key.clone(), stored);
                 data
             }
-            None => match generate_entry(gen_ctx, readers, es, key, generator).await {
+            None => match generate_entry(
+                gen_ctx,
+                readers,
+                es.metadata.namespace.as_deref().unwrap_or("default"),
+                &format!(
+                    "ExternalSecret \"{}/{}\"",
+                    es.metadata.namespace.as_deref().unwrap_or("default"),
+                    es.metadata.name.as_deref().unwrap_or_default()
+                ),
+                key,
+                generator,
+            )
+            .await
+            {
                 Ok((data, fresh)) => {
                     let entry = GeneratedEntry::new(
                         format!("{}/{}", generator.kind, generator.name),

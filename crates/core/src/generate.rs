@@ -55,11 +55,87 @@ pub const LABEL_GENERATOR_ENTRY: &str = "generators.external-secrets.io/entry";
 pub const FINALIZER: &str = "generators.external-secrets.io/cleanup";
 /// Field manager of the generated Secret and of GeneratorStates.
 pub const FIELD_MANAGER: &str = "external-secrets-generators";
+/// Label on the generated Secret and on GeneratorStates of a PushSecret's generator: the
+/// PushSecret they belong to.
+pub const LABEL_GENERATED_FOR_PUSH: &str = "generators.external-secrets.io/push-secret";
 /// How many superseded GeneratorStates per stateful generator entry wait for their grace
 /// period; an older one is cleaned up at once.
 pub const MAX_SUPERSEDED_PER_ENTRY: usize = 2;
 /// The default grace period of a superseded GeneratorState.
 pub const DEFAULT_STATE_GRACE: Duration = Duration::from_secs(600);
+
+/// The object generated values belong to: an ExternalSecret or a PushSecret.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    /// `ExternalSecret` or `PushSecret`.
+    pub kind: &'static str,
+    /// The owner's API resource (for the finalizer).
+    pub resource: ApiResource,
+    /// Its name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its uid.
+    pub uid: Option<String>,
+    /// The controller owner reference to it.
+    pub owner_ref: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
+    /// Whether it carries [`FINALIZER`].
+    pub has_finalizer: bool,
+    /// The label naming it on the generated Secret and the GeneratorStates.
+    pub label: &'static str,
+    /// The generated Secret's name.
+    pub secret_name: String,
+}
+
+impl Owner {
+    fn of<K: Resource<DynamicType = ()>>(
+        obj: &K,
+        kind: &'static str,
+        label: &'static str,
+        secret_name: String,
+    ) -> Self {
+        let meta = obj.meta();
+        Self {
+            kind,
+            resource: ApiResource::erase::<K>(&()),
+            name: meta.name.clone().unwrap_or_default(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            uid: meta.uid.clone(),
+            owner_ref: obj.controller_owner_ref(&()),
+            has_finalizer: meta.finalizers.iter().flatten().any(|f| f == FINALIZER),
+            label,
+            secret_name,
+        }
+    }
+
+    /// The owner of an ExternalSecret's generated values.
+    #[must_use]
+    pub fn external_secret(es: &ExternalSecret) -> Self {
+        Self::of(
+            es,
+            "ExternalSecret",
+            LABEL_GENERATED_FOR,
+            generated_secret_name(&es.name_any()),
+        )
+    }
+
+    /// The owner of a PushSecret's generated values.
+    #[must_use]
+    pub fn push_secret(ps: &eso_api::PushSecret) -> Self {
+        Self::of(
+            ps,
+            "PushSecret",
+            LABEL_GENERATED_FOR_PUSH,
+            bounded(&format!("{}-push-generated", ps.name_any()), 253),
+        )
+    }
+
+    /// `ExternalSecret "ns/name"`, for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!("{} \"{}/{}\"", self.kind, self.namespace, self.name)
+    }
+}
 
 /// Reads generator objects: a kind of the generators group in a namespace, or a
 /// `ClusterGenerator` (`namespace` `None`).
@@ -323,32 +399,64 @@ pub fn entry_key(generator: &GeneratorRef, occurrence: usize) -> String {
     )
 }
 
-/// Whether an entry's stored value must be generated again now (see the module docs).
-#[must_use]
-pub fn regeneration_due(es: &ExternalSecret, entry: &GeneratedEntry, now: Timestamp) -> bool {
-    match es.spec.refresh_policy() {
-        RefreshPolicy::CreatedOnce => false,
-        RefreshPolicy::OnChange => entry.generation != es.metadata.generation.unwrap_or_default(),
-        RefreshPolicy::Periodic => {
-            let interval = es
+/// When an owner's generated values are generated again.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshRule<'a> {
+    /// The refresh policy (a PushSecret's is `Periodic`).
+    pub policy: RefreshPolicy,
+    /// The refresh interval.
+    pub interval: Duration,
+    /// The owner's `metadata.generation`.
+    pub generation: i64,
+    /// The owner's sync windows.
+    pub windows: Option<&'a eso_api::SyncWindows>,
+}
+
+impl<'a> RefreshRule<'a> {
+    /// An ExternalSecret's rule.
+    #[must_use]
+    pub fn external_secret(es: &'a ExternalSecret) -> Self {
+        Self {
+            policy: es.spec.refresh_policy(),
+            interval: es
                 .spec
                 .refresh_interval()
-                .unwrap_or(Duration::from_secs(3600));
-            if interval.is_zero() {
-                return false;
-            }
-            let Some(at) = entry.generated_at() else {
-                return true;
-            };
-            // Times are kept in whole seconds (as `status.refreshTime`), so a refresh
-            // scheduled from them may come up to a second early.
-            let due = interval.saturating_sub(Duration::from_secs(1));
-            let span = k8s_openapi::jiff::SignedDuration::try_from(due)
-                .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
-            at.saturating_add(span).unwrap_or(Timestamp::MAX) <= now
-                && crate::sync_window::allows(es.spec.sync_windows.as_ref(), now)
+                .unwrap_or(Duration::from_secs(3600)),
+            generation: es.metadata.generation.unwrap_or_default(),
+            windows: es.spec.sync_windows.as_ref(),
         }
     }
+
+    /// Whether an entry's stored value must be generated again now (see the module docs).
+    #[must_use]
+    pub fn due(&self, entry: &GeneratedEntry, now: Timestamp) -> bool {
+        match self.policy {
+            RefreshPolicy::CreatedOnce => false,
+            RefreshPolicy::OnChange => entry.generation != self.generation,
+            RefreshPolicy::Periodic => {
+                if self.interval.is_zero() {
+                    return false;
+                }
+                let Some(at) = entry.generated_at() else {
+                    return true;
+                };
+                // Times are kept in whole seconds (as `status.refreshTime`), so a refresh
+                // scheduled from them may come up to a second early.
+                let due = self.interval.saturating_sub(Duration::from_secs(1));
+                let span = k8s_openapi::jiff::SignedDuration::try_from(due)
+                    .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+                at.saturating_add(span).unwrap_or(Timestamp::MAX) <= now
+                    && crate::sync_window::allows(self.windows, now)
+            }
+        }
+    }
+}
+
+/// Whether an ExternalSecret entry's stored value must be generated again now (see the module
+/// docs).
+#[must_use]
+pub fn regeneration_due(es: &ExternalSecret, entry: &GeneratedEntry, now: Timestamp) -> bool {
+    RefreshRule::external_secret(es).due(entry, now)
 }
 
 /// What fetching needs to use generators.
@@ -515,12 +623,11 @@ impl<'a> GeneratorReaders<'a> {
 pub(crate) async fn generate_entry(
     gen_ctx: GeneratorFetch<'_>,
     readers: GeneratorReaders<'_>,
-    es: &ExternalSecret,
+    namespace: &str,
+    owner: &str,
     key: &str,
     generator: &GeneratorRef,
 ) -> Result<(SecretData, FreshGeneration), GenerateError> {
-    let namespace = es.metadata.namespace.as_deref().unwrap_or("default");
-    let es_name = es.metadata.name.as_deref().unwrap_or_default();
     if let Some(api_version) = &generator.api_version
         && api_version != GENERATORS_API_VERSION
     {
@@ -545,14 +652,12 @@ pub(crate) async fn generate_entry(
         .generator_object(&generator.kind, object_ns, &generator.name)
         .await
         .map_err(|source| GenerateError::Read {
-            message: format!(
-                "reading {described} for ExternalSecret \"{namespace}/{es_name}\""
-            ),
+            message: format!("reading {described} for {owner}"),
             source,
         })?
         .ok_or_else(|| {
             GenerateError::Object(format!(
-                "{described}, referenced by ExternalSecret \"{namespace}/{es_name}\", does not exist"
+                "{described}, referenced by {owner}, does not exist"
             ))
         })?;
     let resolved = ResolvedGenerator::from_object(&object)
@@ -576,9 +681,7 @@ pub(crate) async fn generate_entry(
         )
         .await
         .map_err(|source| GenerateError::Generator {
-            message: format!(
-                "generating with {described} for ExternalSecret \"{namespace}/{es_name}\" failed"
-            ),
+            message: format!("generating with {described} for {owner} failed"),
             source,
         })?;
     Ok((
@@ -631,17 +734,17 @@ pub enum StoreError {
         #[source]
         source: kube::Error,
     },
-    /// The generated Secret's name is taken by a Secret this ExternalSecret does not own.
+    /// The generated Secret's name is taken by a Secret the owner does not own.
     #[error(
-        "Secret \"{namespace}/{name}\" exists and is not owned by ExternalSecret \"{namespace}/{es}\"; it keeps the generated values and cannot be used"
+        "Secret \"{namespace}/{name}\" exists and is not owned by {owner}; it keeps the generated values and cannot be used"
     )]
     Taken {
         /// The namespace.
         namespace: String,
         /// The Secret.
         name: String,
-        /// The ExternalSecret.
-        es: String,
+        /// The owner, e.g. `ExternalSecret "ns/name"`.
+        owner: String,
     },
     /// Cleaning up a state failed with a cause that may go away.
     #[error("cleaning up GeneratorState \"{namespace}/{name}\" failed: {message}")]
@@ -672,10 +775,10 @@ fn kube(what: String) -> impl FnOnce(kube::Error) -> StoreError {
     move |source| StoreError::Kube { what, source }
 }
 
-/// Reads and writes an ExternalSecret's generated Secret and GeneratorStates.
+/// Reads and writes an owner's generated Secret and GeneratorStates.
 pub(crate) struct GeneratedStore<'a> {
     pub client: &'a Client,
-    pub es: &'a ExternalSecret,
+    pub owner: Owner,
     pub registry: &'a GeneratorRegistry,
     pub readers: GeneratorReaders<'a>,
     pub grace: Duration,
@@ -683,7 +786,7 @@ pub(crate) struct GeneratedStore<'a> {
 
 impl GeneratedStore<'_> {
     fn namespace(&self) -> String {
-        self.es.namespace().unwrap_or_default()
+        self.owner.namespace.clone()
     }
 
     fn secrets(&self) -> Api<Secret> {
@@ -695,17 +798,16 @@ impl GeneratedStore<'_> {
     }
 
     fn owns(&self, meta: &kube::core::ObjectMeta) -> bool {
-        let uid = self.es.uid();
         meta.owner_references
             .iter()
             .flatten()
-            .any(|o| Some(&o.uid) == uid.as_ref())
+            .any(|o| Some(&o.uid) == self.owner.uid.as_ref())
     }
 
-    /// The values stored for this ExternalSecret (empty when there are none).
+    /// The values stored for this owner (empty when there are none).
     pub(crate) async fn read(&self) -> Result<GeneratedValues, StoreError> {
         let ns = self.namespace();
-        let name = generated_secret_name(&self.es.name_any());
+        let name = self.owner.secret_name.clone();
         let secret = self
             .secrets()
             .get_opt(&name)
@@ -717,17 +819,14 @@ impl GeneratedStore<'_> {
             Some(_) => Err(StoreError::Taken {
                 namespace: ns,
                 name,
-                es: self.es.name_any(),
+                owner: self.owner.describe(),
             }),
         }
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
         [
-            (
-                LABEL_GENERATED_FOR.to_owned(),
-                label_value(&self.es.name_any()),
-            ),
+            (self.owner.label.to_owned(), label_value(&self.owner.name)),
             (
                 eso_api::labels::LABEL_MANAGED.to_owned(),
                 eso_api::labels::LABEL_MANAGED_VALUE.to_owned(),
@@ -762,7 +861,7 @@ impl GeneratedStore<'_> {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let ns = self.namespace();
-        let es_name = self.es.name_any();
+        let es_name = self.owner.name.clone();
         if outcome.fresh.iter().any(|f| f.state.is_some()) {
             self.add_finalizer().await?;
         }
@@ -773,7 +872,7 @@ impl GeneratedStore<'_> {
                     "{es_name}-{}",
                     short_hash(&format!(
                         "{}/{}/{}",
-                        self.es.uid().unwrap_or_default(),
+                        self.owner.uid.clone().unwrap_or_default(),
                         fresh.key,
                         now
                     ))
@@ -793,7 +892,7 @@ impl GeneratedStore<'_> {
             labels.remove(eso_api::labels::LABEL_MANAGED);
             labels.insert(LABEL_GENERATOR_ENTRY.to_owned(), label_value(&fresh.key));
             object.metadata.labels = Some(labels);
-            object.metadata.owner_references = self.es.controller_owner_ref(&()).map(|o| vec![o]);
+            object.metadata.owner_references = self.owner.owner_ref.clone().map(|o| vec![o]);
             self.states()
                 .patch(
                     &name,
@@ -808,7 +907,7 @@ impl GeneratedStore<'_> {
                 entry.state = Some(name);
             }
         }
-        let name = generated_secret_name(&es_name);
+        let name = self.owner.secret_name.clone();
         let data: BTreeMap<String, String> = outcome
             .current
             .entries
@@ -828,7 +927,7 @@ impl GeneratedStore<'_> {
                 "name": name,
                 "namespace": ns,
                 "labels": self.labels(),
-                "ownerReferences": self.es.controller_owner_ref(&()).map(|o| vec![o]),
+                "ownerReferences": self.owner.owner_ref.clone().map(|o| vec![o]),
             },
             "type": "Opaque",
             "data": data,
@@ -889,7 +988,7 @@ impl GeneratedStore<'_> {
     }
 
     async fn add_finalizer(&self) -> Result<(), StoreError> {
-        if has_finalizer(self.es) {
+        if self.owner.has_finalizer {
             return Ok(());
         }
         self.apply_finalizer(true).await
@@ -899,12 +998,13 @@ impl GeneratedStore<'_> {
     /// (`metadata.finalizers` is a set: other finalizers are left alone).
     async fn apply_finalizer(&self, present: bool) -> Result<(), StoreError> {
         let ns = self.namespace();
-        let name = self.es.name_any();
-        let api: Api<ExternalSecret> = Api::namespaced(self.client.clone(), &ns);
+        let name = self.owner.name.clone();
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &ns, &self.owner.resource);
         let finalizers: Vec<&str> = if present { vec![FINALIZER] } else { Vec::new() };
         let patch = serde_json::json!({
-            "apiVersion": "external-secrets.io/v1",
-            "kind": "ExternalSecret",
+            "apiVersion": self.owner.resource.api_version,
+            "kind": self.owner.kind,
             "metadata": {"name": name, "namespace": ns, "finalizers": finalizers},
         });
         match api
@@ -918,7 +1018,7 @@ impl GeneratedStore<'_> {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(source) => Err(StoreError::Kube {
-                what: format!("cannot update the finalizers of ExternalSecret \"{ns}/{name}\""),
+                what: format!("cannot update the finalizers of {}", self.owner.describe()),
                 source,
             }),
         }
@@ -926,7 +1026,7 @@ impl GeneratedStore<'_> {
 
     async fn list_states(&self) -> Result<Vec<GeneratorState>, StoreError> {
         let ns = self.namespace();
-        let selector = format!("{LABEL_GENERATED_FOR}={}", label_value(&self.es.name_any()));
+        let selector = format!("{}={}", self.owner.label, label_value(&self.owner.name));
         let list = self
             .states()
             .list(&ListParams::default().labels(&selector))
@@ -1028,7 +1128,7 @@ impl GeneratedStore<'_> {
             }
         }
         let remaining = self.list_states().await?;
-        if remaining.is_empty() && referenced.is_empty() && has_finalizer(self.es) {
+        if remaining.is_empty() && referenced.is_empty() && self.owner.has_finalizer {
             self.apply_finalizer(false).await?;
         }
         Ok((warnings, next))
