@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use eso_api::ExternalSecret;
 use eso_api::generators::{GeneratorState, Password};
+use eso_core::controller::{ControllerConfig, ExternalSecretController};
+use eso_leader::{LeaseConfig, LeaseManager, run_terms};
 use eso_tests::{RunningController, TEST_MANAGER, TestCluster, eventually, install_crds};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use tokio::sync::watch;
 
 async fn apply<K>(api: &Api<K>, obj: &K)
 where
@@ -384,4 +387,99 @@ async fn a_failed_generation_keeps_the_previous_secret_and_says_why() {
     .unwrap();
     assert_eq!(env.value("app-target", "db-password").await.unwrap(), first);
     controller.stop().await;
+}
+
+/// One replica as the operator wires it: a Lease campaign, watches that always run, and
+/// reconcilers per leadership term.
+struct Replica {
+    leading: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    fn start(cluster: &TestCluster, identity: &str) -> Self {
+        let config = LeaseConfig::default()
+            .name("eso-test-generators")
+            .lease_duration(Duration::from_secs(3))
+            .renew_deadline(Duration::from_secs(2))
+            .retry_period(Duration::from_millis(250));
+        let manager =
+            LeaseManager::new(cluster.client(), cluster.namespace(), identity, config).unwrap();
+        let leading = manager.subscribe();
+        let controller = ExternalSecretController::new(
+            cluster.client(),
+            ControllerConfig::default()
+                .namespace(Some(cluster.namespace().to_owned()))
+                .instance(Some(identity.to_owned())),
+            eso_providers::builtin(),
+        );
+        let (stop, stop_rx) = watch::channel(false);
+        let terms = leading.clone();
+        let task = tokio::spawn(async move {
+            controller.start_watches();
+            let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+            let lease = tokio::spawn(manager.run(async move {
+                let _ = release_rx.await;
+            }));
+            let controller = &controller;
+            run_terms(terms, stop_rx, move |end| async move {
+                controller
+                    .reconcile_until(end, Some(Duration::from_millis(500)))
+                    .await;
+            })
+            .await;
+            let _ = release_tx.send(());
+            lease.await.unwrap();
+        });
+        Self {
+            leading,
+            stop,
+            task,
+        }
+    }
+
+    fn leads(&self) -> bool {
+        *self.leading.borrow()
+    }
+
+    async fn shutdown(self) {
+        self.stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the replica shuts down")
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_failover_keeps_the_generated_value() {
+    let env = env().await;
+    let ns = env.ns.clone();
+    apply(&env.passwords, &password(&ns, "pw", 30)).await;
+    apply(
+        &env.ess,
+        &external_secret(&ns, "app", "pw", json!({"refreshInterval": "1h"})),
+    )
+    .await;
+    let mut replicas = vec![
+        Replica::start(&env.cluster, "a"),
+        Replica::start(&env.cluster, "b"),
+    ];
+    eventually("a leader", || async { replicas.iter().any(Replica::leads) })
+        .await
+        .unwrap();
+    let first = env.wait_value("app-target", "db-password").await;
+    let leader = replicas.iter().position(Replica::leads).unwrap();
+    replicas.remove(leader).shutdown().await;
+    eventually("the standby to lead", || async { replicas[0].leads() })
+        .await
+        .unwrap();
+    // The new leader lists everything; a label change and an edit of the target make it sync.
+    env.relabel("app", "after-failover").await;
+    assert_eq!(env.value("app-target", "db-password").await.unwrap(), first);
+    assert_eq!(env.tamper("app-target", "db-password").await, first);
+    for r in replicas {
+        r.shutdown().await;
+    }
 }
