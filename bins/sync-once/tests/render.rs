@@ -453,3 +453,28 @@ fn a_missing_generator_fails_that_object_naming_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_offline_generator_examples_render() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/generators");
+    for (file, keys) in [
+        ("password.yaml", &["password", "replication-password"][..]),
+        ("uuid.yaml", &["INSTANCE_ID"][..]),
+        ("sshkey.yaml", &["ssh-privatekey", "ssh-publickey"][..]),
+        ("fake.yaml", &["username"][..]),
+        ("cluster-generator.yaml", &["password"][..]),
+    ] {
+        let path = dir.join(file);
+        let out = run(
+            &["render", "-f", path.to_str().unwrap(), "-o", "json"],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{file}: {stderr}");
+        assert!(stderr.contains("Generated: "), "{file}: {stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in keys {
+            assert!(v["data"][key].is_string(), "{file}: {key} missing in {v}");
+        }
+    }
+}
