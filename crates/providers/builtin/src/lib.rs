@@ -175,4 +175,27 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_default_generators_serve_every_kind_whose_crd_is_installed() {
+        // Every generator kind with a CRD of its own (not ClusterGenerator or GeneratorState)
+        // must have an implementation, or objects users can create would fail as unsupported.
+        let registered: Vec<&str> = super::generators()
+            .kinds()
+            .map(eso_api::generators::GeneratorKind::as_str)
+            .collect();
+        let crds = eso_api::crds::generators();
+        let kinds: Vec<String> = crds
+            .iter()
+            .map(|crd| crd.spec.names.kind.clone())
+            .filter(|k| k != "ClusterGenerator" && k != "GeneratorState")
+            .collect();
+        assert_eq!(kinds.len(), 8, "{kinds:?}");
+        for kind in &kinds {
+            assert!(
+                registered.contains(&kind.as_str()),
+                "generator kind {kind} has a CRD but no built-in implementation; registered: {registered:?}"
+            );
+        }
+    }
 }
