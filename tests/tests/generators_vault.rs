@@ -371,3 +371,65 @@ async fn deleting_the_external_secret_revokes_the_vault_lease_and_removes_its_st
     );
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_generator_entry_revokes_its_lease_after_the_grace_and_drops_the_finalizer() {
+    let s = setup("1h").await;
+    let controller = controller(&s, Duration::from_secs(1));
+    eventually("a first certificate", || async {
+        s.serial().await.is_some()
+    })
+    .await
+    .unwrap();
+    let states = s.states().await;
+    assert_eq!(states.len(), 1);
+    let lease = lease_of(&states[0]);
+    let fake: Api<eso_api::generators::Fake> = Api::namespaced(s.client.clone(), &s.ns);
+    apply_json(
+        &fake,
+        json!({"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Fake",
+               "metadata": {"name": "static", "namespace": s.ns}, "spec": {"data": {"k": "v"}}}),
+    )
+    .await;
+    apply_json(
+        &s.ess,
+        json!({
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ExternalSecret",
+            "metadata": {"name": "tls", "namespace": s.ns},
+            "spec": {
+                "refreshInterval": "1h",
+                "target": {"name": "tls-cert"},
+                "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Fake", "name": "static"}}}],
+            },
+        }),
+    )
+    .await;
+    eventually("the new data in the target", || async {
+        s.secrets
+            .get("tls-cert")
+            .await
+            .ok()
+            .and_then(|t| t.data)
+            .is_some_and(|d| d.contains_key("k") && !d.contains_key("serial_number"))
+    })
+    .await
+    .unwrap();
+    // Nothing else happens to the ExternalSecret: the deadline alone brings the cleanup.
+    eventually("the lease to be revoked", || async {
+        !s.lease_live(&lease).await
+    })
+    .await
+    .unwrap();
+    eventually("no state and no finalizer", || async {
+        let es = s.ess.get("tls").await.unwrap();
+        s.states().await.is_empty()
+            && !es
+                .finalizers()
+                .iter()
+                .any(|f| f == eso_core::generate::FINALIZER)
+    })
+    .await
+    .unwrap();
+    controller.stop().await;
+}

@@ -1127,8 +1127,9 @@ impl GeneratedStore<'_> {
                 }
             }
         }
-        let remaining = self.list_states().await?;
-        if remaining.is_empty() && referenced.is_empty() && self.owner.has_finalizer {
+        // The finalizer goes with the last state (listed again only then).
+        if referenced.is_empty() && self.owner.has_finalizer && self.list_states().await?.is_empty()
+        {
             self.apply_finalizer(false).await?;
         }
         Ok((warnings, next))
