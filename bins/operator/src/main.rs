@@ -111,6 +111,10 @@ struct RunArgs {
     /// How often stores without spec.refreshInterval are re-validated (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     store_requeue_interval: Duration,
+    /// How long a superseded GeneratorState (e.g. a Vault lease of a value generated before)
+    /// waits before it is cleaned up (Go duration; docs/generators.md).
+    #[arg(long, default_value = "10m", value_parser = go_duration)]
+    generator_state_grace: Duration,
     /// When a refresh that found nothing new writes `status.refreshTime`: `on-change` writes
     /// nothing at steady state (refreshTime then tells when the Secret or the condition last
     /// changed); `every-refresh` writes it at every refresh, as upstream does.
@@ -330,6 +334,7 @@ fn manager_config(
                 .cluster_stores(args.enable_cluster_store_reconciler)
                 .refresh_time_writes(args.status_refresh_time.into())
                 .read_sharing(args.provider_read_sharing)
+                .generator_state_grace(args.generator_state_grace)
                 .tenancy(if args.strict_tenancy {
                     eso_core::tenancy::Tenancy::Strict
                 } else {
@@ -521,6 +526,7 @@ mod tests {
             "--leader-election-retry-period",
             "500ms",
             "--metrics-per-object=all",
+            "--generator-state-grace=90s",
         ])
         .unwrap();
         assert!(!cli.run.enable_leader_election);
@@ -582,6 +588,10 @@ mod tests {
         );
         assert_eq!(config.controller.read_sharing, ReadSharing::InFlight);
         assert_eq!(config.store_requeue_interval, Duration::from_secs(60));
+        assert_eq!(
+            config.controller.generator_state_grace,
+            Duration::from_secs(90)
+        );
         assert!(config.secret_stores);
         assert!(!config.cluster_external_secrets);
         assert_eq!(config.per_object_metrics, eso_core::PerObjectMetrics::All);
