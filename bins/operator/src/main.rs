@@ -526,7 +526,6 @@ mod tests {
             "--leader-election-retry-period",
             "500ms",
             "--metrics-per-object=all",
-            "--generator-state-grace=90s",
         ])
         .unwrap();
         assert!(!cli.run.enable_leader_election);
@@ -572,6 +571,7 @@ mod tests {
             "--status-refresh-time=every-refresh",
             "--provider-read-sharing=in-flight",
             "--metrics-per-object=all",
+            "--generator-state-grace=90s",
         ])
         .unwrap();
         let lease = LeaseConfig::default().name("lease");
