@@ -483,3 +483,97 @@ async fn a_leader_failover_keeps_the_generated_value() {
         r.shutdown().await;
     }
 }
+
+/// A one-route HTTP server answering every request with `{"auth": <its Authorization header>}`.
+async fn echo_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let auth = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("authorization")
+                            .then(|| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                let body = json!({"auth": auth}).to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/issue")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_generator_reads_only_secrets_labelled_for_webhooks() {
+    let env = env().await;
+    let ns = env.ns.clone();
+    let url = echo_server().await;
+    let issuer = |labelled: bool| {
+        let mut secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "issuer", "namespace": ns},
+            "stringData": {"token": "s3cr3t"}});
+        if labelled {
+            secret["metadata"]["labels"] = json!({"external-secrets.io/type": "webhook"});
+        }
+        serde_json::from_value::<Secret>(secret).unwrap()
+    };
+    apply(&env.secrets, &issuer(false)).await;
+    let webhooks: Api<eso_api::generators::Webhook> = Api::namespaced(env.client(), &ns);
+    let webhook: eso_api::generators::Webhook = serde_json::from_value(json!({
+        "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Webhook",
+        "metadata": {"name": "token", "namespace": ns},
+        "spec": {"method": "POST", "url": url,
+                 "headers": {"Authorization": "Bearer {{ .issuer.token }}"},
+                 "result": {"jsonPath": "$"},
+                 "secrets": [{"name": "issuer", "secretRef": {"name": "issuer"}}]}
+    }))
+    .unwrap();
+    apply(&webhooks, &webhook).await;
+    let es: ExternalSecret = serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "hook", "namespace": ns},
+        "spec": {"refreshInterval": "1h", "target": {"name": "hook-target"},
+                 "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Webhook", "name": "token"}}}]}
+    }))
+    .unwrap();
+    apply(&env.ess, &es).await;
+    let config = ControllerConfig::default().generators(eso_providers::generators());
+    let controller = RunningController::start_with(env.client(), config, &ns);
+    eventually("Ready=False naming the missing label", || async {
+        let es = env.ess.get("hook").await.unwrap();
+        ready(&es).is_some_and(|(status, m)| {
+            status == "False" && m.contains("lacks the label external-secrets.io/type=webhook")
+        })
+    })
+    .await
+    .unwrap();
+    assert!(env.secrets.get_opt("hook-target").await.unwrap().is_none());
+
+    // Labelled, it is read and templated into the request.
+    apply(&env.secrets, &issuer(true)).await;
+    env.relabel("hook", "retry").await;
+    let auth = env.wait_value("hook-target", "auth").await;
+    assert_eq!(auth, "Bearer s3cr3t");
+    controller.stop().await;
+}
