@@ -108,11 +108,6 @@ pub enum PushError {
     /// The spec cannot be pushed as written (or names a key the source lacks).
     #[error(transparent)]
     Invalid(#[from] InvalidSpec),
-    /// `selector.generatorRef` needs generators, which this controller does not run yet.
-    #[error(
-        "spec.selector.generatorRef: pushing generator output is not supported yet; select a Secret instead"
-    )]
-    GeneratorUnsupported,
     /// `selector.generatorRef` could not generate (or store) its values.
     #[error("spec.selector.generatorRef: {message}")]
     Generator {
@@ -172,7 +167,7 @@ impl PushError {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Invalid(_) | Self::GeneratorUnsupported => ErrorClass::AwaitChange,
+            Self::Invalid(_) => ErrorClass::AwaitChange,
             Self::Generator { await_change, .. } => {
                 if *await_change {
                     ErrorClass::AwaitChange
@@ -626,7 +621,8 @@ async fn read_sources(
     let namespace = ps.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(selector) = ps.spec.selector.secret.as_ref() else {
-        return Err(PushError::GeneratorUnsupported);
+        // validate_spec requires one source; a generatorRef never comes here.
+        return Ok(Some(Vec::new()));
     };
     if let Some(name) = selector.name.as_deref().filter(|n| !n.is_empty()) {
         let secret = api.get_opt(name).await.map_err(|source| PushError::Kube {
