@@ -504,6 +504,63 @@ async fn if_not_exists_only_creates_missing_values_with_the_fake_provider() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_password_is_pushed_once_and_kept_across_reconciles() {
+    let env = env().await;
+    kubernetes_store(&env, "cluster", None).await;
+    apply(
+        &Api::<eso_api::generators::Password>::namespaced(env.cluster.client(), &env.ns),
+        json!({"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password",
+               "metadata": {"name": "pw", "namespace": env.ns}, "spec": {"length": 28}}),
+    )
+    .await;
+    apply(
+        &env.pushes,
+        push_secret(
+            &env.ns,
+            "gen",
+            json!({
+                "refreshInterval": "1h",
+                "secretStoreRefs": [{"name": "cluster"}],
+                "selector": {"generatorRef": {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password", "name": "pw"}},
+                "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "generated", "property": "pw"}}}]
+            }),
+        ),
+    )
+    .await;
+    wait_ready(&env, "gen", "True", "Synced").await;
+    let pushed = env.secrets.get("generated").await.unwrap();
+    let first = value(&pushed, "pw").unwrap();
+    assert_eq!(first.len(), 28);
+    assert!(
+        env.secrets
+            .get_opt("gen-push-generated")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // A metadata change reconciles again: the stored value is reused, nothing is written.
+    env.pushes
+        .patch(
+            "gen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "1"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the new metadata to be synced", || async {
+        let ps = env.pushes.get("gen").await.unwrap();
+        let current = eso_core::push::plan::push_resource_version(&ps);
+        ps.status.and_then(|s| s.synced_resource_version) == Some(current)
+    })
+    .await
+    .unwrap();
+    assert_eq!(env.ctx.provider_calls().pushes.load(Relaxed), 1);
+    let again = env.secrets.get("generated").await.unwrap();
+    assert_eq!(value(&again, "pw").unwrap(), first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_ends_in_ready_false_naming_the_field() {
     let env = env().await;
     kubernetes_store(&env, "cluster", None).await;
@@ -531,7 +588,7 @@ async fn bad_input_ends_in_ready_false_naming_the_field() {
         (
             "generator",
             json!({"secretStoreRefs": [{"name": "cluster"}], "selector": {"generatorRef": {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password", "name": "pw"}}}),
-            "not supported yet",
+            "spec.selector.generatorRef: Password",
         ),
         (
             "nostore",

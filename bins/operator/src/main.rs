@@ -115,6 +115,10 @@ struct RunArgs {
     /// How often stores without spec.refreshInterval are re-validated (Go duration).
     #[arg(long, default_value = "5m", value_parser = go_duration)]
     store_requeue_interval: Duration,
+    /// How long a superseded GeneratorState (e.g. a Vault lease of a value generated before)
+    /// waits before it is cleaned up (Go duration; docs/generators.md).
+    #[arg(long, default_value = "10m", value_parser = go_duration)]
+    generator_state_grace: Duration,
     /// When a refresh that found nothing new writes `status.refreshTime`: `on-change` writes
     /// nothing at steady state (refreshTime then tells when the Secret or the condition last
     /// changed); `every-refresh` writes it at every refresh, as upstream does.
@@ -359,6 +363,7 @@ fn manager_config(
                 .cluster_stores(args.enable_cluster_store_reconciler)
                 .refresh_time_writes(args.status_refresh_time.into())
                 .read_sharing(args.provider_read_sharing)
+                .generator_state_grace(args.generator_state_grace)
                 .tenancy(if args.strict_tenancy {
                     eso_core::tenancy::Tenancy::Strict
                 } else {
@@ -425,6 +430,16 @@ async fn run(args: RunArgs) -> Result<()> {
         .endpoints_from(args.aws_endpoint_url.clone(), |name| {
             std::env::var(name).ok()
         });
+    let generators = eso_providers::generators()
+        .with(std::sync::Arc::new(
+            eso_provider_aws::generators::StsSessionTokenGenerator::new().config(aws.clone()),
+        ))
+        .with(std::sync::Arc::new(
+            eso_provider_aws::generators::EcrAuthorizationTokenGenerator::new()
+                .config(aws.clone())
+                .ecr_endpoint(std::env::var("AWS_ECR_ENDPOINT").ok())
+                .ecr_public_endpoint(std::env::var("AWS_ECR_PUBLIC_ENDPOINT").ok()),
+        ));
     let providers = eso_providers::builtin().with(std::sync::Arc::new(
         eso_provider_aws::AwsProvider::new().config(aws),
     ));
@@ -433,7 +448,8 @@ async fn run(args: RunArgs) -> Result<()> {
     let manager = Manager::new(
         client,
         providers,
-        manager_config(&args, identity.clone(), lease_config, lease_namespace),
+        manager_config(&args, identity.clone(), lease_config, lease_namespace)
+            .generators(generators),
     )?;
     let status = manager.status();
 
@@ -594,6 +610,7 @@ mod tests {
             "--status-refresh-time=every-refresh",
             "--provider-read-sharing=in-flight",
             "--metrics-per-object=all",
+            "--generator-state-grace=90s",
         ])
         .unwrap();
         let lease = LeaseConfig::default().name("lease");
@@ -610,6 +627,10 @@ mod tests {
         );
         assert_eq!(config.controller.read_sharing, ReadSharing::InFlight);
         assert_eq!(config.store_requeue_interval, Duration::from_secs(60));
+        assert_eq!(
+            config.controller.generator_state_grace,
+            Duration::from_secs(90)
+        );
         assert!(config.secret_stores);
         assert!(!config.cluster_external_secrets);
         assert_eq!(config.per_object_metrics, eso_core::PerObjectMetrics::All);

@@ -330,8 +330,9 @@ fn free_addr() -> String {
 /// Runs the operator with the chart's arguments (default values, or scoped to the workload
 /// namespace with `scopedRBAC`), as the chart's ServiceAccount would run in the chart's
 /// namespace; drives every controller once (a SecretStore and an ExternalSecret with a
-/// templateFrom ConfigMap, a failing ExternalSecret, a ClusterSecretStore and a
-/// ClusterExternalSecret); and checks that every API request it made is granted by the RBAC
+/// templateFrom ConfigMap, a failing ExternalSecret, a ClusterSecretStore, a
+/// ClusterExternalSecret, and an ExternalSecret using a Password generator and, cluster-wide, a
+/// ClusterGenerator); and checks that every API request it made is granted by the RBAC
 /// the chart renders for those values. In-process only: the recording proxy speaks plain
 /// HTTP, which only the test server serves.
 /// How the operator is scoped: the whole cluster, the workload namespace, or the workload
@@ -464,6 +465,41 @@ async fn operator_calls_are_granted(scope: Scope) {
     )
     .await;
 
+    // Generators: a namespaced Password, and (cluster-wide) a ClusterGenerator.
+    let generators = "generators.external-secrets.io/v1alpha1";
+    apply_json(
+        generators,
+        "Password",
+        "passwords",
+        json!({"apiVersion": generators, "kind": "Password",
+        "metadata": {"name": "pw", "namespace": work}, "spec": {"length": 16}}),
+    )
+    .await;
+    let mut generated_from =
+        vec![json!({"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}})];
+    if !scoped {
+        apply_json(
+            generators,
+            "ClusterGenerator",
+            "clustergenerators",
+            json!({"apiVersion": generators, "kind": "ClusterGenerator",
+            "metadata": {"name": format!("{work}-uuid")},
+            "spec": {"kind": "UUID", "generator": {"uuidSpec": {}}}}),
+        )
+        .await;
+        generated_from.push(json!({"sourceRef": {"generatorRef": {"kind": "ClusterGenerator", "name": format!("{work}-uuid")}}}));
+    }
+    apply_json(
+        v1,
+        "ExternalSecret",
+        "externalsecrets",
+        json!({"apiVersion": v1,
+        "kind": "ExternalSecret", "metadata": {"name": "gen", "namespace": work},
+        "spec": {"refreshInterval": "1h", "target": {"name": "gen-target"},
+            "dataFrom": generated_from}}),
+    )
+    .await;
+
     let proxy = RecordingProxy::start(server.addr()).await;
     let dir = std::env::temp_dir().join(format!(
         "eso-chart-rbac-{}-{operator_ns}",
@@ -533,7 +569,15 @@ async fn operator_calls_are_granted(scope: Scope) {
                 .map(|v| v.0.as_slice())
                 == Some(b"hello v".as_slice())
         });
+        let generated = secrets
+            .get_opt("gen-target")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.data)
+            .is_some_and(|d| d.contains_key("password") && (scoped || d.contains_key("uuid")));
         templated
+            && generated
             && (scoped || secrets.get_opt("fanned").await.ok().flatten().is_some())
             && ready("es", "True").await
             && ready("broken", "False").await

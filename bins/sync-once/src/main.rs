@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use eso_core::api::duration::{format_go_duration, parse_go_duration};
 use eso_core::{
     ControllerConfig, ManifestError, ManifestSet, OneShotOptions, ProviderRegistry,
-    PushSyncOutcome, Rendered, SyncOutcome, push_cluster, render_all, sync_cluster,
+    PushSyncOutcome, Rendered, SyncOutcome, push_cluster, render_all_with_generators, sync_cluster,
 };
 use eso_provider_aws::{AwsConfig, AwsProvider};
 
@@ -102,6 +102,23 @@ impl ProviderArgs {
                 std::env::var(name).ok()
             });
         eso_providers::builtin().with(Arc::new(AwsProvider::new().config(aws)))
+    }
+
+    /// The built-in generator kinds, the AWS ones pointed at the configured endpoints.
+    fn generators(&self) -> eso_core::GeneratorRegistry {
+        let aws = AwsConfig::default().endpoints_from(self.aws_endpoint_url.clone(), |name| {
+            std::env::var(name).ok()
+        });
+        eso_providers::generators()
+            .with(Arc::new(
+                eso_providers::aws::generators::StsSessionTokenGenerator::new().config(aws.clone()),
+            ))
+            .with(Arc::new(
+                eso_providers::aws::generators::EcrAuthorizationTokenGenerator::new()
+                    .config(aws)
+                    .ecr_endpoint(std::env::var("AWS_ECR_ENDPOINT").ok())
+                    .ecr_public_endpoint(std::env::var("AWS_ECR_PUBLIC_ENDPOINT").ok()),
+            ))
     }
 }
 
@@ -233,7 +250,7 @@ async fn render(args: RenderArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let registry = args.providers.registry();
-    let rendered = render_all(&set, &registry).await;
+    let rendered = render_all_with_generators(&set, &registry, &args.providers.generators()).await;
     match print_rendered(&rendered, args.output) {
         Ok(failed) if failed => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,
@@ -288,7 +305,9 @@ async fn run_inner(args: RunArgs) -> ExitCode {
         },
         selector: args.selector.clone(),
         dry_run: args.dry_run,
-        config: ControllerConfig::default().controller_class(args.controller_class.clone()),
+        config: ControllerConfig::default()
+            .controller_class(args.controller_class.clone())
+            .generators(args.providers.generators()),
     };
     let results = match sync_cluster(client, args.providers.registry(), options).await {
         Ok(r) => r,

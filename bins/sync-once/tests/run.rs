@@ -149,3 +149,63 @@ fn an_unreachable_cluster_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_value_is_kept_across_runs_and_a_dry_run_stores_nothing() {
+    let cluster = TestCluster::new().await.unwrap();
+    let client = cluster.client();
+    let ns = cluster.namespace().to_owned();
+    install_crds(&client).await.unwrap();
+    let password = ApiResource {
+        group: "generators.external-secrets.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "generators.external-secrets.io/v1alpha1".into(),
+        kind: "Password".into(),
+        plural: "passwords".into(),
+    };
+    Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &password)
+        .patch(
+            "pw",
+            &PatchParams::apply(TEST_MANAGER).force(),
+            &Patch::Apply(&json!({
+                "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password",
+                "metadata": {"name": "pw", "namespace": ns}, "spec": {"length": 18}
+            })),
+        )
+        .await
+        .unwrap();
+    apply_json(&client, &ns, "ExternalSecret", "externalsecrets", json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "gen", "namespace": ns},
+        "spec": {"refreshInterval": "1h", "dataFrom": [{"sourceRef": {"generatorRef": {"kind": "Password", "name": "pw"}}}]}
+    }))
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+
+    let (code, stdout, stderr) = sync_once(&cluster, &["--dry-run"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("create Secret \"gen\" with keys [password]"),
+        "{stdout}"
+    );
+    assert!(secrets.get_opt("gen").await.unwrap().is_none());
+    assert!(secrets.get_opt("gen-generated").await.unwrap().is_none());
+
+    let (code, stdout, stderr) = sync_once(&cluster, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let first = secrets.get("gen").await.unwrap().data.unwrap()["password"].clone();
+    assert_eq!(first.0.len(), 18);
+    assert!(secrets.get_opt("gen-generated").await.unwrap().is_some());
+    // A second run (forced, as every run is) reuses the stored value.
+    let (code, stdout, _) = sync_once(&cluster, &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("synced: no change (SecretSynced)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        secrets.get("gen").await.unwrap().data.unwrap()["password"],
+        first
+    );
+    cluster.cleanup().await.unwrap();
+}

@@ -72,6 +72,11 @@ pub struct ControllerConfig {
     pub read_sharing: ReadSharing,
     /// What a namespace tenant's objects may make the operator do (`--strict-tenancy`).
     pub tenancy: crate::tenancy::Tenancy,
+    /// The generator kinds `sourceRef.generatorRef` may use (default: those of
+    /// `eso_generator::builtin()`, which need no provider).
+    pub generators: eso_generator::GeneratorRegistry,
+    /// How long a superseded GeneratorState waits before it is cleaned up.
+    pub generator_state_grace: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -87,6 +92,8 @@ impl Default for ControllerConfig {
             refresh_time_writes: RefreshTimeWrites::OnChange,
             read_sharing: ReadSharing::WithinRefreshInterval,
             tenancy: crate::tenancy::Tenancy::Default,
+            generators: eso_generator::builtin(),
+            generator_state_grace: crate::generate::DEFAULT_STATE_GRACE,
         }
     }
 }
@@ -137,6 +144,16 @@ impl ControllerConfig {
         self.tenancy = tenancy;
         self
     }
+    /// Sets the generator kinds (e.g. `eso_providers::generators()`).
+    pub fn generators(mut self, generators: eso_generator::GeneratorRegistry) -> Self {
+        self.generators = generators;
+        self
+    }
+    /// Sets how long a superseded GeneratorState waits before it is cleaned up.
+    pub fn generator_state_grace(mut self, grace: Duration) -> Self {
+        self.generator_state_grace = grace;
+        self
+    }
 }
 
 /// Shared state of the controller.
@@ -151,6 +168,8 @@ pub struct Context {
     events: EventSink,
     /// Publish Events before going on (one-shot runs, which exit right after).
     inline_events: bool,
+    generator_objects: crate::generate::ApiGenerators,
+    webhook_secrets: ApiSecretReader,
     failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
     series: Arc<StatusSeries>,
     refreshed: RefreshLedger,
@@ -169,6 +188,9 @@ pub enum ReconcileError {
     /// Fetching from the provider failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// Storing generated values, or cleaning up after a generator, failed.
+    #[error(transparent)]
+    Generated(#[from] crate::generate::StoreError),
     /// No plan could be made for a reason that may go away without a change to the
     /// ExternalSecret (template data, a template's ConfigMap).
     #[error(transparent)]
@@ -209,7 +231,11 @@ fn metric_labels(es: &ExternalSecret) -> [(&'static str, String); 2] {
 impl ReconcileError {
     /// Whether the API server could not be reached (not a fault of the object).
     fn api_unreachable(&self) -> bool {
-        matches!(self, Self::Kube { source, .. } if is_unreachable(source))
+        match self {
+            Self::Kube { source, .. } => is_unreachable(source),
+            Self::Generated(e) => e.kube_error().is_some_and(is_unreachable),
+            _ => false,
+        }
     }
 
     /// Whether the API server refused a write because the object changed since it was read.
@@ -223,7 +249,7 @@ impl ReconcileError {
         match self {
             Self::Fetch(e) => e.class(),
             Self::Plan(e) => e.class(),
-            Self::Kube { .. } => ErrorClass::RetryWithBackoff,
+            Self::Kube { .. } | Self::Generated(_) => ErrorClass::RetryWithBackoff,
         }
     }
 }
@@ -257,6 +283,10 @@ impl Context {
         Self {
             secrets: ApiSecretReader::new(client.clone()).tenancy(config.tenancy),
             tokens: ApiTokens::new(client.clone()).tenancy(config.tenancy),
+            generator_objects: crate::generate::ApiGenerators::new(client.clone()),
+            webhook_secrets: ApiSecretReader::new(client.clone())
+                .tenancy(config.tenancy)
+                .require_label("external-secrets.io/type", "webhook"),
             health: ApiHealth::new(client.clone()),
             client,
             config,
@@ -303,7 +333,53 @@ impl Context {
             config_maps: &self.secrets,
             clients: &self.clients,
             transformer: &crate::template::GoTemplates,
+            generators: None,
         }
+    }
+
+    fn generator_readers(&self) -> crate::generate::GeneratorReaders<'_> {
+        crate::generate::GeneratorReaders {
+            secrets: &self.secrets,
+            config_maps: &self.secrets,
+            tokens: Some(&self.tokens),
+        }
+    }
+
+    fn generated_store(&self, es: &ExternalSecret) -> crate::generate::GeneratedStore<'_> {
+        crate::generate::GeneratedStore {
+            client: &self.client,
+            owner: crate::generate::Owner::external_secret(es),
+            registry: &self.config.generators,
+            readers: self.generator_readers(),
+            grace: self.config.generator_state_grace,
+        }
+    }
+
+    /// Collects superseded GeneratorStates of an ExternalSecret that has any; says when to
+    /// look again.
+    async fn collect_states(
+        &self,
+        es: &ExternalSecret,
+        current: Option<&crate::generate::GeneratedValues>,
+    ) -> Result<Option<Duration>, ReconcileError> {
+        if !crate::generate::has_finalizer(es) {
+            return Ok(None);
+        }
+        let store = self.generated_store(es);
+        let read;
+        let current = match current {
+            Some(c) => c,
+            None => {
+                read = store.read().await?;
+                &read
+            }
+        };
+        let (warnings, next) = store.collect(current, Timestamp::now()).await?;
+        for warning in warnings {
+            self.publish(es, EventType::Warning, "GeneratorCleanupFailed", warning)
+                .await;
+        }
+        Ok(next)
     }
 
     /// Whether every store the ExternalSecret names belongs to this controller class (missing
@@ -515,7 +591,9 @@ pub async fn sync_once(es: &ExternalSecret, ctx: &Context, dry_run: bool) -> Syn
                     format!("could not get secret data from provider: {}", f.chain())
                 }
                 ReconcileError::Plan(p) => plan_message(p),
-                ReconcileError::Kube { .. } => format!("{e}: {}", source_text(&e)),
+                ReconcileError::Kube { .. } | ReconcileError::Generated(_) => {
+                    format!("{e}: {}", source_text(&e))
+                }
             },
         },
     }
@@ -563,6 +641,15 @@ async fn sync(
     let namespace = es.namespace().unwrap_or_default();
     let name = es.name_any();
     if es.meta().deletion_timestamp.is_some() {
+        // Generated values that left something behind (a Vault lease) are cleaned up before
+        // the ExternalSecret goes.
+        if crate::generate::has_finalizer(es) && !mode.dry_run {
+            let warnings = ctx.generated_store(es).finalize().await?;
+            for warning in warnings {
+                ctx.publish(es, EventType::Warning, "GeneratorCleanupFailed", warning)
+                    .await;
+            }
+        }
         return Ok((Action::await_change(), SyncOutcome::Skipped));
     }
     if !ctx.handles(es) {
@@ -571,10 +658,7 @@ async fn sync(
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let target = es.target_name();
     let jitter = jitter_for(es.uid().as_deref().unwrap_or(&name));
-    let next = |es: &ExternalSecret| match requeue_after(es, Timestamp::now(), jitter) {
-        Some(d) => Action::requeue(d),
-        None => Action::await_change(),
-    };
+    let next = |es: &ExternalSecret| requeue_after(es, Timestamp::now(), jitter);
 
     // The stored refreshTime, moved forward to this process's last refresh (status is not
     // rewritten when a refresh changes nothing).
@@ -585,7 +669,8 @@ async fn sync(
         && (es.spec.creation_policy() == eso_api::CreationPolicy::Orphan
             || ctx.digests.valid(&namespace, &target) == Some(true))
     {
-        return Ok((next(&scheduled), SyncOutcome::Skipped));
+        let collect_at = ctx.collect_states(es, None).await?;
+        return Ok((sooner(next(&scheduled), collect_at), SyncOutcome::Skipped));
     }
     let existing = secrets
         .get_opt(&target)
@@ -595,7 +680,8 @@ async fn sync(
             source,
         })?;
     if !due && is_secret_valid(es, existing.as_ref()) {
-        return Ok((next(&scheduled), SyncOutcome::Skipped));
+        let collect_at = ctx.collect_states(es, None).await?;
+        return Ok((sooner(next(&scheduled), collect_at), SyncOutcome::Skipped));
     }
 
     if let Some(message) = crate::plan::invalid_message(es) {
@@ -606,7 +692,35 @@ async fn sync(
         return Ok((Action::await_change(), SyncOutcome::Failed { message }));
     }
 
-    let fetched = match fetch(ctx.fetch_ctx(), es).await {
+    // The values generated before, reused unless the refresh policy says a refresh is due.
+    let uses_generators = !crate::generate::generator_entries(es).is_empty();
+    let previous = if uses_generators || crate::generate::has_finalizer(es) {
+        match ctx.generated_store(es).read().await {
+            Ok(previous) => previous,
+            Err(e) => {
+                let err = ReconcileError::Generated(e);
+                let message = format!(
+                    "could not read the generated values: {err}: {}",
+                    source_text(&err)
+                );
+                if !mode.dry_run && !err.api_unreachable() {
+                    ctx.fail(es, message, started).await;
+                }
+                return Err(err);
+            }
+        }
+    } else {
+        crate::generate::GeneratedValues::default()
+    };
+    let mut fetch_ctx = ctx.fetch_ctx();
+    fetch_ctx.generators = Some(crate::generate::GeneratorFetch {
+        registry: &ctx.config.generators,
+        objects: &ctx.generator_objects,
+        previous: &previous,
+        now: started,
+        webhook_secrets: Some(&ctx.webhook_secrets),
+    });
+    let mut fetched = match fetch(fetch_ctx, es).await {
         Ok(f) => f,
         Err(e) => {
             let message = format!("could not get secret data from provider: {}", e.chain());
@@ -619,6 +733,37 @@ async fn sync(
             return Err(e.into());
         }
     };
+
+    if fetched.generated.is_none() && !previous.entries.is_empty() {
+        // No generator entry is left: the stored values (and their states) are superseded.
+        fetched.generated = Some(crate::generate::GeneratorOutcome {
+            previous: previous.clone(),
+            ..Default::default()
+        });
+    }
+    if let Some(outcome) = fetched.generated.as_mut() {
+        let store = ctx.generated_store(es);
+        if mode.dry_run {
+            // A dry run leaves nothing behind: what a generator made is released at once.
+            for fresh in &outcome.fresh {
+                store.discard(fresh).await;
+            }
+        } else if let Err(e) = store.store(outcome, started).await {
+            let err = ReconcileError::Generated(e);
+            if !err.api_unreachable() {
+                ctx.fail(
+                    es,
+                    format!(
+                        "could not store the generated values: {err}: {}",
+                        source_text(&err)
+                    ),
+                    started,
+                )
+                .await;
+            }
+            return Err(err);
+        }
+    }
 
     let manager = field_manager(&name);
     let exec = eso_template::ExecOptions::default().now(started.into());
@@ -724,9 +869,26 @@ async fn sync(
     ctx.write_status(es, &status, started, secret_written)
         .await?;
     ctx.refreshed.record_sync(es, started);
+    let collect_at = match fetched.generated.as_ref() {
+        Some(generated) => ctx.collect_states(es, Some(&generated.current)).await?,
+        None => ctx.collect_states(es, None).await?,
+    };
     let mut after = es.clone();
     after.status = Some(next_status(es, &status, started));
-    Ok((next(&after), outcome))
+    Ok((sooner(next(&after), collect_at), outcome))
+}
+
+/// A requeue after the sooner of the refresh and the next GeneratorState collection (at
+/// least a second away), or none.
+fn sooner(refresh: Option<Duration>, collect: Option<Duration>) -> Action {
+    let at = match (refresh, collect) {
+        (Some(r), Some(c)) => Some(r.min(c.max(Duration::from_secs(1)))),
+        (r, c) => r.or(c.map(|c| c.max(Duration::from_secs(1)))),
+    };
+    match at {
+        Some(d) => Action::requeue(d),
+        None => Action::await_change(),
+    }
 }
 
 fn plan_message(e: &PlanError) -> String {
@@ -738,6 +900,10 @@ fn source_text(e: &ReconcileError) -> String {
         ReconcileError::Kube { source, .. } => source.to_string(),
         ReconcileError::Fetch(f) => f.chain(),
         ReconcileError::Plan(p) => plan_message(p),
+        ReconcileError::Generated(g) => match g.kube_error() {
+            Some(k) => k.to_string(),
+            None => g.to_string(),
+        },
     }
 }
 
@@ -769,10 +935,15 @@ fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Contex
         })
         .unwrap_or(1);
     let mut retry = match error {
-        ReconcileError::Fetch(FetchError::Provider { source, .. }) => source
+        ReconcileError::Fetch(fetch) => fetch
             .retry_after()
             .unwrap_or_default()
             .max(backoff(failures, jitter)),
+        ReconcileError::Generated(crate::generate::StoreError::Cleanup { retry_after, .. }) => {
+            retry_after
+                .unwrap_or_default()
+                .max(backoff(failures, jitter))
+        }
         _ => backoff(failures, jitter),
     };
     // Data that may be fixed outside the ExternalSecret is looked at again at least once per

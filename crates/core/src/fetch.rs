@@ -264,6 +264,8 @@ pub struct FetchContext<'a> {
     pub clients: &'a ClientCache,
     /// Renders `rewrite.transform` templates.
     pub transformer: &'a (dyn KeyTransformer + Sync),
+    /// Generators and the values generated before (`None`: `sourceRef.generatorRef` fails).
+    pub generators: Option<crate::generate::GeneratorFetch<'a>>,
 }
 
 /// The data fetched for one ExternalSecret.
@@ -276,6 +278,8 @@ pub struct Fetched {
     pub missing: Vec<String>,
     /// The ConfigMaps and Secrets the template refers to.
     pub template_sources: crate::template::TemplateSources,
+    /// The generator entries' values (`None` when the ExternalSecret uses no generator).
+    pub generated: Option<crate::generate::GeneratorOutcome>,
 }
 
 /// A fetch failure, naming the entry, key, store and provider.
@@ -313,6 +317,14 @@ pub enum FetchError {
         /// What went wrong.
         message: String,
     },
+    /// A generator entry failed.
+    #[error("{entry}: {}", source.chain())]
+    Generator {
+        /// The entry, e.g. `spec.dataFrom[0]`.
+        entry: String,
+        /// Why.
+        source: crate::generate::GenerateError,
+    },
     /// The entry asks for something eso-rs does not do yet.
     #[error("{entry}: {message}")]
     Unsupported {
@@ -336,8 +348,22 @@ impl FetchError {
     /// Whether retrying later can help (throttling or an unavailable provider).
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        self.provider_error()
-            .is_some_and(|e| e.kind().is_transient())
+        match self {
+            Self::Generator { source, .. } => source.is_transient(),
+            _ => self
+                .provider_error()
+                .is_some_and(|e| e.kind().is_transient()),
+        }
+    }
+
+    /// When the provider or generator asked to be called again.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Provider { source, .. } => source.retry_after(),
+            Self::Generator { source, .. } => source.retry_after(),
+            _ => None,
+        }
     }
 
     /// How the failure may recover. A missing store may appear, a provider may come back or
@@ -354,7 +380,9 @@ impl FetchError {
             {
                 ErrorClass::AwaitChange
             }
+            Self::Generator { source, .. } if source.awaits_change() => ErrorClass::AwaitChange,
             Self::TemplateSource { .. } => ErrorClass::RetryAtInterval,
+            Self::Generator { .. } => ErrorClass::RetryWithBackoff,
             Self::Store { .. } | Self::Provider { .. } => ErrorClass::RetryWithBackoff,
         }
     }
@@ -365,6 +393,7 @@ impl FetchError {
         match self {
             Self::Store { source, .. } => source.reason(),
             Self::Provider { source, .. } => source.reason(),
+            Self::Generator { source, .. } => source.reason(),
             Self::Unsupported { .. } => "Unsupported",
             Self::TemplateSource { .. } => "TemplateSourceError",
         }
@@ -496,17 +525,11 @@ pub async fn fetch(ctx: FetchContext<'_>, es: &ExternalSecret) -> Result<Fetched
     // Resolve clients first (sequentially, so one store gets one client), then read
     // concurrently.
     let mut jobs = Vec::new();
+    let generator_entries = crate::generate::generator_entries(es);
     for (i, entry) in es.spec.data_from.iter().enumerate() {
         let name = format!("spec.dataFrom[{i}]");
-        if entry
-            .source_ref
-            .as_ref()
-            .is_some_and(|s| s.generator_ref.is_some())
-        {
-            return Err(FetchError::Unsupported {
-                entry: name,
-                message: "generators (sourceRef.generatorRef) are not supported yet".to_owned(),
-            });
+        if generator_entries.iter().any(|(g, _, _)| *g == i) {
+            continue;
         }
         let entry_ref = entry.source_ref.as_ref().and_then(|s| s.store_ref.as_ref());
         let client = client_for(ctx, namespace, &name, entry_ref, es).await?;
@@ -547,16 +570,169 @@ pub async fn fetch(ctx: FetchContext<'_>, es: &ExternalSecret) -> Result<Fetched
     if let Some(template) = es.spec.template() {
         fetched.template_sources = read_template_sources(ctx, namespace, template).await?;
     }
-    for result in results {
-        match result? {
-            EntryOutcome::Map(map) => fetched.data.extend(map),
-            EntryOutcome::Value(key, value) => {
-                fetched.data.insert(key, value);
-            }
-            EntryOutcome::Missing(key) => fetched.missing.push(key),
+    // Nothing is generated when another entry fails.
+    let results: Vec<EntryOutcome> = results.into_iter().collect::<Result<_, _>>()?;
+    // Generator entries, in order, after every read succeeded; their outputs take their
+    // place in dataFrom's order.
+    let mut generated: BTreeMap<usize, SecretData> = BTreeMap::new();
+    if !generator_entries.is_empty() {
+        let outcome = generate_all(ctx, es, &generator_entries, &mut generated).await?;
+        fetched.generated = Some(outcome);
+    }
+    let mut results = results.into_iter();
+    for (i, _) in es.spec.data_from.iter().enumerate() {
+        if let Some(map) = generated.remove(&i) {
+            fetched.data.extend(map);
+            continue;
+        }
+        if let Some(result) = results.next() {
+            merge(&mut fetched, result);
         }
     }
+    for result in results {
+        merge(&mut fetched, result);
+    }
     Ok(fetched)
+}
+
+fn merge(fetched: &mut Fetched, outcome: EntryOutcome) {
+    match outcome {
+        EntryOutcome::Map(map) => fetched.data.extend(map),
+        EntryOutcome::Value(key, value) => {
+            fetched.data.insert(key, value);
+        }
+        EntryOutcome::Missing(key) => fetched.missing.push(key),
+    }
+}
+
+/// Runs the generator entries: a stored value is reused unless the refresh policy says a
+/// refresh is due ([`crate::generate::regeneration_due`]); otherwise the generator is called.
+/// On a failure, what was generated in this call is cleaned up (it is never stored).
+async fn generate_all(
+    ctx: FetchContext<'_>,
+    es: &ExternalSecret,
+    entries: &[(usize, String, &eso_api::GeneratorRef)],
+    out: &mut BTreeMap<usize, SecretData>,
+) -> Result<crate::generate::GeneratorOutcome, FetchError> {
+    use crate::generate::{GeneratedEntry, GeneratorOutcome, GeneratorReaders, generate_entry};
+    let Some(gen_ctx) = ctx.generators else {
+        let entry = entries
+            .first()
+            .map(|(i, _, _)| format!("spec.dataFrom[{i}]"))
+            .unwrap_or_default();
+        return Err(FetchError::Unsupported {
+            entry,
+            message: "sourceRef.generatorRef: no generators are available here".to_owned(),
+        });
+    };
+    let readers = GeneratorReaders {
+        secrets: ctx.secrets,
+        config_maps: ctx.config_maps,
+        tokens: ctx.tokens,
+    };
+    let generation = es.metadata.generation.unwrap_or_default();
+    let mut outcome = GeneratorOutcome {
+        previous: gen_ctx.previous.clone(),
+        ..Default::default()
+    };
+    for (i, key, generator) in entries {
+        let entry_name = format!("spec.dataFrom[{i}]");
+        let stored = gen_ctx.previous.entries.get(key).and_then(|stored| {
+            if crate::generate::regeneration_due(es, stored, gen_ctx.now) {
+                return None;
+            }
+            Some((stored.clone(), stored.secret_data()?))
+        });
+        let raw = match stored {
+            Some((stored, data)) => {
+                outcome.current.entries.insert(key.clone(), stored);
+                data
+            }
+            None => match generate_entry(
+                gen_ctx,
+                readers,
+                es.metadata.namespace.as_deref().unwrap_or("default"),
+                &format!(
+                    "ExternalSecret \"{}/{}\"",
+                    es.metadata.namespace.as_deref().unwrap_or("default"),
+                    es.metadata.name.as_deref().unwrap_or_default()
+                ),
+                key,
+                generator,
+            )
+            .await
+            {
+                Ok((data, fresh)) => {
+                    let entry = GeneratedEntry::new(
+                        format!("{}/{}", generator.kind, generator.name),
+                        gen_ctx.now,
+                        generation,
+                        None,
+                        &data,
+                    );
+                    outcome.current.entries.insert(key.clone(), entry);
+                    outcome.generated_keys.extend(data.keys().cloned());
+                    outcome.fresh.push(fresh);
+                    data
+                }
+                Err(source) => {
+                    discard_all(gen_ctx, readers, es, &outcome.fresh).await;
+                    return Err(FetchError::Generator {
+                        entry: entry_name,
+                        source,
+                    });
+                }
+            },
+        };
+        let from = &es.spec.data_from[*i];
+        let processed = if from.rewrite.is_empty() {
+            Ok(raw)
+        } else {
+            rewrite_map(&from.rewrite, raw, ctx.transformer)
+        }
+        .and_then(convert::validate_keys);
+        match processed {
+            Ok(map) => {
+                out.insert(*i, map);
+            }
+            Err(e) => {
+                discard_all(gen_ctx, readers, es, &outcome.fresh).await;
+                return Err(FetchError::Generator {
+                    entry: entry_name,
+                    source: crate::generate::GenerateError::Object(format!(
+                        "rewriting the output of {} {:?} failed: {}",
+                        generator.kind,
+                        generator.name,
+                        e.chain()
+                    )),
+                });
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+async fn discard_all(
+    gen_ctx: crate::generate::GeneratorFetch<'_>,
+    readers: crate::generate::GeneratorReaders<'_>,
+    es: &ExternalSecret,
+    fresh: &[crate::generate::FreshGeneration],
+) {
+    let namespace = es.metadata.namespace.as_deref().unwrap_or("default");
+    for f in fresh {
+        if let Some(state) = &f.state
+            && let Err(e) = crate::generate::cleanup_state(
+                gen_ctx.registry,
+                readers,
+                namespace,
+                &f.manifest(),
+                state,
+            )
+            .await
+        {
+            tracing::warn!(error = %e.chain(), "cannot clean up a generated value that was not used");
+        }
+    }
 }
 
 /// The cache key of one request: the call and the request as JSON (every field counts:

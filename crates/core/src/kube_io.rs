@@ -86,7 +86,7 @@ impl StoreLookup for CachedStores {
 }
 
 /// Maps a kube error to a provider error by HTTP status.
-fn kube_error(what: String, e: kube::Error) -> ProviderError {
+pub(crate) fn kube_error(what: String, e: kube::Error) -> ProviderError {
     let status = match &e {
         kube::Error::Api(s) => Some(s.code),
         _ => None,
@@ -107,6 +107,7 @@ fn kube_error(what: String, e: kube::Error) -> ProviderError {
 pub struct ApiSecretReader {
     client: Client,
     tenancy: Tenancy,
+    required_label: Option<(&'static str, &'static str)>,
 }
 
 impl ApiSecretReader {
@@ -116,7 +117,16 @@ impl ApiSecretReader {
         Self {
             client,
             tenancy: Tenancy::Default,
+            required_label: None,
         }
+    }
+
+    /// The same reader, refusing Secrets without the label `key: value` (upstream's Webhook
+    /// generator reads only Secrets labelled `external-secrets.io/type: webhook`).
+    #[must_use]
+    pub fn require_label(mut self, key: &'static str, value: &'static str) -> Self {
+        self.required_label = Some((key, value));
+        self
     }
 
     /// The same reader under these tenancy rules.
@@ -145,6 +155,20 @@ impl SecretReader for ApiSecretReader {
         {
             return Err(ProviderError::auth(format!(
                 "strict tenancy: Secret \"{namespace}/{name}\" may not be read by stores or templates: it lacks the label {LABEL_READABLE}=true"
+            )));
+        }
+        if let Some((key, value)) = self.required_label
+            && let Some(secret) = &secret
+            && secret
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .map(String::as_str)
+                != Some(value)
+        {
+            return Err(ProviderError::invalid_store(format!(
+                "Secret \"{namespace}/{name}\" may not be read here: it lacks the label {key}={value}"
             )));
         }
         Ok(secret.map(|s| {

@@ -15,10 +15,11 @@
 //! | task | items |
 //! |---|---|
 //! | read manifests | [`ManifestSet`] ([`ManifestSet::new`], [`ManifestSet::add_text`]), [`ManifestError`], [`Source`], [`Sourced`] |
-//! | render offline | [`render_all`] → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
+//! | render offline | [`render_all`] (or [`render_all_with_generators`]) → [`Rendered`] (a Secret or a [`RenderError`], with [`FetchError`], [`PlanError`], [`StoreError`]) |
 //! | sync a cluster once | [`sync_cluster`] with [`OneShotOptions`] and [`ControllerConfig`] (with [`ReadSharing`], [`RefreshTimeWrites`]) → [`OneShotResult`] with a [`SyncOutcome`], or a [`ListError`] |
 //! | push a cluster's PushSecrets once | [`push_cluster`] with [`OneShotOptions`] → [`PushOneShotResult`] with a [`PushSyncOutcome`], or a [`ListError`] |
 //! | run the controllers | [`Manager`] ([`Manager::new`], [`Manager::status`], [`Manager::run`]) with [`ManagerConfig`] ([`LeaseConfig`], [`PerObjectMetrics`]) → [`ManagerStatus`] for health and metrics endpoints, or a [`ManagerError`] |
+//! | generators | [`GeneratorRegistry`] (set with [`ControllerConfig::generators`] or [`ManagerConfig::generators`]; `eso_providers::generators()` holds the built-in kinds), the [`generator`] contract (eso-generator) |
 //! | providers | [`ProviderRegistry`] (filled by the caller: `eso_providers::builtin()` of the `eso-providers` crate holds the built-in ones), and the [`Provider`] / [`SecretsClient`] traits with [`ClientContext`], [`StoreInfo`], [`SecretData`], [`ValidationResult`], [`ProviderError`], [`ErrorKind`] |
 //! | types and dependencies | [`api`] (eso-api: the `external-secrets.io` types), [`provider`] (eso-provider, the whole provider contract), [`kube`], [`k8s_openapi`], and [`async_trait`](macro@async_trait) for implementing the provider traits |
 //!
@@ -142,6 +143,8 @@ pub mod exposition;
 #[doc(hidden)]
 pub mod fetch;
 #[doc(hidden)]
+pub mod generate;
+#[doc(hidden)]
 pub mod hash;
 #[doc(hidden)]
 pub mod kube_io;
@@ -188,7 +191,7 @@ struct EmbeddingGuide;
 
 // Reading manifests and rendering offline.
 pub use manifests::{ManifestError, ManifestSet, Source, Sourced};
-pub use render::{RenderError, Rendered, render_all};
+pub use render::{RenderError, Rendered, render_all, render_all_with_generators};
 
 // Why a render or a sync failed.
 pub use fetch::FetchError;
@@ -214,9 +217,14 @@ pub use eso_provider::{
     StoreInfo, ValidationResult,
 };
 
+// Generators: the caller fills the registry (`eso_providers::generators()` holds the
+// built-in kinds); `eso_generator` is the whole generator contract.
+pub use eso_generator::GeneratorRegistry;
+
 // Crates whose types appear in the surface.
 pub use async_trait::async_trait;
 pub use eso_api as api;
+pub use eso_generator as generator;
 pub use eso_provider as provider;
 pub use k8s_openapi;
 pub use kube;

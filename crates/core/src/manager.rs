@@ -127,6 +127,13 @@ impl ManagerConfig {
         self.controller = config;
         self
     }
+    /// Sets the generator kinds `sourceRef.generatorRef` may use (the caller's registry, e.g.
+    /// `eso_providers::generators()`; eso-core itself knows only those of
+    /// `eso_generator::builtin()`).
+    pub fn generators(mut self, generators: crate::GeneratorRegistry) -> Self {
+        self.controller.generators = generators;
+        self
+    }
     /// Sets the default re-validation interval of stores.
     pub fn store_requeue_interval(mut self, interval: Duration) -> Self {
         self.store_requeue_interval = interval;

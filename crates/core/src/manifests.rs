@@ -56,7 +56,7 @@ pub enum ManifestError {
     },
     /// An apiVersion/kind this tool does not read.
     #[error(
-        "{at}: unsupported kind {kind:?} with apiVersion {api_version:?} (expected SecretStore, ClusterSecretStore or ExternalSecret of external-secrets.io/v1, or v1 Secret, ConfigMap, Namespace or List)"
+        "{at}: unsupported kind {kind:?} with apiVersion {api_version:?} (expected SecretStore, ClusterSecretStore or ExternalSecret of external-secrets.io/v1, a generator of generators.external-secrets.io/v1alpha1, or v1 Secret, ConfigMap, Namespace or List)"
     )]
     UnknownKind {
         /// Where.
@@ -109,6 +109,8 @@ pub struct ManifestSet {
     pub config_maps: BTreeMap<(String, String), Sourced<ConfigMap>>,
     /// Namespaces by name.
     pub namespaces: BTreeMap<String, Sourced<Namespace>>,
+    /// Generator objects (`generators.external-secrets.io/v1alpha1`, and ClusterGenerators).
+    pub generators: crate::generate::StaticGenerators,
 }
 
 fn document_name(doc: &Value) -> String {
@@ -229,6 +231,25 @@ impl ManifestSet {
                 } else {
                     Err(errors)
                 }
+            }
+            (eso_api::generators::GENERATORS_API_VERSION, _)
+                if kind == eso_api::generators::CLUSTER_GENERATOR_KIND
+                    || eso_api::generators::GeneratorKind::parse(&kind).is_some() =>
+            {
+                let mut doc = doc;
+                if kind != eso_api::generators::CLUSTER_GENERATOR_KIND {
+                    doc["metadata"]["namespace"] = Value::String(ns(&doc));
+                }
+                eso_api::generators::ResolvedGenerator::from_object(&doc).map_err(|e| {
+                    one(ManifestError::Field {
+                        at: source.clone(),
+                        object: format!("{kind} {:?}", document_name(&doc)),
+                        path: "spec".to_owned(),
+                        message: e.to_string(),
+                    })
+                })?;
+                self.generators.insert(doc, &self.default_namespace);
+                Ok(())
             }
             (eso_api::V1, "ExternalSecret") => {
                 let namespace = ns(&doc);

@@ -48,6 +48,7 @@ async fn run(set: &ManifestSet, es: &eso_api::ExternalSecret) -> Result<Fetched,
             config_maps: set,
             clients: &clients,
             transformer: &NoTemplates,
+            generators: None,
         },
         es,
     )
@@ -377,6 +378,7 @@ async fn one_client_serves_every_entry_of_a_store() {
         config_maps: &set,
         clients: &clients,
         transformer: &NoTemplates,
+        generators: None,
     };
     fetch(ctx, &es).await.unwrap();
     fetch(ctx, &es).await.unwrap();
@@ -496,6 +498,7 @@ async fn reads_for(sharing: ReadSharing, readers: &[eso_api::ExternalSecret]) ->
         config_maps: &set,
         clients: &clients,
         transformer: &NoTemplates,
+        generators: None,
     };
     for es in readers {
         let fetched = fetch(ctx, es).await.unwrap();

@@ -108,11 +108,16 @@ pub enum PushError {
     /// The spec cannot be pushed as written (or names a key the source lacks).
     #[error(transparent)]
     Invalid(#[from] InvalidSpec),
-    /// `selector.generatorRef` needs generators, which this controller does not run yet.
-    #[error(
-        "spec.selector.generatorRef: pushing generator output is not supported yet; select a Secret instead"
-    )]
-    GeneratorUnsupported,
+    /// `selector.generatorRef` could not generate (or store) its values.
+    #[error("spec.selector.generatorRef: {message}")]
+    Generator {
+        /// What failed, with every cause.
+        message: String,
+        /// Whether only a change of the PushSecret can help.
+        await_change: bool,
+        /// Whether the API server could not be reached.
+        unreachable: bool,
+    },
     /// The source Secret(s) could not be found.
     #[error("{field}: {message}")]
     Source {
@@ -162,7 +167,14 @@ impl PushError {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Invalid(_) | Self::GeneratorUnsupported => ErrorClass::AwaitChange,
+            Self::Invalid(_) => ErrorClass::AwaitChange,
+            Self::Generator { await_change, .. } => {
+                if *await_change {
+                    ErrorClass::AwaitChange
+                } else {
+                    ErrorClass::RetryWithBackoff
+                }
+            }
             Self::Provider { source, .. }
                 if source.kind() == eso_provider::ErrorKind::Unsupported =>
             {
@@ -188,7 +200,11 @@ impl PushError {
     }
 
     fn api_unreachable(&self) -> bool {
-        matches!(self, Self::Kube { source, .. } if is_unreachable(source))
+        match self {
+            Self::Kube { source, .. } => is_unreachable(source),
+            Self::Generator { unreachable, .. } => *unreachable,
+            _ => false,
+        }
     }
 
     fn conflict(&self) -> bool {
@@ -259,6 +275,8 @@ pub struct PushContext {
     stores: Arc<dyn PushStores>,
     secrets: ApiSecretReader,
     tokens: ApiTokens,
+    generator_objects: crate::generate::ApiGenerators,
+    webhook_secrets: ApiSecretReader,
     recorder: Recorder,
     failures: Mutex<HashMap<ObjectRef<PushSecret>, u32>>,
     ledger: RefreshLedger,
@@ -285,6 +303,9 @@ impl PushContext {
         Self {
             secrets: ApiSecretReader::new(client.clone()),
             tokens: ApiTokens::new(client.clone()),
+            generator_objects: crate::generate::ApiGenerators::new(client.clone()),
+            webhook_secrets: ApiSecretReader::new(client.clone())
+                .require_label("external-secrets.io/type", "webhook"),
             health: ApiHealth::new(client.clone()),
             client,
             config,
@@ -313,6 +334,7 @@ impl PushContext {
             config_maps: &self.secrets,
             clients: &self.clients,
             transformer: &crate::template::GoTemplates,
+            generators: None,
         }
     }
 
@@ -478,6 +500,120 @@ pub fn selector_query(selector: &LabelSelector) -> String {
 }
 
 /// The source Secrets: `Ok(None)` when the Secret named does not exist.
+/// The source of a PushSecret whose `selector.generatorRef` names a generator: the stored
+/// value (in `<name>-push-generated`, owned by the PushSecret) until the refresh interval has
+/// elapsed, then a new one, stored before it is pushed (never in a dry run). Kinds that leave
+/// state to clean up (VaultDynamicSecret) are refused: what they made is cleaned up at once.
+async fn generated_source(
+    ctx: &PushContext,
+    ps: &PushSecret,
+    generator: &eso_api::GeneratorRef,
+    now: Timestamp,
+    dry_run: bool,
+) -> Result<Secret, PushError> {
+    use crate::generate::{
+        GeneratedEntry, GeneratedStore, GeneratedValues, GeneratorFetch, GeneratorOutcome,
+        GeneratorReaders, Owner, RefreshRule, entry_key, generate_entry,
+    };
+    let owner = Owner::push_secret(ps);
+    let describe = owner.describe();
+    let readers = GeneratorReaders {
+        secrets: &ctx.secrets,
+        config_maps: &ctx.secrets,
+        tokens: Some(&ctx.tokens),
+    };
+    let store = GeneratedStore {
+        client: &ctx.client,
+        owner,
+        registry: &ctx.config.generators,
+        readers,
+        grace: ctx.config.generator_state_grace,
+    };
+    let stored = |e: crate::generate::StoreError| PushError::Generator {
+        unreachable: e.kube_error().is_some_and(is_unreachable),
+        message: match e.kube_error() {
+            Some(k) => format!("{e}: {k}"),
+            None => e.to_string(),
+        },
+        await_change: false,
+    };
+    let source = |data: eso_provider::SecretData| Secret {
+        metadata: ObjectMeta {
+            name: Some(generator.name.clone()),
+            namespace: ps.namespace(),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.into_iter()
+                .map(|(k, v)| (k, k8s_openapi::ByteString(v)))
+                .collect(),
+        ),
+        ..Secret::default()
+    };
+    let previous = store.read().await.map_err(stored)?;
+    let key = entry_key(generator, 0);
+    let rule = RefreshRule {
+        policy: eso_api::RefreshPolicy::Periodic,
+        interval: ps
+            .spec
+            .refresh_interval()
+            .unwrap_or(Duration::from_secs(3600)),
+        generation: ps.metadata.generation.unwrap_or_default(),
+        windows: None,
+    };
+    if let Some(entry) = previous.entries.get(&key)
+        && !rule.due(entry, now)
+        && let Some(data) = entry.secret_data()
+    {
+        return Ok(source(data));
+    }
+    let gen_ctx = GeneratorFetch {
+        registry: &ctx.config.generators,
+        objects: &ctx.generator_objects,
+        previous: &previous,
+        now,
+        webhook_secrets: Some(&ctx.webhook_secrets),
+    };
+    let namespace = ps.namespace().unwrap_or_default();
+    let (data, fresh) = generate_entry(gen_ctx, readers, &namespace, &describe, &key, generator)
+        .await
+        .map_err(|e| PushError::Generator {
+            message: e.chain(),
+            await_change: e.awaits_change(),
+            unreachable: false,
+        })?;
+    if fresh.state.is_some() {
+        store.discard(&fresh).await;
+        return Err(PushError::Generator {
+            message: format!(
+                "{} generators leave state to clean up, which PushSecrets do not keep; what it made was cleaned up",
+                fresh.resolved.kind
+            ),
+            await_change: true,
+            unreachable: false,
+        });
+    }
+    if !dry_run {
+        let entry = GeneratedEntry::new(
+            format!("{}/{}", generator.kind, generator.name),
+            now,
+            ps.metadata.generation.unwrap_or_default(),
+            None,
+            &data,
+        );
+        let mut outcome = GeneratorOutcome {
+            previous,
+            current: GeneratedValues {
+                entries: [(key, entry)].into(),
+            },
+            fresh: vec![fresh],
+            generated_keys: data.keys().cloned().collect(),
+        };
+        store.store(&mut outcome, now).await.map_err(stored)?;
+    }
+    Ok(source(data))
+}
+
 async fn read_sources(
     ctx: &PushContext,
     ps: &PushSecret,
@@ -485,7 +621,8 @@ async fn read_sources(
     let namespace = ps.namespace().unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(selector) = ps.spec.selector.secret.as_ref() else {
-        return Err(PushError::GeneratorUnsupported);
+        // validate_spec requires one source; a generatorRef never comes here.
+        return Ok(Some(Vec::new()));
     };
     if let Some(name) = selector.name.as_deref().filter(|n| !n.is_empty()) {
         let secret = api.get_opt(name).await.map_err(|source| PushError::Kube {
@@ -1001,13 +1138,18 @@ async fn sync(
             _ => Err(e),
         }
     };
-    if ps.spec.selector.generator_ref.is_some() && ps.spec.selector.secret.is_none() {
-        return fail_await(PushError::GeneratorUnsupported).await;
-    }
     if let Err(e) = validate_spec(ps) {
         return fail_await(e.into()).await;
     }
-    let secrets = match read_sources(ctx, ps).await {
+    let sourced = match &ps.spec.selector.generator_ref {
+        Some(generator) if ps.spec.selector.secret.is_none() => {
+            generated_source(ctx, ps, generator, started, mode.dry_run)
+                .await
+                .map(|s| Some(vec![s]))
+        }
+        _ => read_sources(ctx, ps).await,
+    };
+    let secrets = match sourced {
         Ok(Some(s)) => s,
         Ok(None) => {
             let name = ps

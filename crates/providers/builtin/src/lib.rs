@@ -33,6 +33,7 @@
 //! assert!(registry.keys().any(|key| key == "aws"));
 //! ```
 
+pub use eso_generator::GeneratorRegistry;
 pub use eso_provider::ProviderRegistry;
 
 #[cfg(feature = "aws")]
@@ -101,6 +102,40 @@ pub fn builtin() -> ProviderRegistry {
     registry
 }
 
+/// The generator kinds (`sourceRef.generatorRef`) built in: those of [`eso_generator::builtin`]
+/// (`Password`, `UUID`, `SSHKey`, `Fake`) plus, under the same features as their providers,
+/// `ECRAuthorizationToken` and `STSSessionToken` (`aws`), `VaultDynamicSecret` (`vault`) and
+/// `Webhook` (`webhook`), with default settings. Replace a kind that needs settings (the AWS
+/// endpoints) with [`GeneratorRegistry::with`].
+///
+/// ```
+/// let kinds: Vec<_> = eso_providers::generators().kinds().map(|k| k.as_str()).collect();
+/// assert!(kinds.contains(&"Password"));
+/// ```
+#[must_use]
+pub fn generators() -> GeneratorRegistry {
+    #[allow(unused_mut)] // with no provider feature on, only eso-generator's kinds
+    let mut registry = eso_generator::builtin();
+    #[cfg(feature = "aws")]
+    {
+        registry.register(std::sync::Arc::new(
+            aws::generators::StsSessionTokenGenerator::new(),
+        ));
+        registry.register(std::sync::Arc::new(
+            aws::generators::EcrAuthorizationTokenGenerator::new(),
+        ));
+    }
+    #[cfg(feature = "vault")]
+    registry.register(std::sync::Arc::new(
+        vault::generators::VaultDynamicSecretGenerator::new(),
+    ));
+    #[cfg(feature = "webhook")]
+    registry.register(std::sync::Arc::new(
+        webhook::generators::WebhookGenerator::new(),
+    ));
+    registry
+}
+
 #[cfg(all(
     test,
     feature = "aws",
@@ -137,6 +172,29 @@ mod tests {
             assert!(
                 registered.contains(&key.as_str()),
                 "store key {key} has no built-in provider; registered: {registered:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_generators_serve_every_kind_whose_crd_is_installed() {
+        // Every generator kind with a CRD of its own (not ClusterGenerator or GeneratorState)
+        // must have an implementation, or objects users can create would fail as unsupported.
+        let registered: Vec<&str> = super::generators()
+            .kinds()
+            .map(eso_api::generators::GeneratorKind::as_str)
+            .collect();
+        let crds = eso_api::crds::generators();
+        let kinds: Vec<String> = crds
+            .iter()
+            .map(|crd| crd.spec.names.kind.clone())
+            .filter(|k| k != "ClusterGenerator" && k != "GeneratorState")
+            .collect();
+        assert_eq!(kinds.len(), 8, "{kinds:?}");
+        for kind in &kinds {
+            assert!(
+                registered.contains(&kind.as_str()),
+                "generator kind {kind} has a CRD but no built-in implementation; registered: {registered:?}"
             );
         }
     }

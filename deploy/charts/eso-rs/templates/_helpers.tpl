@@ -85,10 +85,20 @@ Rules for namespaced objects: a Role in scoped mode, part of the ClusterRole oth
 Each rule names the code that needs it (docs/deploy.md has the table).
 */}}
 {{- define "eso-rs.namespacedRules" -}}
-# ExternalSecret controller: the watch of ExternalSecrets and of their status (every replica).
+# ExternalSecret controller: the watch of ExternalSecrets and of their status (every replica);
+# the generator cleanup finalizer (server-side apply of metadata.finalizers).
 - apiGroups: ["external-secrets.io"]
   resources: ["externalsecrets"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
+# Generators (sourceRef.generatorRef): the generator object is read when a value is generated.
+- apiGroups: ["generators.external-secrets.io"]
+  resources: ["passwords", "uuids", "sshkeys", "fakes", "ecrauthorizationtokens", "stssessiontokens", "vaultdynamicsecrets", "webhooks"]
+  verbs: ["get"]
+# GeneratorStates of stateful generators (a Vault lease): created with server-side apply,
+# listed by ExternalSecret, marked superseded (patch), deleted once cleaned up.
+- apiGroups: ["generators.external-secrets.io"]
+  resources: ["generatorstates"]
+  verbs: ["list", "create", "patch", "delete"]
 # ExternalSecret controller: the Ready condition and refresh times.
 - apiGroups: ["external-secrets.io"]
   resources: ["externalsecrets/status"]
@@ -141,6 +151,10 @@ Each rule names the code that needs it (docs/deploy.md has the table).
 
 {{/* Rules that only exist cluster-wide. */}}
 {{- define "eso-rs.clusterRules" -}}
+# ClusterGenerators (cluster-scoped) referenced by sourceRef.generatorRef.
+- apiGroups: ["generators.external-secrets.io"]
+  resources: ["clustergenerators"]
+  verbs: ["get"]
 # Namespace cache of the ExternalSecret controller (ClusterSecretStore conditions) and the
 # ClusterExternalSecret fan-out.
 - apiGroups: [""]
