@@ -6,12 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../crates/providers/vault/tests/common/mod.rs"]
-mod common;
-
-use common::Bao;
 use eso_api::ExternalSecret;
 use eso_api::generators::GeneratorState;
+use eso_test_support::bao::Bao;
 use eso_tests::{RunningController, TEST_MANAGER, TestCluster, eventually, install_crds};
 use k8s_openapi::api::core::v1::Secret;
 use std::collections::BTreeSet;

@@ -1,5 +1,6 @@
 //! What the tests of this workspace share, so that each test file holds only its checks:
 //!
+//! - [`bao`]: `bao server -dev`, the OpenBao server, started and waited for, and its API.
 //! - [`tools`]: finding a tool (`$ESO_*_BIN`, `PATH`, the workspace's `.venv-emu`) and a free
 //!   port; a missing tool fails the test with the command that installs it, never skips it.
 //! - [`process`]: a real server (OpenBao, moto, goiardi) run under a watchdog that stops it
@@ -14,8 +15,9 @@
 //! A dev-dependency only: no library of the workspace depends on it. It is test code: a missing
 //! tool or a broken fixture fails the calling test with a message (a panic), as a test would.
 
-#![allow(clippy::panic)]
+#![allow(clippy::panic, clippy::unwrap_used)]
 
+pub mod bao;
 pub mod chart;
 pub mod metrics;
 pub mod moto;
