@@ -160,7 +160,7 @@ impl Env {
             .into_iter()
             .find(|c| c.type_ == "Ready")?;
         Some((
-            c.status,
+            c.status.as_str().to_owned(),
             c.reason.unwrap_or_default(),
             c.message.unwrap_or_default(),
         ))
