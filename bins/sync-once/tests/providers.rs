@@ -23,7 +23,8 @@ const VARIABLES: &[&str] = &[
 ];
 
 /// `sync-once render -o json` of `docs` (joined as one YAML stream on stdin) with only `vars`
-/// of [`VARIABLES`] set.
+/// of [`VARIABLES`] set. It blocks the calling thread: the tests run on a multi-threaded
+/// runtime, so that the local servers keep answering meanwhile.
 fn render(docs: &[Value], vars: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-once"));
     cmd.args(["render", "-f", "-", "-o", "json"]);
@@ -91,7 +92,7 @@ fn external_secret(data: Value, data_from: Value) -> Value {
                     "data": data, "dataFrom": data_from}})
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn render_reads_google_secret_manager_through_the_gcloud_endpoint_variable() {
     let server = eso_testserver_gcp::GcpTestServer::start().await.unwrap();
     const SA: &str = "eso@p1.iam.gserviceaccount.com";
@@ -137,7 +138,7 @@ async fn render_reads_google_secret_manager_through_the_gcloud_endpoint_variable
     assert_eq!(server.count("AccessSecretVersion"), before);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn render_reads_gitlab_variables_with_environment_scopes() {
     use eso_testserver_gitlab::{GitlabTestServer, Token, Variable};
     let server = GitlabTestServer::start().await.unwrap();
@@ -178,7 +179,7 @@ async fn render_reads_gitlab_variables_with_environment_scopes() {
     assert!(stderr.contains("gitlab"), "{stderr}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn render_reads_doppler_through_doppler_base_url() {
     let server = eso_testserver_doppler::DopplerTestServer::start()
         .await
