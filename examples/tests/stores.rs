@@ -59,10 +59,13 @@ fn every_example_store_parses_and_its_provider_accepts_it() {
             .validate_store(&info)
             .unwrap_or_else(|e| panic!("{key}.yaml: the {key} provider rejects the store: {e}"));
         assert!(
-            set.external_secrets
-                .iter()
-                .any(|es| es.object.spec.secret_store_ref.as_ref().and_then(|r| r.name.as_deref())
-                    == Some(name.as_str())),
+            set.external_secrets.iter().any(|es| es
+                .object
+                .spec
+                .secret_store_ref
+                .as_ref()
+                .and_then(|r| r.name.as_deref())
+                == Some(name.as_str())),
             "{key}.yaml: an ExternalSecret uses store {name}"
         );
         seen.push(key);

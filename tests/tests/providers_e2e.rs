@@ -87,7 +87,11 @@ impl Env {
 
     async fn apply<K>(&self, api: &Api<K>, obj: Value)
     where
-        K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
     {
         let name = obj["metadata"]["name"].as_str().unwrap().to_owned();
         api.patch(
@@ -128,14 +132,14 @@ impl Env {
         self.apply(
             &self.ess,
             json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                   "metadata": {"name": "app", "namespace": self.ns()},
-                   "spec": {
-                       "secretStoreRef": {"name": "store", "kind": "SecretStore"},
-                       "refreshInterval": "1s",
-                       "target": {"name": "app-secret"},
-                       "data": data,
-                       "dataFrom": data_from,
-                   }}),
+            "metadata": {"name": "app", "namespace": self.ns()},
+            "spec": {
+                "secretStoreRef": {"name": "store", "kind": "SecretStore"},
+                "refreshInterval": "1s",
+                "target": {"name": "app-secret"},
+                "data": data,
+                "dataFrom": data_from,
+            }}),
         )
         .await;
     }
@@ -249,7 +253,10 @@ async fn gcp_secret_manager_syncs_and_a_denied_service_account_keeps_the_secret(
 
     const SA: &str = "eso@p1.iam.gserviceaccount.com";
     let server = GcpTestServer::start().await.unwrap();
-    server.secret("p1", "db").version(DB_JSON.as_bytes()).create();
+    server
+        .secret("p1", "db")
+        .version(DB_JSON.as_bytes())
+        .create();
     let provider = GcpProvider::new().config(
         GcpConfig::default()
             .endpoints(GcpEndpoints::all_at(&server.url()))
@@ -408,7 +415,11 @@ async fn doppler_syncs_and_a_revoked_service_token_keeps_the_secret() {
         find("^DB_"),
     )
     .await;
-    let synced = &[("password", "pw"), ("DB_USER", "app"), ("DB_PASSWORD", "pw")];
+    let synced = &[
+        ("password", "pw"),
+        ("DB_USER", "app"),
+        ("DB_PASSWORD", "pw"),
+    ];
     env.synced(synced).await;
 
     server.revoke_tokens();
@@ -467,7 +478,11 @@ async fn infisical_syncs_and_a_denied_identity_keeps_the_secret() {
         find("^DB_"),
     )
     .await;
-    let synced = &[("password", "pw"), ("DB_USER", "app"), ("DB_PASSWORD", "pw")];
+    let synced = &[
+        ("password", "pw"),
+        ("DB_USER", "app"),
+        ("DB_PASSWORD", "pw"),
+    ];
     env.synced(synced).await;
 
     server.deny(&identity.identity_id, "shop");

@@ -444,8 +444,8 @@ async fn run(args: RunArgs) -> Result<()> {
     let providers = eso_providers::builtin_from_env(|name| std::env::var(name).ok())
         .context("cannot configure the providers")?
         .with(std::sync::Arc::new(
-        eso_provider_aws::AwsProvider::new().config(aws),
-    ));
+            eso_provider_aws::AwsProvider::new().config(aws),
+        ));
     let identity = leader_identity();
     let leader_election = lease_namespace.is_some();
     let manager = Manager::new(

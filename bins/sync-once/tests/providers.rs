@@ -128,7 +128,10 @@ async fn render_reads_google_secret_manager_through_the_gcloud_endpoint_variable
 
     // A value that is not a URL: a usage error (exit 2) naming the variable, before any read.
     let before = server.count("AccessSecretVersion");
-    let out = render(&docs, &[("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER", "not a url")]);
+    let out = render(
+        &docs,
+        &[("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER", "not a url")],
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr)
@@ -144,7 +147,10 @@ async fn render_reads_gitlab_variables_with_environment_scopes() {
     let server = GitlabTestServer::start().await.unwrap();
     let group = server.group(7, "acme");
     server.project(42, "acme/app", &[group]);
-    server.project_variable(42, Variable::new("DB_PASSWORD", "prod-pass").scope("production"));
+    server.project_variable(
+        42,
+        Variable::new("DB_PASSWORD", "prod-pass").scope("production"),
+    );
     server.project_variable(42, Variable::new("DB_PASSWORD", "any-pass"));
     server.project_variable(42, Variable::new("CONFIG", r#"{"user":"admin"}"#));
     server.group_variable(7, Variable::new("DB_HOST", "db.acme"));

@@ -57,9 +57,7 @@ pub fn builtin_from_env(
         let mut any = false;
         if let Some(url) = var("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER") {
             let url = checked_url("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER", &url)?;
-            endpoints = endpoints
-                .secret_manager(&url)
-                .regional_secret_manager(&url);
+            endpoints = endpoints.secret_manager(&url).regional_secret_manager(&url);
             any = true;
         }
         if let Some(url) = var("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS") {
@@ -78,9 +76,9 @@ pub fn builtin_from_env(
             any = true;
         }
         if any {
-            registry.register(std::sync::Arc::new(crate::gcp::GcpProvider::with_endpoints(
-                endpoints,
-            )));
+            registry.register(std::sync::Arc::new(
+                crate::gcp::GcpProvider::with_endpoints(endpoints),
+            ));
         }
     }
     #[cfg(feature = "azure")]
