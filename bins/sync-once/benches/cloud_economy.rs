@@ -64,13 +64,19 @@ async fn world(credentials: Value, provider: Value) -> anyhow::Result<(TestClust
     )
     .await;
     for i in 0..EXTERNAL_SECRETS {
-        apply(&client, &ns, "ExternalSecret", "externalsecrets", json!({
-            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-            "metadata": {"name": format!("es-{i}"), "namespace": ns},
-            "spec": {"secretStoreRef": {"name": "store"}, "refreshInterval": "1m",
-                "data": [{"secretKey": "value", "remoteRef": {
-                    "key": format!("bench-key-{}", i % KEYS), "property": "value"}}]}
-        }))
+        apply(
+            &client,
+            &ns,
+            "ExternalSecret",
+            "externalsecrets",
+            json!({
+                "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {"name": format!("es-{i}"), "namespace": ns},
+                "spec": {"secretStoreRef": {"name": "store"}, "refreshInterval": "1m",
+                    "data": [{"secretKey": "value", "remoteRef": {
+                        "key": format!("bench-key-{}", i % KEYS), "property": "value"}}]}
+            }),
+        )
         .await;
     }
     Ok((cluster, ns))
@@ -148,11 +154,10 @@ async fn main() -> anyhow::Result<()> {
             &cluster,
             &ns,
             || {
-                eso_providers::builtin().with(Arc::new(
-                    GcpProvider::new().config(
+                eso_providers::builtin()
+                    .with(Arc::new(GcpProvider::new().config(
                         GcpConfig::default().endpoints(GcpEndpoints::all_at(&url)),
-                    ),
-                ))
+                    )))
             },
             || {
                 (
