@@ -440,9 +440,12 @@ async fn run(args: RunArgs) -> Result<()> {
                 .ecr_endpoint(std::env::var("AWS_ECR_ENDPOINT").ok())
                 .ecr_public_endpoint(std::env::var("AWS_ECR_PUBLIC_ENDPOINT").ok()),
         ));
-    let providers = eso_providers::builtin().with(std::sync::Arc::new(
-        eso_provider_aws::AwsProvider::new().config(aws),
-    ));
+    // Google's, Azure's and Doppler's endpoints from their variables (docs/providers.md).
+    let providers = eso_providers::builtin_from_env(|name| std::env::var(name).ok())
+        .context("cannot configure the providers")?
+        .with(std::sync::Arc::new(
+            eso_provider_aws::AwsProvider::new().config(aws),
+        ));
     let identity = leader_identity();
     let leader_election = lease_namespace.is_some();
     let manager = Manager::new(

@@ -17,7 +17,10 @@
 //! the AWS endpoint, set the way the operator sets it: `--aws-endpoint-url`, else the SDK's
 //! standard variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`,
 //! `AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL_STS`), given to the `aws` provider that replaces
-//! the built-in one in the registry.
+//! the built-in one in the registry. The endpoints of Google Secret Manager, Azure's login host
+//! and Doppler's API come from the variables `eso_providers::builtin_from_env` reads
+//! (`CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER`, `AZURE_AUTHORITY_HOST`,
+//! `DOPPLER_BASE_URL`, ...; docs/providers.md).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -92,7 +95,10 @@ struct ProviderArgs {
 
 impl ProviderArgs {
     /// The built-in providers, the aws one pointed at the configured endpoints.
-    fn registry(&self) -> ProviderRegistry {
+    /// The built-in providers, the endpoint variables applied (`eso_providers::builtin_from_env`:
+    /// Google's, Azure's and Doppler's endpoints), the AWS one pointed at the configured
+    /// endpoints.
+    fn registry(&self) -> Result<ProviderRegistry, eso_providers::EnvError> {
         // One-shot syncs read one ExternalSecret after another, so a read never finds others to
         // share a batch with: waiting for them only adds latency (docs/benchmarks.md). `find`
         // still reads the values it matched in batches.
@@ -101,7 +107,10 @@ impl ProviderArgs {
             .endpoints_from(self.aws_endpoint_url.clone(), |name| {
                 std::env::var(name).ok()
             });
-        eso_providers::builtin().with(Arc::new(AwsProvider::new().config(aws)))
+        Ok(
+            eso_providers::builtin_from_env(|name| std::env::var(name).ok())?
+                .with(Arc::new(AwsProvider::new().config(aws))),
+        )
     }
 
     /// The built-in generator kinds, the AWS ones pointed at the configured endpoints.
@@ -249,7 +258,13 @@ async fn render(args: RenderArgs) -> ExitCode {
         eprintln!("error: the input holds no ExternalSecret (apiVersion external-secrets.io/v1)");
         return ExitCode::from(2);
     }
-    let registry = args.providers.registry();
+    let registry = match args.providers.registry() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let rendered = render_all_with_generators(&set, &registry, &args.providers.generators()).await;
     match print_rendered(&rendered, args.output) {
         Ok(failed) if failed => ExitCode::from(1),
@@ -309,7 +324,14 @@ async fn run_inner(args: RunArgs) -> ExitCode {
             .controller_class(args.controller_class.clone())
             .generators(args.providers.generators()),
     };
-    let results = match sync_cluster(client, args.providers.registry(), options).await {
+    let registry = match args.providers.registry() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let results = match sync_cluster(client, registry, options).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}: {}", e_source(&e));
@@ -372,7 +394,14 @@ async fn push_inner(args: RunArgs) -> ExitCode {
         dry_run: args.dry_run,
         config: ControllerConfig::default().controller_class(args.controller_class.clone()),
     };
-    let results = match push_cluster(client, args.providers.registry(), options).await {
+    let registry = match args.providers.registry() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let results = match push_cluster(client, registry, options).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}: {}", e_source(&e));

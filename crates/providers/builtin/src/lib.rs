@@ -22,6 +22,8 @@
 //!
 //! A provider that needs settings beyond its store spec (the AWS endpoint override, say)
 //! replaces its default entry: a provider registered with a key already present replaces it.
+//! [`builtin_from_env()`] does so for the endpoint variables the binaries read (Google's,
+//! Azure's and Doppler's endpoints, which a store spec cannot name).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -35,6 +37,9 @@
 
 pub use eso_generator::GeneratorRegistry;
 pub use eso_provider::ProviderRegistry;
+
+mod env;
+pub use env::{EnvError, builtin_from_env};
 
 #[cfg(feature = "aws")]
 pub use eso_provider_aws as aws;
