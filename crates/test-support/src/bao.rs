@@ -185,6 +185,66 @@ impl Bao {
         answer
     }
 
+    /// Sets the server up for the VaultDynamicSecret generator's tests: a PKI engine at `pki`
+    /// with an internal root CA and a role `app` whose certificates carry leases (up to 1 h),
+    /// `policy` as the ACL policy `generator`, and AppRole with a role `generator` holding that
+    /// policy (tokens live 2 h). Returns the role's ID and a new secret ID.
+    pub async fn pki_with_approle(&self, policy: &str) -> (String, String) {
+        self.api(
+            "POST",
+            "sys/mounts/pki",
+            Some(serde_json::json!({"type": "pki"})),
+        )
+        .await;
+        self.api(
+            "POST",
+            "pki/root/generate/internal",
+            Some(serde_json::json!({"common_name": "eso-test-root", "ttl": "87600h"})),
+        )
+        .await;
+        self.api(
+            "POST",
+            "pki/roles/app",
+            Some(serde_json::json!({"allow_any_name": true, "generate_lease": true, "max_ttl": "1h"})),
+        )
+        .await;
+        self.api(
+            "PUT",
+            "sys/policies/acl/generator",
+            Some(serde_json::json!({"policy": policy})),
+        )
+        .await;
+        self.api(
+            "POST",
+            "sys/auth/approle",
+            Some(serde_json::json!({"type": "approle"})),
+        )
+        .await;
+        self.api(
+            "POST",
+            "auth/approle/role/generator",
+            Some(serde_json::json!({"token_policies": ["generator"], "token_ttl": "2h"})),
+        )
+        .await;
+        let role_id = self
+            .api("GET", "auth/approle/role/generator/role-id", None)
+            .await["data"]["role_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let secret_id = self
+            .api(
+                "POST",
+                "auth/approle/role/generator/secret-id",
+                Some(serde_json::json!({})),
+            )
+            .await["data"]["secret_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (role_id, secret_id)
+    }
+
     /// Stops the server and waits for it to exit.
     pub fn stop(&mut self) {
         self.process.stop();

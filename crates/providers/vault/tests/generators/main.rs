@@ -42,50 +42,7 @@ async fn server() -> &'static Server {
     SERVER
         .get_or_init(|| async {
             let bao = Bao::start(false).await;
-            bao.api("POST", "sys/mounts/pki", Some(json!({"type": "pki"})))
-                .await;
-            bao.api(
-                "POST",
-                "pki/root/generate/internal",
-                Some(json!({"common_name": "eso-test-root", "ttl": "87600h"})),
-            )
-            .await;
-            bao.api(
-                "POST",
-                "pki/roles/app",
-                Some(json!({"allow_any_name": true, "generate_lease": true, "max_ttl": "1h"})),
-            )
-            .await;
-            bao.api(
-                "PUT",
-                "sys/policies/acl/generator",
-                Some(json!({"policy": GENERATOR_POLICY})),
-            )
-            .await;
-            bao.api("POST", "sys/auth/approle", Some(json!({"type": "approle"})))
-                .await;
-            bao.api(
-                "POST",
-                "auth/approle/role/generator",
-                Some(json!({"token_policies": ["generator"], "token_ttl": "2h"})),
-            )
-            .await;
-            let role_id = bao
-                .api("GET", "auth/approle/role/generator/role-id", None)
-                .await["data"]["role_id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let secret_id = bao
-                .api(
-                    "POST",
-                    "auth/approle/role/generator/secret-id",
-                    Some(json!({})),
-                )
-                .await["data"]["secret_id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let (role_id, secret_id) = bao.pki_with_approle(GENERATOR_POLICY).await;
             Server {
                 bao,
                 role_id,
