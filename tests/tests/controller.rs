@@ -1441,3 +1441,129 @@ async fn a_property_typo_keeps_the_secret_under_deletion_policy_delete_and_names
     controller.stop().await;
     env.cluster.cleanup().await.unwrap();
 }
+
+/// A first sync writes a target it has never seen without reading it first; a Secret that
+/// was already there must still be treated as the read would have: one controlled by another
+/// ExternalSecret is left alone (and named), an unowned one is taken over and announced as an
+/// update, not a create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an_update() {
+    let env = env().await;
+    let ns = env.cluster.namespace().to_owned();
+    apply(
+        &env.stores,
+        &store(&ns, json!([{"key": "token", "value": "fresh"}])),
+    )
+    .await;
+    // "owner" owns "owned"; "plain" belongs to nobody and carries a key nobody claims.
+    apply(
+        &env.ess,
+        &external_secret(
+            &ns,
+            "owner",
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1h",
+                "target": {"name": "owned"},
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
+        ),
+    )
+    .await;
+    let owner_uid = env.ess.get("owner").await.unwrap().metadata.uid.unwrap();
+    let mut owned: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "owned", "ownerReferences": [{
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "name": "owner", "uid": owner_uid, "controller": true}]},
+        "stringData": {"token": "the owner's"}
+    }))
+    .unwrap();
+    owned.metadata.namespace = Some(ns.clone());
+    apply(&env.secrets, &owned).await;
+    let plain: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "plain", "namespace": ns},
+        "stringData": {"token": "old", "extra": "someone's"}
+    }))
+    .unwrap();
+    apply(&env.secrets, &plain).await;
+    for (name, target) in [("thief", "owned"), ("adopter", "plain")] {
+        apply(
+            &env.ess,
+            &external_secret(
+                &ns,
+                name,
+                json!({
+                    "secretStoreRef": {"name": "fake"},
+                    "refreshInterval": "1h",
+                    "target": {"name": target},
+                    "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+                }),
+            ),
+        )
+        .await;
+    }
+    let controller = RunningController::start(env.cluster.client(), &ns);
+
+    let ess = env.ess.clone();
+    eventually("the thief to be refused", || async {
+        ess.get("thief")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, r, m)| {
+                s == "False" && r == "SecretSyncedError" && m.contains("\"owner\"")
+            })
+    })
+    .await
+    .unwrap();
+    eventually("the adopter to be Ready", || async {
+        ess.get("adopter")
+            .await
+            .ok()
+            .and_then(|es| ready(&es))
+            .is_some_and(|(s, _, _)| s == "True")
+    })
+    .await
+    .unwrap();
+
+    let owned = env.secrets.get("owned").await.unwrap();
+    assert_eq!(data_of(&owned, "token").as_deref(), Some("the owner's"));
+    let owners = owned.metadata.owner_references.unwrap();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(owners[0].name, "owner");
+
+    let plain = env.secrets.get("plain").await.unwrap();
+    assert_eq!(data_of(&plain, "token").as_deref(), Some("fresh"));
+    assert_eq!(data_of(&plain, "extra"), None, "an Owner target holds only its keys");
+    assert_eq!(plain.metadata.labels.unwrap()[LABEL_MANAGED], "true");
+    assert_eq!(
+        plain.metadata.owner_references.unwrap()[0].name,
+        "adopter"
+    );
+
+    let events: Api<Event> = Api::namespaced(env.cluster.client(), &ns);
+    let reasons_for = |name: &'static str| {
+        let events = events.clone();
+        async move {
+            events
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+                .filter_map(|e| e.reason)
+                .collect::<Vec<_>>()
+        }
+    };
+    eventually("the adopter's event", || async {
+        !reasons_for("adopter").await.is_empty()
+    })
+    .await
+    .unwrap();
+    assert_eq!(reasons_for("adopter").await, ["Updated"]);
+    controller.stop().await;
+    env.cluster.cleanup().await.unwrap();
+}

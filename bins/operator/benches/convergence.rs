@@ -5,7 +5,8 @@
 //! time, starts one `eso-operator` process with DEFAULT flags (leader election off, so that
 //! nothing but the reconciles is measured), and reports
 //! - the floor: the time the API server needs for the writes N ExternalSecrets require, one
-//!   Secret create and one status-sized patch each, made by this bench with 32 in flight;
+//!   Secret create and one ExternalSecret status write each, made by this bench with 32 in
+//!   flight on ExternalSecrets of its own (a namespace no operator watches);
 //! - the time until every ExternalSecret is `Ready=True`, syncs/s, and its ratio to the floor
 //!   (the goal is at most 2);
 //! - API requests per ExternalSecret by verb and resource, counted by the operator's own client
@@ -166,58 +167,164 @@ async fn fresh_namespace(client: &kube::Client, name: &str) {
     }
 }
 
-/// The API server's floor for N ExternalSecrets: N Secret creates plus N status-sized patches,
-/// IN_FLIGHT at a time.
-async fn write_floor(client: &kube::Client, ns: &str, n: usize) -> Duration {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+/// The floor, in parts: what N ExternalSecrets need written, timed apart.
+struct Floor {
+    /// N Secret creates (`POST`), each as an ExternalSecret writes it: labels, data-hash
+    /// annotation, owner reference, one key.
+    creates: Duration,
+    /// N status writes (`PATCH externalsecrets/status`): a Ready condition, refreshTime,
+    /// binding and syncedResourceVersion.
+    status: Duration,
+    /// The same N Secrets written by server-side apply instead, for comparison (not part of
+    /// the floor): `ESO_BENCH_FLOOR_APPLY=1`.
+    applies: Option<Duration>,
+}
+
+impl Floor {
+    fn total(&self) -> Duration {
+        self.creates + self.status
+    }
+}
+
+/// The API server's floor for N ExternalSecrets: N Secret creates plus N ExternalSecret
+/// status writes, IN_FLIGHT at a time, in a namespace of their own (emptied and gone before
+/// the operator starts). The ExternalSecrets whose status is written are created untimed;
+/// no operator watches that namespace.
+async fn write_floor(client: &kube::Client, run_ns: &str, n: usize) -> Floor {
+    let ns = format!("{run_ns}-floor");
+    fresh_namespace(client, &ns).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let ess: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &resource("ExternalSecret", "externalsecrets"),
+    );
+    let uids: Vec<String> = stream::iter(0..n)
+        .map(|i| {
+            let ess = ess.clone();
+            let ns = ns.clone();
+            async move {
+                let created = ess
+                    .patch(
+                        &format!("es-{i}"),
+                        &PatchParams::apply(MANAGER).force(),
+                        &Patch::Apply(&external_secret(&ns, i)),
+                    )
+                    .await
+                    .unwrap();
+                (i, created.metadata.uid.unwrap())
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<BTreeMap<usize, String>>()
+        .await
+        .into_values()
+        .collect();
+    let secret = |i: usize, prefix: &str| -> Secret {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {
+                "name": format!("{prefix}-{i}"), "namespace": ns,
+                "labels": {"reconcile.external-secrets.io/managed": "true",
+                           "reconcile.external-secrets.io/created-by": "a5d6a2bd0b7e4e4fc5a5f5bd8b4cd6d9e8f1d2c3b4a5968778695a4b"},
+                "annotations": {"reconcile.external-secrets.io/data-hash":
+                                "c2f8a0e1d4b7968574a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1"},
+                "ownerReferences": [{"apiVersion": "external-secrets.io/v1",
+                    "kind": "ExternalSecret", "name": format!("es-{i}"), "uid": uids[i],
+                    "controller": true, "blockOwnerDeletion": true}]},
+            "type": "Opaque",
+            "data": {"value": "dmFsdWUtNDI="}
+        }))
+        .unwrap()
+    };
     let started = Instant::now();
     stream::iter(0..n)
         .map(|i| {
             let secrets = secrets.clone();
+            let body = secret(i, "floor");
             async move {
-                let secret: Secret = serde_json::from_value(json!({
-                    "metadata": {"name": format!("floor-{i}"),
-                                 "labels": {"bench": "floor"}},
-                    "data": {"value": "dmFsdWU="}
-                }))
-                .unwrap();
-                secrets
-                    .create(&PostParams::default(), &secret)
-                    .await
-                    .unwrap();
+                secrets.create(&PostParams::default(), &body).await.unwrap();
             }
         })
         .buffer_unordered(IN_FLIGHT)
         .collect::<()>()
         .await;
+    let creates = started.elapsed();
+    let started = Instant::now();
     stream::iter(0..n)
         .map(|i| {
-            let secrets = secrets.clone();
+            let ess = ess.clone();
             async move {
-                let patch = json!({"metadata": {"annotations": {
-                    "bench/status": "Ready=True SecretSynced at 2026-01-01T00:00:00Z"}}});
-                secrets
-                    .patch(
-                        &format!("floor-{i}"),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                    .unwrap();
+                let patch = json!({"status": {
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced",
+                        "message": "secret synced", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                    "refreshTime": "2026-01-01T00:00:00Z",
+                    "binding": {"name": format!("es-{i}")},
+                    "syncedResourceVersion": "1-0123456789abcdef0123456789abcdef"}});
+                ess.patch_status(
+                    &format!("es-{i}"),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .unwrap();
             }
         })
         .buffer_unordered(IN_FLIGHT)
         .collect::<()>()
         .await;
-    let floor = started.elapsed();
-    secrets
-        .delete_collection(
-            &DeleteParams::default(),
-            &ListParams::default().labels("bench=floor"),
-        )
-        .await
-        .unwrap();
-    floor
+    let status = started.elapsed();
+    let applies = if std::env::var("ESO_BENCH_FLOOR_APPLY").is_ok_and(|v| v == "1") {
+        let started = Instant::now();
+        stream::iter(0..n)
+            .map(|i| {
+                let secrets = secrets.clone();
+                let body = secret(i, "applied");
+                async move {
+                    secrets
+                        .patch(
+                            &format!("applied-{i}"),
+                            &PatchParams::apply(MANAGER).force(),
+                            &Patch::Apply(&body),
+                        )
+                        .await
+                        .unwrap();
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect::<()>()
+            .await;
+        Some(started.elapsed())
+    } else {
+        None
+    };
+    // Gone before the operator starts, so that its deletion does not load the measured run.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces.delete(&ns, &DeleteParams::default()).await.unwrap();
+    let gone = Instant::now();
+    while namespaces.get_opt(&ns).await.unwrap().is_some() {
+        assert!(
+            gone.elapsed() < Duration::from_secs(600),
+            "the floor's namespace was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Floor {
+        creates,
+        status,
+        applies,
+    }
+}
+
+/// The bench's ExternalSecret number `i`.
+fn external_secret(ns: &str, i: usize) -> serde_json::Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": format!("es-{i}"), "namespace": ns},
+        "spec": {"secretStoreRef": {"name": "fake"}, "refreshInterval": "60s",
+            "data": [{"secretKey": "value",
+                      "remoteRef": {"key": format!("key-{}", i % 100)}}]}
+    })
 }
 
 async fn scrape(port: u16) -> String {
@@ -282,7 +389,7 @@ fn is_ready(o: &DynamicObject) -> bool {
 
 struct Row {
     n: usize,
-    floor: Duration,
+    floor: Floor,
     ready: Duration,
     calls: BTreeMap<(String, String), f64>,
     steady_writes: Option<(usize, usize)>,
@@ -326,17 +433,10 @@ async fn run(cluster: &Cluster, client: &kube::Client, n: usize, steady: bool) -
             let ess = ess.clone();
             let ns = ns.clone();
             async move {
-                let body = json!({
-                    "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                    "metadata": {"name": format!("es-{i}"), "namespace": ns},
-                    "spec": {"secretStoreRef": {"name": "fake"}, "refreshInterval": "60s",
-                        "data": [{"secretKey": "value",
-                                  "remoteRef": {"key": format!("key-{}", i % 100)}}]}
-                });
                 ess.patch(
                     &format!("es-{i}"),
                     &PatchParams::apply(MANAGER).force(),
-                    &Patch::Apply(&body),
+                    &Patch::Apply(&external_secret(&ns, i)),
                 )
                 .await
                 .unwrap();
@@ -470,8 +570,14 @@ async fn main() {
     for n in ns {
         let row = run(&cluster, &client, n, steady).await;
         eprintln!(
-            "N={n}: floor {:.1} s, all Ready {:.1} s",
-            row.floor.as_secs_f64(),
+            "N={n}: floor {:.1} s ({:.1} s of Secret creates + {:.1} s of status writes{}), all Ready {:.1} s",
+            row.floor.total().as_secs_f64(),
+            row.floor.creates.as_secs_f64(),
+            row.floor.status.as_secs_f64(),
+            row.floor.applies.map_or(String::new(), |a| format!(
+                "; the Secrets by server-side apply instead: {:.1} s",
+                a.as_secs_f64()
+            )),
             row.ready.as_secs_f64()
         );
         let cpu: Vec<String> = row
@@ -489,17 +595,17 @@ async fn main() {
     }
 
     println!(
-        "| N | write floor (N creates + N patches, {IN_FLIGHT} in flight) | all Ready | syncs/s | ratio to floor | steady-state writes in 70 s (Secrets / ExternalSecrets) | peak RSS |"
+        "| N | write floor (N Secret creates + N status writes, {IN_FLIGHT} in flight) | all Ready | syncs/s | ratio to floor | steady-state writes in 70 s (Secrets / ExternalSecrets) | peak RSS |"
     );
     println!("|---|---|---|---|---|---|---|");
     for row in &rows {
         println!(
             "| {} | {:.1} s | {:.1} s | {:.0} | {:.2} | {} | {:.1} MiB |",
             row.n,
-            row.floor.as_secs_f64(),
+            row.floor.total().as_secs_f64(),
             row.ready.as_secs_f64(),
             row.n as f64 / row.ready.as_secs_f64(),
-            row.ready.as_secs_f64() / row.floor.as_secs_f64(),
+            row.ready.as_secs_f64() / row.floor.total().as_secs_f64(),
             row.steady_writes
                 .map_or("not measured".to_owned(), |(s, e)| format!("{s} / {e}")),
             row.rss_kib as f64 / 1024.0

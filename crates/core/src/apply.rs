@@ -11,12 +11,22 @@ use serde_json::{Map, Value};
 
 use crate::plan::{GuardedDelete, SecretWrite};
 
+/// What a write left: the Secret as the API server returned it, and whether the apply
+/// created it (`201 Created`) rather than changed one that was there.
+#[derive(Debug)]
+pub struct Applied {
+    /// The Secret after the write.
+    pub secret: Secret,
+    /// The Secret did not exist before the write.
+    pub created: bool,
+}
+
 /// Applies a planned write with server-side apply under `manager`.
 pub async fn apply_secret(
     api: &Api<Secret>,
     manager: &str,
     write: &SecretWrite,
-) -> Result<Secret, kube::Error> {
+) -> Result<Applied, kube::Error> {
     let name = write.secret.metadata.name.clone().unwrap_or_default();
     let mut applied = write.secret.clone();
     if let Some(data) = applied.data.as_mut() {
@@ -25,7 +35,51 @@ pub async fn apply_secret(
     applied.metadata.managed_fields = None;
     applied.metadata.resource_version = None;
     let params = PatchParams::apply(manager).force();
-    let written = api.patch(&name, &params, &Patch::Apply(&applied)).await?;
+    let (written, created) = apply_reporting_creation(api, &name, &params, &applied).await?;
+    let secret = exclusive_data(api, manager, write, written).await?;
+    Ok(Applied { secret, created })
+}
+
+/// One server-side apply, telling a create (`201`) from a change (`200`) by the status code,
+/// which `Api::patch` does not return.
+async fn apply_reporting_creation(
+    api: &Api<Secret>,
+    name: &str,
+    params: &PatchParams,
+    secret: &Secret,
+) -> Result<(Secret, bool), kube::Error> {
+    let request = kube::core::Request::new(api.resource_url())
+        .patch(name, params, &Patch::Apply(secret))
+        .map_err(kube::Error::BuildRequest)?;
+    let response = api
+        .clone()
+        .into_client()
+        .send(request.map(kube::client::Body::from))
+        .await?;
+    let status = response.status();
+    let body = response.into_body().collect_bytes().await?;
+    if status.is_client_error() || status.is_server_error() {
+        let error = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
+            kube::core::Status::failure(
+                String::from_utf8_lossy(&body).trim(),
+                "Failed to parse error data",
+            )
+            .with_code(status.as_u16())
+        });
+        return Err(kube::Error::Api(error.boxed()));
+    }
+    let written: Secret = serde_json::from_slice(&body).map_err(kube::Error::SerdeError)?;
+    Ok((written, status == http::StatusCode::CREATED))
+}
+
+/// For Owner/Orphan writes, removes the data keys other writers added to `written`.
+async fn exclusive_data(
+    api: &Api<Secret>,
+    manager: &str,
+    write: &SecretWrite,
+    written: Secret,
+) -> Result<Secret, kube::Error> {
+    let name = write.secret.metadata.name.clone().unwrap_or_default();
     if !write.exclusive {
         return Ok(written);
     }

@@ -672,13 +672,22 @@ async fn sync(
         let collect_at = ctx.collect_states(es, None).await?;
         return Ok((sooner(next(&scheduled), collect_at), SyncOutcome::Skipped));
     }
-    let existing = secrets
-        .get_opt(&target)
-        .await
-        .map_err(|source| ReconcileError::Kube {
-            what: format!("cannot read Secret \"{namespace}/{target}\""),
-            source,
-        })?;
+    // A due Owner target the watch of managed Secrets has never shown (after its first list)
+    // is most often one that does not exist yet: plan and write it without reading it first.
+    // The API server refuses that write where the read would have changed the plan (another
+    // controller owns the Secret, it is immutable, its type differs); then it is read and
+    // planned again. Strict tenancy must see a Secret before it may take it over.
+    let mut unseen = due
+        && !mode.dry_run
+        && es.spec.creation_policy() == eso_api::CreationPolicy::Owner
+        && !ctx.config.tenancy.is_strict()
+        && ctx.digests.listed()
+        && ctx.digests.valid(&namespace, &target).is_none();
+    let mut existing = if unseen {
+        None
+    } else {
+        read_target(&secrets, &namespace, &target).await?
+    };
     if !due && is_secret_valid(es, existing.as_ref()) {
         let collect_at = ctx.collect_states(es, None).await?;
         return Ok((sooner(next(&scheduled), collect_at), SyncOutcome::Skipped));
@@ -767,97 +776,132 @@ async fn sync(
 
     let manager = field_manager(&name);
     let exec = eso_template::ExecOptions::default().now(started.into());
-    let planned = match plan(PlanInput {
-        es,
-        fetched: &fetched,
-        existing: existing.as_ref(),
-        exec: &exec,
-        tenancy: ctx.config.tenancy,
-    }) {
-        Ok(p) => p,
-        Err(e) => {
-            let message = plan_message(&e);
-            if !mode.dry_run {
-                ctx.fail(es, message.clone(), started).await;
+    let (planned, outcome) = loop {
+        let planned = match plan(PlanInput {
+            es,
+            fetched: &fetched,
+            existing: existing.as_ref(),
+            exec: &exec,
+            tenancy: ctx.config.tenancy,
+        }) {
+            Ok(p) => p,
+            Err(e) => {
+                let message = plan_message(&e);
+                if !mode.dry_run {
+                    ctx.fail(es, message.clone(), started).await;
+                }
+                // Ownership, immutability and template-text errors need a change to the
+                // objects, as upstream treats them; data-caused template errors heal on a later
+                // refresh.
+                if e.class() == ErrorClass::AwaitChange {
+                    return Ok((Action::await_change(), SyncOutcome::Failed { message }));
+                }
+                return Err(ReconcileError::Plan(e));
             }
-            // Ownership, immutability and template-text errors need a change to the objects,
-            // as upstream treats them; data-caused template errors heal on a later refresh.
-            if e.class() == ErrorClass::AwaitChange {
-                return Ok((Action::await_change(), SyncOutcome::Failed { message }));
-            }
-            return Err(ReconcileError::Plan(e));
-        }
-    };
+        };
 
-    if mode.dry_run {
+        if mode.dry_run {
+            let outcome = match &planned.action {
+                SecretAction::Write(write) => SyncOutcome::WouldWrite {
+                    changes: describe_changes(existing.as_ref(), &write.secret),
+                },
+                SecretAction::Delete(_) => SyncOutcome::WouldDelete,
+                SecretAction::Nothing => SyncOutcome::Unchanged {
+                    reason: planned.condition.reason,
+                },
+            };
+            return Ok((Action::await_change(), outcome));
+        }
+        if unseen && !matches!(planned.action, SecretAction::Write(_)) {
+            // Only a write may skip the read: what is there decides the rest.
+            unseen = false;
+            existing = read_target(&secrets, &namespace, &target).await?;
+            continue;
+        }
+
         let outcome = match &planned.action {
-            SecretAction::Write(write) => SyncOutcome::WouldWrite {
-                changes: describe_changes(existing.as_ref(), &write.secret),
-            },
-            SecretAction::Delete(_) => SyncOutcome::WouldDelete,
+            SecretAction::Write(write) => {
+                let applied = apply_secret(&secrets, &manager, write).await;
+                if unseen
+                    && let Err(kube::Error::Api(refusal)) = &applied
+                    && (400..500).contains(&refusal.code)
+                    && refusal.code != 429
+                {
+                    tracing::debug!(
+                        "{namespace}/{target}: the write without a read was refused ({}); reading the Secret",
+                        refusal.message
+                    );
+                    unseen = false;
+                    existing = read_target(&secrets, &namespace, &target).await?;
+                    continue;
+                }
+                let applied = match applied {
+                    Ok(applied) => applied,
+                    Err(source) => {
+                        let err = ReconcileError::Kube {
+                            what: format!("cannot write Secret \"{namespace}/{target}\""),
+                            source,
+                        };
+                        if !err.api_unreachable() {
+                            ctx.fail(
+                                es,
+                                format!("could not update secret: {err}: {}", source_text(&err)),
+                                started,
+                            )
+                            .await;
+                        }
+                        return Err(err);
+                    }
+                };
+                if let Some(version) = applied.secret.metadata.resource_version.clone() {
+                    ctx.own_writes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(format!("{namespace}/{target}"), version);
+                }
+                if applied.created {
+                    SyncOutcome::Created
+                } else {
+                    SyncOutcome::Updated
+                }
+            }
+            SecretAction::Delete(delete) => {
+                if let Err(source) = delete_secret(&secrets, delete).await {
+                    let err = ReconcileError::Kube {
+                        what: format!("cannot delete Secret \"{namespace}/{}\"", delete.name),
+                        source,
+                    };
+                    // A conflict means the Secret changed since it was read: plan again.
+                    if !err.api_unreachable() && !err.conflict() {
+                        ctx.fail(
+                            es,
+                            format!("could not delete secret: {err}: {}", source_text(&err)),
+                            started,
+                        )
+                        .await;
+                    }
+                    return Err(err);
+                }
+                SyncOutcome::Deleted
+            }
             SecretAction::Nothing => SyncOutcome::Unchanged {
                 reason: planned.condition.reason,
             },
         };
-        return Ok((Action::await_change(), outcome));
-    }
-
-    let outcome = match &planned.action {
-        SecretAction::Write(write) => {
-            let applied = apply_secret(&secrets, &manager, write).await;
-            if let Ok(secret) = &applied
-                && let Some(version) = secret.metadata.resource_version.clone()
-            {
-                ctx.own_writes
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(format!("{namespace}/{target}"), version);
-            }
-            if let Err(source) = applied {
-                let err = ReconcileError::Kube {
-                    what: format!("cannot write Secret \"{namespace}/{target}\""),
-                    source,
-                };
-                if !err.api_unreachable() {
-                    ctx.fail(
-                        es,
-                        format!("could not update secret: {err}: {}", source_text(&err)),
-                        started,
-                    )
-                    .await;
-                }
-                return Err(err);
-            }
-            if write.create {
-                SyncOutcome::Created
-            } else {
-                SyncOutcome::Updated
-            }
-        }
-        SecretAction::Delete(delete) => {
-            if let Err(source) = delete_secret(&secrets, delete).await {
-                let err = ReconcileError::Kube {
-                    what: format!("cannot delete Secret \"{namespace}/{}\"", delete.name),
-                    source,
-                };
-                // A conflict means the Secret changed since it was read: plan again.
-                if !err.api_unreachable() && !err.conflict() {
-                    ctx.fail(
-                        es,
-                        format!("could not delete secret: {err}: {}", source_text(&err)),
-                        started,
-                    )
-                    .await;
-                }
-                return Err(err);
-            }
-            SyncOutcome::Deleted
-        }
-        SecretAction::Nothing => SyncOutcome::Unchanged {
-            reason: planned.condition.reason,
-        },
+        break (planned, outcome);
     };
     for event in &planned.events {
+        // A write planned without a read announces a create; the API server said otherwise.
+        if event.reason == reasons::EVENT_CREATED && matches!(outcome, SyncOutcome::Updated) {
+            ctx.publish(
+                es,
+                event.type_,
+                reasons::EVENT_UPDATED,
+                "secret updated".to_owned(),
+            )
+            .await;
+            continue;
+        }
         ctx.publish(es, event.type_, event.reason, event.message.clone())
             .await;
     }
@@ -876,6 +920,21 @@ async fn sync(
     let mut after = es.clone();
     after.status = Some(next_status(es, &status, started));
     Ok((sooner(next(&after), collect_at), outcome))
+}
+
+/// The target Secret as the API server has it now.
+async fn read_target(
+    secrets: &Api<Secret>,
+    namespace: &str,
+    target: &str,
+) -> Result<Option<Secret>, ReconcileError> {
+    secrets
+        .get_opt(target)
+        .await
+        .map_err(|source| ReconcileError::Kube {
+            what: format!("cannot read Secret \"{namespace}/{target}\""),
+            source,
+        })
 }
 
 /// A requeue after the sooner of the refresh and the next GeneratorState collection (at

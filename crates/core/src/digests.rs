@@ -27,6 +27,9 @@ struct Inner {
     current: HashMap<String, Digest>,
     /// Being rebuilt by a relist (between `Init` and `InitDone`).
     relist: Option<HashMap<String, Digest>>,
+    /// A first list has completed: a Secret not in `current` is not a managed Secret (or one
+    /// so new that its event is still on the way).
+    listed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,7 @@ impl SecretDigests {
                 if let Some(fresh) = inner.relist.take() {
                     inner.current = fresh;
                 }
+                inner.listed = true;
             }
             watcher::Event::Apply(secret) => {
                 if let Some((k, d)) = digest(secret) {
@@ -107,6 +111,16 @@ impl SecretDigests {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         inner.current.get(&key(namespace, name)).map(|d| d.valid)
+    }
+
+    /// Whether the watch has listed the managed Secrets at least once: only then does `None`
+    /// from [`valid`](Self::valid) mean "no managed Secret of that name".
+    #[must_use]
+    pub fn listed(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .listed
     }
 
     /// How many Secrets are known.
@@ -152,6 +166,7 @@ mod tests {
     fn follows_the_watch_and_a_relist_drops_what_is_gone() {
         let digests = SecretDigests::new();
         assert_eq!(digests.valid("default", "a"), None);
+        assert!(!digests.listed(), "nothing was listed yet");
         digests.observe(&watcher::Event::Apply(managed("a", "1", "v", "v")));
         assert_eq!(digests.valid("default", "a"), Some(true));
         // Someone edited the data: the hash no longer matches.
@@ -166,6 +181,7 @@ mod tests {
         digests.observe(&watcher::Event::InitApply(managed("c", "4", "v", "v")));
         assert_eq!(digests.valid("default", "a"), Some(false));
         digests.observe(&watcher::Event::InitDone);
+        assert!(digests.listed());
         assert_eq!(digests.valid("default", "a"), None);
         assert_eq!(digests.valid("default", "c"), Some(true));
         assert_eq!(digests.len(), 1);

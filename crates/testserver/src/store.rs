@@ -610,6 +610,7 @@ impl Store {
         new: &mut Value,
         name: &str,
     ) -> Result<(), ApiError> {
+        check_controller_references(rt, new, name)?;
         match rt.builtin {
             Builtin::Secret => {
                 if let Some(Value::Object(sd)) =
@@ -1370,6 +1371,38 @@ impl Store {
         self.get(rt, ns, meta_str(obj, "name").unwrap_or_default())
             .ok()
     }
+}
+
+/// The API server's object-meta validation: at most one owner reference is the controller.
+fn check_controller_references(rt: &ResourceType, new: &Value, name: &str) -> Result<(), ApiError> {
+    let controllers: Vec<&str> = new
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .map(|r| {
+            r.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        })
+        .collect();
+    if controllers.len() < 2 {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        &rt.group,
+        &rt.kind,
+        name,
+        &[(
+            "metadata.ownerReferences",
+            "FieldValueInvalid",
+            format!(
+                "Invalid value: []v1.OwnerReference{{...}}: Only one reference can have Controller set to true. Found \"true\" in references for {}",
+                controllers.join(" and ")
+            ),
+        )],
+    ))
 }
 
 fn check_immutable(

@@ -614,3 +614,65 @@ mod in_process {
         assert!(api.get_opt("nothing").await.unwrap().is_none());
     }
 }
+
+#[tokio::test]
+async fn a_second_controller_reference_is_refused_by_create_and_by_apply() {
+    let c = TestCluster::new().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(c.client(), c.namespace());
+    let secrets: Api<Secret> = Api::namespaced(c.client(), c.namespace());
+    let mut owners = Vec::new();
+    for name in ["first-owner", "second-owner"] {
+        let o = cms
+            .create(
+                &PostParams::default(),
+                &ConfigMap {
+                    metadata: ObjectMeta {
+                        name: Some(name.into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        owners.push(OwnerReference {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: name.into(),
+            uid: o.uid().unwrap(),
+            block_owner_deletion: None,
+            controller: Some(true),
+        });
+    }
+    let mut both = secret("two-controllers", &[("k", "v")]);
+    both.metadata.owner_references = Some(owners.clone());
+    let err = secrets
+        .create(&PostParams::default(), &both)
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(err), (422, "Invalid".to_string()));
+
+    // A Secret with one controller; an apply by another manager adding its own controller
+    // reference (the list is keyed by uid, so the two merge) is refused and changes nothing.
+    let mut first = secret("controlled", &[("k", "v")]);
+    first.metadata.owner_references = Some(vec![owners[0].clone()]);
+    secrets.create(&PostParams::default(), &first).await.unwrap();
+    let mut second = secret("controlled", &[("k", "taken")]);
+    second.metadata.owner_references = Some(vec![owners[1].clone()]);
+    let err = secrets
+        .patch(
+            "controlled",
+            &PatchParams::apply("another-controller").force(),
+            &Patch::Apply(&second),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(err), (422, "Invalid".to_string()));
+    let kept = secrets.get("controlled").await.unwrap();
+    assert_eq!(kept.owner_references(), &[owners[0].clone()]);
+    assert_eq!(
+        kept.data.unwrap()["k"].0,
+        b"v".to_vec(),
+        "a refused apply writes nothing"
+    );
+}
