@@ -1455,7 +1455,8 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
         &store(&ns, json!([{"key": "token", "value": "fresh"}])),
     )
     .await;
-    // "owner" owns "owned"; "plain" belongs to nobody and carries a key nobody claims.
+    // "owner" owns "owned" (and syncs it); "plain" belongs to nobody and carries a key nobody
+    // claims.
     apply(
         &env.ess,
         &external_secret(
@@ -1488,7 +1489,8 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
     }))
     .unwrap();
     apply(&env.secrets, &plain).await;
-    for (name, target) in [("thief", "owned"), ("adopter", "plain")] {
+    // The owner keeps syncing its own Secret (key "token"); the thief's key is "stolen".
+    for (name, target, key) in [("thief", "owned", "stolen"), ("adopter", "plain", "token")] {
         apply(
             &env.ess,
             &external_secret(
@@ -1498,7 +1500,7 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
                     "secretStoreRef": {"name": "fake"},
                     "refreshInterval": "1h",
                     "target": {"name": target},
-                    "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+                    "data": [{"secretKey": key, "remoteRef": {"key": "token"}}]
                 }),
             ),
         )
@@ -1529,7 +1531,7 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
     .unwrap();
 
     let owned = env.secrets.get("owned").await.unwrap();
-    assert_eq!(data_of(&owned, "token").as_deref(), Some("the owner's"));
+    assert_eq!(data_of(&owned, "stolen"), None, "the thief wrote into it");
     let owners = owned.metadata.owner_references.unwrap();
     assert_eq!(owners.len(), 1, "{owners:?}");
     assert_eq!(owners[0].name, "owner");

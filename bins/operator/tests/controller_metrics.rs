@@ -203,6 +203,19 @@ async fn controller_runtime_and_workqueue_series_appear_with_upstreams_labels_an
         s.value("controller_runtime_active_workers", &es)
             .is_some_and(|v| (0.0..=4.0).contains(&v))
     );
+    // The PushSecret controller has the same series under its own name and worker limit.
+    let push = [("controller", "pushsecret")];
+    assert_eq!(
+        s.value("controller_runtime_max_concurrent_reconciles", &push),
+        Some(4.0)
+    );
+    assert_eq!(
+        s.value(
+            "controller_runtime_reconcile_total",
+            &[("controller", "pushsecret"), ("result", "error")]
+        ),
+        Some(0.0)
+    );
 
     // Every reconcile was timed, in upstream's buckets.
     let reconciles: f64 = ["success", "requeue_after", "error"]

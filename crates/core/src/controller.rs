@@ -1184,6 +1184,7 @@ impl ExternalSecretController {
         let controller =
             QueuedController::new(names::EXTERNAL_SECRET, es_api, watcher::Config::default())
                 .concurrency(self.config.concurrency);
+        ctx.events.pace_by(controller.backlog());
         let secret_store = controller.store();
         let es_cache = controller.store();
         let managed = watcher::Config::default().labels(&format!(

@@ -101,6 +101,8 @@ pub mod names {
     pub const CLUSTER_SECRET_STORE: &str = "clustersecretstore";
     /// The ClusterExternalSecret controller.
     pub const CLUSTER_EXTERNAL_SECRET: &str = "clusterexternalsecret";
+    /// The PushSecret controller.
+    pub const PUSH_SECRET: &str = "pushsecret";
 }
 
 /// How one reconcile ended, as `controller_runtime_reconcile_total`'s `result` label says.
@@ -277,6 +279,22 @@ impl WorkQueueLedger {
     fn clear_waiting(&mut self) {
         self.waiting.clear();
         self.depth = 0;
+    }
+}
+
+/// How many objects a [`QueuedController`] has waiting (due, not yet being reconciled);
+/// cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Backlog(Arc<Mutex<WorkQueueLedger>>);
+
+impl Backlog {
+    /// Objects waiting now (`workqueue_depth`).
+    #[must_use]
+    pub fn waiting(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .depth()
     }
 }
 
@@ -551,6 +569,12 @@ where
             triggers,
             concurrency: 0,
         }
+    }
+
+    /// A handle on this controller's queue length, for work that should yield to it.
+    #[must_use]
+    pub fn backlog(&self) -> Backlog {
+        Backlog(self.metrics.ledger.clone())
     }
 
     /// The cache of the reconciled objects.

@@ -179,7 +179,7 @@ pub struct StoreContext {
     clients: Mutex<HashMap<ClientKey, Arc<dyn SecretsClient>>>,
     secrets: ApiSecretReader,
     tokens: ApiTokens,
-    recorder: Recorder,
+    events: crate::events::EventSink,
     /// SecretStore series.
     pub store_series: Arc<StatusSeries>,
     /// ClusterSecretStore series.
@@ -205,7 +205,7 @@ impl StoreContext {
             config,
             registry,
             clients: Mutex::default(),
-            recorder,
+            events: crate::events::EventSink::new(recorder),
             store_series: Arc::new(StatusSeries::secret_stores()),
             cluster_store_series: Arc::new(StatusSeries::cluster_secret_stores()),
             series_watches: std::sync::OnceLock::new(),
@@ -434,9 +434,7 @@ async fn validate_and_record<K: StoreObject>(
             action: "Validate".to_owned(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &store.object_ref(&())).await {
-            tracing::warn!(error = %e, "cannot record event");
-        }
+        ctx.events.send(event, store.object_ref(&()));
     }
     let interval = info
         .spec

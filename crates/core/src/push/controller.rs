@@ -31,7 +31,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -43,8 +43,10 @@ use super::plan::{
     parse_store_status_key, plan_items, push_resource_version, push_status_needs_write,
     stale_entries, synced_map, validate_spec,
 };
-use crate::api_health::{ApiHealth, WatchBackoff, is_unreachable};
+use crate::api_health::{ApiHealth, is_unreachable};
+use crate::runtime_metrics::{QueuedController, names};
 use crate::controller::{AbortOnDrop, ControllerConfig, backoff, scoped, spawn_store_caches};
+use crate::events::EventSink;
 use crate::fetch::{ClientCache, FetchContext, evict_store_client, store_client};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
@@ -277,7 +279,9 @@ pub struct PushContext {
     tokens: ApiTokens,
     generator_objects: crate::generate::ApiGenerators,
     webhook_secrets: ApiSecretReader,
-    recorder: Recorder,
+    events: EventSink,
+    /// Events are published before the reconcile goes on (one-shot runs that exit next).
+    inline_events: bool,
     failures: Mutex<HashMap<ObjectRef<PushSecret>, u32>>,
     ledger: RefreshLedger,
     health: ApiHealth,
@@ -312,11 +316,20 @@ impl PushContext {
             registry,
             clients: ClientCache::new(),
             stores,
-            recorder,
+            events: EventSink::new(recorder),
+            inline_events: false,
             failures: Mutex::default(),
             ledger: RefreshLedger::new(),
             calls: ProviderCalls::default(),
         }
+    }
+
+    /// Publishes Events before the reconcile goes on, for one-shot runs that exit next
+    /// (the background sink would lose what is still queued).
+    #[must_use]
+    pub fn inline_events(mut self) -> Self {
+        self.inline_events = true;
+        self
     }
 
     /// Provider calls made through this context so far.
@@ -350,8 +363,10 @@ impl PushContext {
             action: "Push".to_owned(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &ps.object_ref(&())).await {
-            tracing::warn!(error = %e, "cannot record event");
+        if self.inline_events {
+            self.events.publish_now(&event, &ps.object_ref(&())).await;
+        } else {
+            self.events.send(event, ps.object_ref(&()));
         }
     }
 
@@ -1598,17 +1613,16 @@ impl PushSecretController {
             () = watches.stores.wait_until_ready() => {}
             () = trigger.clone() => return,
         }
-        let controller = Controller::new(
+        let controller = QueuedController::new(
+            names::PUSH_SECRET,
             scoped::<PushSecret>(&client, ns),
             watcher::Config::default(),
-        );
+        )
+        .concurrency(self.config.concurrency);
+        ctx.events.pace_by(controller.backlog());
         let by_secret = controller.store();
         let by_store = controller.store();
         let mut controller = controller
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(self.config.concurrency),
-            )
-            .trigger_backoff(WatchBackoff::default())
             .watches(
                 scoped::<SecretMeta>(&client, ns),
                 watcher::Config::default(),
@@ -1644,8 +1658,7 @@ impl PushSecretController {
             );
         }
         let reconcilers = controller
-            .graceful_shutdown_on(trigger.clone())
-            .run(reconcile, error_policy, ctx)
+            .run(reconcile, error_policy, ctx, trigger.clone())
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "push controller event");
