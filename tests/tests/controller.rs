@@ -1455,22 +1455,28 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
         &store(&ns, json!([{"key": "token", "value": "fresh"}])),
     )
     .await;
-    // "owner" owns "owned" (and syncs it); "plain" belongs to nobody and carries a key nobody
-    // claims.
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "owner",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1h",
-                "target": {"name": "owned"},
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
-    )
-    .await;
+    // "owner" owns "owned" (and syncs it, key "token"); the thief's key is "stolen". "plain"
+    // belongs to nobody and carries a key nobody claims. No controller runs yet.
+    for (name, target, key) in [
+        ("owner", "owned", "token"),
+        ("thief", "owned", "stolen"),
+        ("adopter", "plain", "token"),
+    ] {
+        apply(
+            &env.ess,
+            &external_secret(
+                &ns,
+                name,
+                json!({
+                    "secretStoreRef": {"name": "fake"},
+                    "refreshInterval": "1h",
+                    "target": {"name": target},
+                    "data": [{"secretKey": key, "remoteRef": {"key": "token"}}]
+                }),
+            ),
+        )
+        .await;
+    }
     let owner_uid = env.ess.get("owner").await.unwrap().metadata.uid.unwrap();
     let mut owned: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -1489,23 +1495,6 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
     }))
     .unwrap();
     apply(&env.secrets, &plain).await;
-    // The owner keeps syncing its own Secret (key "token"); the thief's key is "stolen".
-    for (name, target, key) in [("thief", "owned", "stolen"), ("adopter", "plain", "token")] {
-        apply(
-            &env.ess,
-            &external_secret(
-                &ns,
-                name,
-                json!({
-                    "secretStoreRef": {"name": "fake"},
-                    "refreshInterval": "1h",
-                    "target": {"name": target},
-                    "data": [{"secretKey": key, "remoteRef": {"key": "token"}}]
-                }),
-            ),
-        )
-        .await;
-    }
     let controller = RunningController::start(env.cluster.client(), &ns);
 
     let ess = env.ess.clone();
@@ -1538,12 +1527,13 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
 
     let plain = env.secrets.get("plain").await.unwrap();
     assert_eq!(data_of(&plain, "token").as_deref(), Some("fresh"));
-    assert_eq!(data_of(&plain, "extra"), None, "an Owner target holds only its keys");
-    assert_eq!(plain.metadata.labels.unwrap()[LABEL_MANAGED], "true");
     assert_eq!(
-        plain.metadata.owner_references.unwrap()[0].name,
-        "adopter"
+        data_of(&plain, "extra"),
+        None,
+        "an Owner target holds only its keys"
     );
+    assert_eq!(plain.metadata.labels.unwrap()[LABEL_MANAGED], "true");
+    assert_eq!(plain.metadata.owner_references.unwrap()[0].name, "adopter");
 
     let events: Api<Event> = Api::namespaced(env.cluster.client(), &ns);
     let reasons_for = |name: &'static str| {

@@ -300,7 +300,10 @@ async fn write_floor(client: &kube::Client, run_ns: &str, n: usize) -> Floor {
     };
     // Gone before the operator starts, so that its deletion does not load the measured run.
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces.delete(&ns, &DeleteParams::default()).await.unwrap();
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
     let gone = Instant::now();
     while namespaces.get_opt(&ns).await.unwrap().is_some() {
         assert!(

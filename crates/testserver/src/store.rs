@@ -1381,11 +1381,7 @@ fn check_controller_references(rt: &ResourceType, new: &Value, name: &str) -> Re
         .into_iter()
         .flatten()
         .filter(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        .map(|r| {
-            r.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        })
+        .map(|r| r.get("name").and_then(Value::as_str).unwrap_or_default())
         .collect();
     if controllers.len() < 2 {
         return Ok(());

@@ -656,7 +656,10 @@ async fn a_second_controller_reference_is_refused_by_create_and_by_apply() {
     // reference (the list is keyed by uid, so the two merge) is refused and changes nothing.
     let mut first = secret("controlled", &[("k", "v")]);
     first.metadata.owner_references = Some(vec![owners[0].clone()]);
-    secrets.create(&PostParams::default(), &first).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &first)
+        .await
+        .unwrap();
     let mut second = secret("controlled", &[("k", "taken")]);
     second.metadata.owner_references = Some(vec![owners[1].clone()]);
     let err = secrets

@@ -44,13 +44,13 @@ use super::plan::{
     stale_entries, synced_map, validate_spec,
 };
 use crate::api_health::{ApiHealth, is_unreachable};
-use crate::runtime_metrics::{QueuedController, names};
 use crate::controller::{AbortOnDrop, ControllerConfig, backoff, scoped, spawn_store_caches};
 use crate::events::EventSink;
 use crate::fetch::{ClientCache, FetchContext, evict_store_client, store_client};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
 use crate::plan::ErrorClass;
+use crate::runtime_metrics::{QueuedController, names};
 use crate::schedule::jitter_for;
 use crate::status::RefreshTimeWrites;
 use crate::store::{StoreError, StoreLookup, check_namespace_allowed};

@@ -45,8 +45,8 @@ pub async fn push_cluster(
         .items;
     push_secrets.sort_by_key(|ps| (ps.namespace(), ps.name_any()));
     let set = load_stores(&client, ns, options.config.cluster_stores).await?;
-    let ctx = PushContext::new(client, options.config.clone(), registry, Arc::new(set))
-        .inline_events();
+    let ctx =
+        PushContext::new(client, options.config.clone(), registry, Arc::new(set)).inline_events();
     let mut results = Vec::with_capacity(push_secrets.len());
     for ps in &push_secrets {
         let outcome = push_once(ps, &ctx, options.dry_run).await;
