@@ -16,7 +16,7 @@
 //!
 //! The bookkeeping is the pure [`WorkQueueLedger`]; time is a parameter.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -169,6 +169,9 @@ enum Waiting {
 #[derive(Debug, Default)]
 pub struct WorkQueueLedger {
     waiting: HashMap<Key, Waiting>,
+    /// The `Delayed` entries of `waiting` by due time, so that finding the requeues that fell
+    /// due does not look at every object (a requeue per object is the steady state).
+    delayed: BTreeSet<(Instant, Key)>,
     processing: HashMap<Key, Instant>,
     depth: usize,
 }
@@ -192,10 +195,13 @@ impl WorkQueueLedger {
     /// Requeues that fell due by `now` become queued items.
     pub fn promote_due(&mut self, now: Instant) -> QueueStep {
         let mut step = QueueStep::default();
-        for w in self.waiting.values_mut() {
-            if let Waiting::Delayed(due) = *w
-                && due <= now
-            {
+        while let Some((due, _)) = self.delayed.first()
+            && *due <= now
+        {
+            let Some((due, key)) = self.delayed.pop_first() else {
+                break;
+            };
+            if let Some(w) = self.waiting.get_mut(&key) {
                 *w = Waiting::Queued(due);
                 self.depth += 1;
                 step.adds += 1;
@@ -204,12 +210,31 @@ impl WorkQueueLedger {
         step
     }
 
+    /// Sets (or, with `None`, removes) the entry of `key`, keeping `delayed` in step.
+    fn set_waiting(&mut self, key: Key, entry: Option<Waiting>) -> Option<Waiting> {
+        let old = match entry {
+            Some(w) => {
+                if let Waiting::Delayed(due) = w {
+                    self.delayed.insert((due, key.clone()));
+                }
+                self.waiting.insert(key.clone(), w)
+            }
+            None => self.waiting.remove(&key),
+        };
+        if let Some(Waiting::Delayed(due)) = old
+            && old != entry
+        {
+            self.delayed.remove(&(due, key));
+        }
+        old
+    }
+
     fn trigger(&mut self, key: Key, now: Instant) -> QueueStep {
         match self.waiting.get(&key) {
             Some(Waiting::Queued(_)) => QueueStep::default(),
             // The scheduler keeps the earliest time: a pending requeue becomes due now.
             Some(Waiting::Delayed(_)) | None => {
-                self.waiting.insert(key, Waiting::Queued(now));
+                self.set_waiting(key, Some(Waiting::Queued(now)));
                 self.depth += 1;
                 QueueStep {
                     adds: 1,
@@ -225,14 +250,14 @@ impl WorkQueueLedger {
             Some(Waiting::Queued(_)) => {}
             Some(Waiting::Delayed(d)) if *d <= due => {}
             _ => {
-                self.waiting.insert(key, Waiting::Delayed(due));
+                self.set_waiting(key, Some(Waiting::Delayed(due)));
             }
         }
     }
 
     /// The item left the queue at `now` (a worker took it, or the object was gone).
     fn take(&mut self, key: &Key, now: Instant) -> QueueStep {
-        match self.waiting.remove(key) {
+        match self.set_waiting(key.clone(), None) {
             Some(Waiting::Queued(since)) => {
                 self.depth = self.depth.saturating_sub(1);
                 QueueStep {
@@ -278,6 +303,7 @@ impl WorkQueueLedger {
     /// Forgets what waits (the controller stopped; its scheduler is gone).
     fn clear_waiting(&mut self) {
         self.waiting.clear();
+        self.delayed.clear();
         self.depth = 0;
     }
 }
@@ -869,6 +895,29 @@ mod tests {
         );
         assert_eq!(q.depth(), 0);
         assert_eq!(q.promote_due(t0 + Duration::from_secs(7200)).adds, 0);
+    }
+
+    #[test]
+    fn requeues_fall_due_in_time_order_and_a_moved_requeue_counts_once() {
+        let t0 = Instant::now();
+        let mut q = WorkQueueLedger::default();
+        for i in 0..1000u64 {
+            q.requeue(key(&format!("k{i}")), t0 + Duration::from_secs(1000 - i));
+        }
+        // k999 .. k990 are due at t0+1 .. t0+10.
+        assert_eq!(q.promote_due(t0 + Duration::from_secs(10)).adds, 10);
+        assert_eq!(q.depth(), 10);
+        assert_eq!(q.promote_due(t0 + Duration::from_secs(10)).adds, 0);
+        // k0 (due at t0+1000) is brought forward, then back is ignored (the earlier wins).
+        q.requeue(key("k0"), t0 + Duration::from_secs(20));
+        q.requeue(key("k0"), t0 + Duration::from_secs(5000));
+        // k1 (due at t0+999) is triggered by a watch event: queued now, not again when due.
+        q.trigger(key("k1"), t0 + Duration::from_secs(11));
+        assert_eq!(q.depth(), 11);
+        // Due by t0+20: k989 .. k980 and k0.
+        assert_eq!(q.promote_due(t0 + Duration::from_secs(20)).adds, 11);
+        assert_eq!(q.promote_due(t0 + Duration::from_secs(5000)).adds, 1000 - 22);
+        assert_eq!(q.depth(), 1000);
     }
 
     #[test]
