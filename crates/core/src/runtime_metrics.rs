@@ -916,7 +916,10 @@ mod tests {
         assert_eq!(q.depth(), 11);
         // Due by t0+20: k989 .. k980 and k0.
         assert_eq!(q.promote_due(t0 + Duration::from_secs(20)).adds, 11);
-        assert_eq!(q.promote_due(t0 + Duration::from_secs(5000)).adds, 1000 - 22);
+        assert_eq!(
+            q.promote_due(t0 + Duration::from_secs(5000)).adds,
+            1000 - 22
+        );
         assert_eq!(q.depth(), 1000);
     }
 
