@@ -156,6 +156,10 @@ pub fn requeue_after(es: &ExternalSecret, now: Timestamp, jitter: f64) -> Option
 #[derive(Debug, Default)]
 pub struct RefreshLedger {
     seen: std::sync::Mutex<std::collections::HashMap<String, Refreshed>>,
+    /// The size at which the next prune runs: twice what the last prune kept (at least
+    /// `LEDGER_PRUNE_AT`), so that pruning stays amortised O(1) per insert when every entry
+    /// is live (thousands of objects) instead of scanning all of them on each insert.
+    prune_at: std::sync::atomic::AtomicUsize,
 }
 
 /// One remembered refresh: when, the interval then, and the `syncedResourceVersion` written.
@@ -216,11 +220,19 @@ impl RefreshLedger {
         };
         let at = entry.at;
         seen.insert(uid.to_owned(), entry);
-        if seen.len() > LEDGER_PRUNE_AT {
+        let prune_at = self
+            .prune_at
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(LEDGER_PRUNE_AT);
+        if seen.len() > prune_at {
             seen.retain(|_, r| {
                 let keep = r.interval.saturating_mul(2) + Duration::from_secs(600);
                 Duration::try_from(at.duration_since(r.at)).unwrap_or(Duration::ZERO) <= keep
             });
+            self.prune_at.store(
+                seen.len().saturating_mul(2),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 
@@ -479,6 +491,27 @@ mod tests {
         assert_eq!(ledger.len(), LEDGER_PRUNE_AT);
         ledger.record("fresh", at(10_000), Duration::from_secs(60));
         assert_eq!(ledger.len(), 1);
+    }
+
+    #[test]
+    fn a_ledger_of_live_entries_grows_past_the_prune_size_and_keeps_them_all() {
+        let ledger = RefreshLedger::new();
+        let n = LEDGER_PRUNE_AT * 3;
+        // Daily refreshes recorded a second apart: none is overdue, all are kept.
+        for i in 0..n {
+            ledger.record(
+                &format!("live-{i}"),
+                at(i as i64),
+                Duration::from_secs(86_400),
+            );
+        }
+        assert_eq!(ledger.len(), n);
+        // Much later, n other objects refresh: the first batch is now overdue by more than
+        // twice its interval plus ten minutes and goes at a prune; the new entries stay.
+        for i in 0..n {
+            ledger.record(&format!("later-{i}"), at(200_000), Duration::from_secs(60));
+        }
+        assert_eq!(ledger.len(), n);
     }
 
     #[test]
