@@ -1497,27 +1497,9 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
     apply(&env.secrets, &plain).await;
     let controller = RunningController::start(env.cluster.client(), &ns);
 
-    let ess = env.ess.clone();
-    eventually("the thief to be refused", || async {
-        ess.get("thief")
-            .await
-            .ok()
-            .and_then(|es| ready(&es))
-            .is_some_and(|(s, r, m)| {
-                s == "False" && r == "SecretSyncedError" && m.contains("\"owner\"")
-            })
-    })
-    .await
-    .unwrap();
-    eventually("the adopter to be Ready", || async {
-        ess.get("adopter")
-            .await
-            .ok()
-            .and_then(|es| ready(&es))
-            .is_some_and(|(s, _, _)| s == "True")
-    })
-    .await
-    .unwrap();
+    let refusal = ready_becomes(&env, "thief", "False", "SecretSyncedError").await;
+    assert!(refusal.contains("\"owner\""), "{refusal}");
+    ready_becomes(&env, "adopter", "True", "SecretSynced").await;
 
     let owned = env.secrets.get("owned").await.unwrap();
     assert_eq!(data_of(&owned, "stolen"), None, "the thief wrote into it");
