@@ -39,6 +39,9 @@ pub(crate) struct PrivateControlPlane {
     apiserver: Mutex<Option<Vec<OsString>>>,
 }
 
+/// How many times a private control plane's start is tried.
+const START_ATTEMPTS: u32 = 3;
+
 impl PrivateControlPlane {
     /// Starts a fresh control plane; returns it and the path of its admin kubeconfig.
     pub(crate) async fn start() -> Result<(Self, PathBuf), Error> {
@@ -53,20 +56,36 @@ impl PrivateControlPlane {
                 ))
             })?;
         let (dir, slot) = claim_slot()?;
-        let out = tokio::process::Command::new(scripts.join("up.sh"))
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| failed(format!("running {}: {e}", scripts.join("up.sh").display())))?;
-        if !out.status.success() {
-            return Err(failed(format!(
-                "up.sh {} failed ({}): {}",
-                dir.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
+        // A start can lose a race for a port (up.sh picks free ports, but a client's ephemeral
+        // port may take one before kube-apiserver binds it); such a start is retried, with the
+        // last failure reported if none succeeds.
+        let mut attempt = 1;
+        let out = loop {
+            let out = tokio::process::Command::new(scripts.join("up.sh"))
+                .arg(&dir)
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .map_err(|e| failed(format!("running {}: {e}", scripts.join("up.sh").display())))?;
+            if out.status.success() {
+                break out;
+            }
+            if attempt == START_ATTEMPTS {
+                return Err(failed(format!(
+                    "up.sh {} failed {attempt} times; the last ({}): {}",
+                    dir.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            attempt += 1;
+            let _ = tokio::process::Command::new(scripts.join("down.sh"))
+                .arg(&dir)
+                .stdin(Stdio::null())
+                .output()
+                .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         let kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         Ok((
             Self {
