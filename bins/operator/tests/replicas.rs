@@ -546,16 +546,26 @@ async fn deleting_an_external_secret_removes_its_series_from_the_next_scrape() {
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
-    let scrape = fleet.replicas[leader]
-        .scrape()
-        .await
-        .map(|t| parse(&t))
-        .unwrap();
-    assert!(
-        !mentions(&scrape, "es-0").is_empty(),
-        "no series names es-0: {}",
-        scrape.text
-    );
+    // Stored status says Ready before the leader has recorded the reconcile's series (they
+    // are written after the status patch returns) and before its watch shows that status:
+    // wait for the series to be there before deleting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let scrape = fleet.replicas[leader]
+            .scrape()
+            .await
+            .map(|t| parse(&t))
+            .unwrap();
+        if !mentions(&scrape, "es-0").is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no series names es-0 10 s after it was Ready: {}",
+            scrape.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     fleet
         .ess
