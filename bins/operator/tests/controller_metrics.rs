@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use eso_api::ExternalSecret;
 use eso_core::runtime_metrics::{RECONCILE_TIME_BUCKETS, WORKQUEUE_DURATION_BUCKETS};
 use eso_tests::{TestCluster, install_crds};
-use kube::api::Api;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
-use support::{Replica, Timings, apply_es, create_store, external_secret};
+use support::{Replica, Timings, apply_es, create_store, create_store_in, external_secret};
 
 /// One exposition line: name, labels, value.
 #[derive(Debug, Clone)]
@@ -291,4 +292,85 @@ async fn controller_runtime_and_workqueue_series_appear_with_upstreams_labels_an
         );
     }
     drop(replica);
+}
+
+/// With `--namespace a,b` the operator runs one controller per namespace under one name: the
+/// series are one set counting both (written by each, a gauge would show whichever wrote last).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_scoped_to_two_namespaces_reports_one_set_of_series_for_both() {
+    let cluster = TestCluster::new().await.unwrap();
+    let client = cluster.client();
+    install_crds(&client).await.unwrap();
+    let ns = cluster.namespace().to_owned();
+    let second = format!("{ns}-b");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            &second,
+            &PatchParams::apply(support::MANAGER).force(),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": second}})),
+        )
+        .await
+        .unwrap();
+    for each in [&ns, &second] {
+        create_store_in(&client, each).await;
+        let ess: Api<ExternalSecret> = Api::namespaced(client.clone(), each);
+        apply_es(&ess, &external_secret(each, "once", "0")).await;
+        apply_es(&ess, &failing(each)).await;
+    }
+    let mut replica = Replica::start_in(
+        &cluster,
+        "scoped",
+        Timings::SHORT,
+        &format!("{ns},{second}"),
+    );
+
+    let total = |r: &'static str| [("controller", "externalsecret"), ("result", r)];
+    // Both namespaces' syncs and failures are counted in the one series.
+    let both = |s: &Scraped| {
+        ["success", "error"].iter().all(|r| {
+            s.value("controller_runtime_reconcile_total", &total(r))
+                .is_some_and(|v| v >= 2.0)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let s = loop {
+        if let Some(s) = scrape(&mut replica).await.filter(both) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the two namespaces' reconciles were never counted: {}\n{}",
+            replica.scrape().await.unwrap_or_default(),
+            replica.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Each namespace has `--concurrent 4` workers per controller: 8 in all.
+    for controller in ["externalsecret", "pushsecret"] {
+        assert_eq!(
+            s.value(
+                "controller_runtime_max_concurrent_reconciles",
+                &[("controller", controller)]
+            ),
+            Some(8.0),
+            "{controller}"
+        );
+    }
+    for each in [&ns, &second] {
+        assert!(
+            s.value(
+                "externalsecret_reconcile_duration",
+                &[("name", "once"), ("namespace", each.as_str())]
+            )
+            .is_some_and(|v| v > 0.0),
+            "the reconcile in {each}"
+        );
+    }
+    drop(replica);
+    namespaces
+        .delete(&second, &Default::default())
+        .await
+        .unwrap();
 }

@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures::stream::{BoxStream, SelectAll};
@@ -317,10 +317,91 @@ impl Backlog {
     /// Objects waiting now (`workqueue_depth`).
     #[must_use]
     pub fn waiting(&self) -> usize {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .depth()
+        lock(&self.0).depth()
+    }
+}
+
+/// A lock whose poisoning only means a panic elsewhere mid-update; the counts stay usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the work queues of the live controllers of one name hold together.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct QueueTotals {
+    /// Objects waiting (`workqueue_depth`).
+    pub depth: usize,
+    /// Seconds of work in progress, summed (`workqueue_unfinished_work_seconds`).
+    pub unfinished: f64,
+    /// The longest running reconcile (`workqueue_longest_running_processor_seconds`).
+    pub longest: f64,
+    /// The worker limits of the running controllers, summed
+    /// (`controller_runtime_max_concurrent_reconciles`); `None` when none has one.
+    pub max_concurrent: Option<u64>,
+}
+
+/// The live controllers sharing one name. A manager scoped to a list of namespaces runs one
+/// controller per namespace, and controller-runtime's series name the controller, not the
+/// namespace: the gauges report the sums over all of them, not whichever wrote last.
+#[derive(Debug, Default)]
+struct Peers(Mutex<Vec<Peer>>);
+
+#[derive(Debug)]
+struct Peer {
+    ledger: Weak<Mutex<WorkQueueLedger>>,
+    /// The worker limit while the controller runs.
+    max_concurrent: Option<u16>,
+}
+
+impl Peers {
+    /// The peers of every controller named `name` in this process.
+    fn named(name: &'static str) -> Arc<Self> {
+        static BY_NAME: OnceLock<Mutex<HashMap<&'static str, Arc<Peers>>>> = OnceLock::new();
+        lock(BY_NAME.get_or_init(Mutex::default))
+            .entry(name)
+            .or_default()
+            .clone()
+    }
+
+    fn join(&self, ledger: &Arc<Mutex<WorkQueueLedger>>) {
+        let mut peers = lock(&self.0);
+        peers.retain(|p| p.ledger.strong_count() > 0);
+        peers.push(Peer {
+            ledger: Arc::downgrade(ledger),
+            max_concurrent: None,
+        });
+    }
+
+    fn set_limit(&self, ledger: &Arc<Mutex<WorkQueueLedger>>, limit: Option<u16>) {
+        let mut peers = lock(&self.0);
+        if let Some(p) = peers
+            .iter_mut()
+            .find(|p| std::ptr::eq(p.ledger.as_ptr(), Arc::as_ptr(ledger)))
+        {
+            p.max_concurrent = limit;
+        }
+    }
+
+    /// The sums over the live peers at `now`. Takes each ledger's lock in turn, under this
+    /// one; nothing takes this lock while holding a ledger's.
+    fn totals(&self, now: Instant) -> QueueTotals {
+        let mut peers = lock(&self.0);
+        peers.retain(|p| p.ledger.strong_count() > 0);
+        let mut totals = QueueTotals::default();
+        for peer in peers.iter() {
+            let Some(ledger) = peer.ledger.upgrade() else {
+                continue;
+            };
+            let ledger = lock(&ledger);
+            totals.depth += ledger.depth();
+            let (unfinished, longest) = ledger.in_progress(now);
+            totals.unfinished += unfinished;
+            totals.longest = totals.longest.max(longest);
+            if let Some(n) = peer.max_concurrent {
+                *totals.max_concurrent.get_or_insert(0) += u64::from(n);
+            }
+        }
+        totals
     }
 }
 
@@ -329,16 +410,27 @@ impl Backlog {
 pub struct ControllerMetrics {
     name: &'static str,
     ledger: Arc<Mutex<WorkQueueLedger>>,
+    peers: Arc<Peers>,
 }
 
 impl ControllerMetrics {
     /// The series of the controller (and work queue) with this name.
     #[must_use]
     pub fn new(name: &'static str) -> Self {
+        let ledger = Arc::default();
+        let peers = Peers::named(name);
+        peers.join(&ledger);
         Self {
             name,
-            ledger: Arc::default(),
+            ledger,
+            peers,
         }
+    }
+
+    /// What the queues of every live controller of this name hold now.
+    #[must_use]
+    pub fn totals(&self) -> QueueTotals {
+        self.peers.totals(Instant::now())
     }
 
     fn queue_labels(&self) -> [(&'static str, &'static str); 2] {
@@ -361,8 +453,9 @@ impl ControllerMetrics {
         ] {
             metrics::counter!(name, "controller" => c).increment(0);
         }
-        if let Some(n) = max_concurrent {
-            metrics::gauge!(MAX_CONCURRENT_RECONCILES, "controller" => c).set(f64::from(n));
+        self.peers.set_limit(&self.ledger, max_concurrent);
+        if let Some(n) = self.totals().max_concurrent {
+            metrics::gauge!(MAX_CONCURRENT_RECONCILES, "controller" => c).set(n as f64);
         }
         metrics::gauge!(ACTIVE_WORKERS, "controller" => c).set(0.0);
         let q = self.queue_labels();
@@ -370,20 +463,15 @@ impl ControllerMetrics {
         metrics::counter!(WORKQUEUE_RETRIES, &q).increment(0);
         metrics::gauge!(WORKQUEUE_UNFINISHED_WORK, &q).set(0.0);
         metrics::gauge!(WORKQUEUE_LONGEST_RUNNING, &q).set(0.0);
-        self.publish(QueueStep::default(), 0);
+        self.publish(QueueStep::default());
     }
 
-    fn with_ledger<T>(&self, f: impl FnOnce(&mut WorkQueueLedger) -> T) -> (T, usize) {
-        // A poisoned lock only means a panic elsewhere mid-update; the counts stay usable.
-        let mut ledger = self
-            .ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let out = f(&mut ledger);
-        (out, ledger.depth())
+    fn with_ledger<T>(&self, f: impl FnOnce(&mut WorkQueueLedger) -> T) -> T {
+        f(&mut lock(&self.ledger))
     }
 
-    fn publish(&self, step: QueueStep, depth: usize) {
+    /// Records `step` and sets the depth gauge (of every controller of this name).
+    fn publish(&self, step: QueueStep) -> QueueTotals {
         let q = self.queue_labels();
         if step.adds > 0 {
             metrics::counter!(WORKQUEUE_ADDS, &q).increment(step.adds);
@@ -391,37 +479,37 @@ impl ControllerMetrics {
         if let Some(waited) = step.queued_for {
             metrics::histogram!(WORKQUEUE_QUEUE_DURATION, &q).record(waited.as_secs_f64());
         }
+        let totals = self.totals();
         // controller-runtime labels depth with the priority too, empty without a priority
         // queue.
         metrics::gauge!(WORKQUEUE_DEPTH, "name" => self.name, "controller" => self.name, "priority" => "")
-            .set(depth as f64);
+            .set(totals.depth as f64);
+        totals
     }
 
     fn trigger(&self, key: Key) {
-        let (step, depth) = self.with_ledger(|l| l.trigger(key, Instant::now()));
-        self.publish(step, depth);
+        let step = self.with_ledger(|l| l.trigger(key, Instant::now()));
+        self.publish(step);
     }
 
     fn tick(&self) {
-        let now = Instant::now();
-        let ((step, (unfinished, longest)), depth) =
-            self.with_ledger(|l| (l.promote_due(now), l.in_progress(now)));
-        self.publish(step, depth);
+        let step = self.with_ledger(|l| l.promote_due(Instant::now()));
+        let totals = self.publish(step);
         let q = self.queue_labels();
-        metrics::gauge!(WORKQUEUE_UNFINISHED_WORK, &q).set(unfinished);
-        metrics::gauge!(WORKQUEUE_LONGEST_RUNNING, &q).set(longest);
+        metrics::gauge!(WORKQUEUE_UNFINISHED_WORK, &q).set(totals.unfinished);
+        metrics::gauge!(WORKQUEUE_LONGEST_RUNNING, &q).set(totals.longest);
     }
 
     fn start(&self, key: Key) -> WorkGuard {
         let now = Instant::now();
-        let (step, depth) = self.with_ledger(|l| {
+        let step = self.with_ledger(|l| {
             let mut step = l.promote_due(now);
             let taken = l.start(key.clone(), now);
             step.adds += taken.adds;
             step.queued_for = taken.queued_for;
             step
         });
-        self.publish(step, depth);
+        self.publish(step);
         metrics::gauge!(ACTIVE_WORKERS, "controller" => self.name).increment(1.0);
         WorkGuard {
             metrics: self.clone(),
@@ -430,8 +518,8 @@ impl ControllerMetrics {
     }
 
     fn dropped(&self, key: &Key) {
-        let (step, depth) = self.with_ledger(|l| l.take(key, Instant::now()));
-        self.publish(step, depth);
+        let step = self.with_ledger(|l| l.take(key, Instant::now()));
+        self.publish(step);
     }
 
     fn finished(&self, result: ReconcileResult) {
@@ -455,9 +543,13 @@ impl ControllerMetrics {
         }
     }
 
+    /// The controller stopped: nothing of it waits, and its workers no longer count.
     fn stopped(&self) {
-        let ((), depth) = self.with_ledger(WorkQueueLedger::clear_waiting);
-        self.publish(QueueStep::default(), depth);
+        self.with_ledger(WorkQueueLedger::clear_waiting);
+        self.peers.set_limit(&self.ledger, None);
+        // The limit gauge keeps its value, as controller-runtime's does after a controller
+        // stops; the next start sets it again.
+        self.publish(QueueStep::default());
     }
 }
 
@@ -471,7 +563,7 @@ struct WorkGuard {
 impl Drop for WorkGuard {
     fn drop(&mut self) {
         let m = &self.metrics;
-        let (worked, _) = m.with_ledger(|l| l.done(&self.key, Instant::now()));
+        let worked = m.with_ledger(|l| l.done(&self.key, Instant::now()));
         if let Some(worked) = worked {
             let secs = worked.as_secs_f64();
             metrics::histogram!(WORKQUEUE_WORK_DURATION, &m.queue_labels()).record(secs);
@@ -932,6 +1024,39 @@ mod tests {
         q.clear_waiting();
         assert_eq!(q.depth(), 0);
         assert_eq!(q.promote_due(t0 + Duration::from_secs(1)).adds, 0);
+    }
+
+    #[test]
+    fn controllers_of_one_name_report_their_sums_and_a_gone_one_stops_counting() {
+        // As a manager scoped to two namespaces runs them: one controller per namespace.
+        let a = ControllerMetrics::new("peers-test");
+        let b = ControllerMetrics::new("peers-test");
+        let other = ControllerMetrics::new("peers-test-other");
+        a.init(Some(4));
+        b.init(Some(4));
+        other.init(Some(2));
+        a.trigger((Some("ns-a".to_owned()), "x".to_owned()));
+        a.trigger((Some("ns-a".to_owned()), "y".to_owned()));
+        b.trigger((Some("ns-b".to_owned()), "x".to_owned()));
+        let guard = b.start((Some("ns-b".to_owned()), "x".to_owned()));
+        let now = Instant::now();
+        let totals = a.peers.totals(now);
+        assert_eq!(totals, b.peers.totals(now), "both see the same sums");
+        assert_eq!(totals.depth, 2);
+        assert_eq!(totals.max_concurrent, Some(8));
+        assert!(totals.longest >= 0.0 && totals.unfinished >= totals.longest);
+        assert_eq!(other.totals().depth, 0);
+        assert_eq!(other.totals().max_concurrent, Some(2));
+        drop(guard);
+
+        // A stopped controller waits for nothing and has no workers; a dropped one is gone.
+        b.stopped();
+        assert_eq!(a.totals().depth, 2);
+        assert_eq!(a.totals().max_concurrent, Some(4));
+        drop(b);
+        a.trigger((Some("ns-a".to_owned()), "z".to_owned()));
+        assert_eq!(a.totals().depth, 3);
+        assert_eq!(lock(&Peers::named("peers-test").0).len(), 1);
     }
 
     #[test]

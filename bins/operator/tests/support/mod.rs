@@ -66,6 +66,12 @@ pub struct Replica {
 impl Replica {
     /// Starts a replica watching the cluster's test namespace.
     pub fn start(cluster: &TestCluster, name: &str, timings: Timings) -> Self {
+        Self::start_in(cluster, name, timings, cluster.namespace())
+    }
+
+    /// Starts a replica watching `namespaces` (`--namespace`: one name or a comma list); the
+    /// Lease stays in the cluster's test namespace.
+    pub fn start_in(cluster: &TestCluster, name: &str, timings: Timings, namespaces: &str) -> Self {
         let ns = cluster.namespace();
         let log = std::env::temp_dir().join(format!(
             "eso-replicas-{}-{ns}-{name}.log",
@@ -77,7 +83,7 @@ impl Replica {
             .env("POD_NAME", name)
             .env_remove("POD_NAMESPACE")
             .env_remove("RUST_LOG")
-            .args(["--namespace", ns, "--leader-election-namespace", ns])
+            .args(["--namespace", namespaces, "--leader-election-namespace", ns])
             .args(["--leader-election-id", LEASE])
             .arg(format!(
                 "--leader-election-lease-duration={}",
@@ -431,7 +437,11 @@ impl Drop for LeaseWatch {
 
 /// The fake SecretStore every ExternalSecret of the fleet reads.
 pub async fn create_store(cluster: &TestCluster) {
-    let ns = cluster.namespace();
+    create_store_in(&cluster.client(), cluster.namespace()).await;
+}
+
+/// The same fake SecretStore in namespace `ns`.
+pub async fn create_store_in(client: &kube::Client, ns: &str) {
     let store: SecretStore = serde_json::from_value(json!({
         "apiVersion": "external-secrets.io/v1",
         "kind": "SecretStore",
@@ -442,7 +452,7 @@ pub async fn create_store(cluster: &TestCluster) {
         ]}}}
     }))
     .unwrap();
-    Api::<SecretStore>::namespaced(cluster.client(), ns)
+    Api::<SecretStore>::namespaced(client.clone(), ns)
         .patch(
             "fake",
             &PatchParams::apply(MANAGER).force(),
