@@ -21,14 +21,11 @@ use eso_api::{
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
-use crate::runtime_metrics::{QueuedController, names};
+use crate::fan_out::{self, FanOutError};
+use crate::runtime_metrics::names;
 use crate::selector;
 
 /// Field manager for the ExternalSecrets a ClusterExternalSecret writes.
@@ -49,18 +46,11 @@ fn target_namespaces(ces: &ClusterExternalSecret, namespaces: &[Namespace]) -> B
     let spec = &ces.spec;
     let mut selectors = spec.namespace_selectors.clone();
     selectors.extend(spec.namespace_selector.clone());
-    namespaces
-        .iter()
-        .filter(|ns| ns.metadata.deletion_timestamp.is_none())
-        .filter_map(|ns| {
-            let name = ns.metadata.name.clone()?;
-            let mut labels = ns.metadata.labels.clone().unwrap_or_default();
-            labels.insert("kubernetes.io/metadata.name".to_owned(), name.clone());
-            let by_name = spec.namespaces.contains(&name);
-            let by_selector = selectors.iter().any(|s| selector::matches(s, &labels));
-            (by_name || by_selector).then_some(name)
-        })
-        .collect()
+    fan_out::selected_namespaces(namespaces, |name, labels| {
+        spec.namespaces.iter().any(|n| n == name)
+            || selectors.iter().any(|s| selector::matches(s, labels))
+    })
+    .collect()
 }
 
 fn owned_by(es: &ExternalSecret, ces: &ClusterExternalSecret) -> bool {
@@ -168,23 +158,10 @@ struct CesContext {
     client: Client,
 }
 
-/// Why a ClusterExternalSecret reconcile failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{what}")]
-pub struct CesError {
-    what: String,
-    #[source]
-    source: kube::Error,
-}
-
-fn kube_err(what: String) -> impl FnOnce(kube::Error) -> CesError {
-    move |source| CesError { what, source }
-}
-
 async fn reconcile_ces(
     ces: Arc<ClusterExternalSecret>,
     ctx: Arc<CesContext>,
-) -> Result<Action, CesError> {
+) -> Result<Action, FanOutError> {
     let timer = std::time::Instant::now();
     let result = fan_out(&ces, &ctx).await;
     // Upstream sets it on every reconcile, in nanoseconds (a Go duration as a float).
@@ -197,45 +174,28 @@ async fn reconcile_ces(
     result
 }
 
-async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action, CesError> {
+async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action, FanOutError> {
     if ces.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let namespaces = Api::<Namespace>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("cannot list namespaces".to_owned()))?
-        .items;
-    let children: Vec<ExternalSecret> = Api::<ExternalSecret>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("cannot list ExternalSecrets".to_owned()))?
-        .items
+    let client = &ctx.client;
+    let namespaces: Vec<Namespace> = fan_out::list_all(client, "namespaces").await?;
+    let name = ces
+        .spec
+        .external_secret_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ces.name_any());
+    let children: Vec<ExternalSecret> = fan_out::list_all(client, "ExternalSecrets")
+        .await?
         .into_iter()
-        .filter(|es| {
-            owned_by(es, ces)
-                || es.name_any()
-                    == ces
-                        .spec
-                        .external_secret_name
-                        .clone()
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or_else(|| ces.name_any())
-        })
+        .filter(|es| owned_by(es, ces) || es.name_any() == name)
         .collect();
     let plan = plan_fanout(ces, &namespaces, &children);
-    let params = PatchParams::apply(CES_FIELD_MANAGER).force();
     let mut status = plan.status.clone();
     for es in &plan.apply {
-        let ns = es.namespace().unwrap_or_default();
-        let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
-        let mut body = serde_json::to_value(es).unwrap_or_default();
-        body["apiVersion"] = serde_json::json!(eso_api::V1);
-        body["kind"] = serde_json::json!("ExternalSecret");
-        if let Err(e) = api
-            .patch(&es.name_any(), &params, &Patch::Apply(&body))
-            .await
-        {
+        if let Err(e) = fan_out::apply_child(client, es, CES_FIELD_MANAGER).await {
+            let ns = es.namespace().unwrap_or_default();
             status.provisioned_namespaces.retain(|n| *n != ns);
             status
                 .failed_namespaces
@@ -246,16 +206,11 @@ async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action
         }
     }
     for (ns, name) in &plan.delete {
-        let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), ns);
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                return Err(kube_err(format!(
-                    "cannot delete ExternalSecret \"{ns}/{name}\""
-                ))(e));
-            }
-        }
+        fan_out::delete_child::<ExternalSecret>(client, ns, name)
+            .await
+            .map_err(fan_out::failed(format!(
+                "cannot delete ExternalSecret \"{ns}/{name}\""
+            )))?;
     }
     if !status.failed_namespaces.is_empty() {
         status.conditions = vec![ClusterExternalSecretStatusCondition {
@@ -265,34 +220,16 @@ async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action
         }];
     }
     if ces.status.as_ref() != Some(&status) {
-        let api: Api<ClusterExternalSecret> = Api::all(ctx.client.clone());
-        api.patch_status(
-            &ces.name_any(),
-            &PatchParams {
-                field_manager: Some(CES_FIELD_MANAGER.to_owned()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(&serde_json::json!({ "status": status })),
-        )
-        .await
-        .map_err(kube_err(format!(
-            "cannot write the status of ClusterExternalSecret \"{}\"",
-            ces.name_any()
-        )))?;
+        fan_out::write_status(client, ces, &status, CES_FIELD_MANAGER).await?;
     }
-    let refresh = ces
-        .spec
-        .refresh_time
-        .as_deref()
-        .and_then(|t| eso_api::duration::parse_go_duration(t).ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(3600));
-    Ok(Action::requeue(refresh))
+    Ok(Action::requeue(fan_out::refresh_after(
+        ces.spec.refresh_time.as_deref(),
+    )))
 }
 
 fn ces_error_policy(
     _ces: Arc<ClusterExternalSecret>,
-    error: &CesError,
+    error: &FanOutError,
     _ctx: Arc<CesContext>,
 ) -> Action {
     tracing::info!(error = %error, "ClusterExternalSecret reconcile failed");
@@ -326,54 +263,20 @@ pub async fn run_ces_controller(
     let ctx = Arc::new(CesContext {
         client: client.clone(),
     });
-    let controller = QueuedController::new(
+    fan_out::controller::<ClusterExternalSecret, ExternalSecret>(
         names::CLUSTER_EXTERNAL_SECRET,
-        Api::<ClusterExternalSecret>::all(client.clone()),
-        watcher::Config::default(),
-    );
-    let store = controller.store();
-    controller
-        .owns(
-            Api::<PartialObjectMeta<ExternalSecret>>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .watches(
-            Api::<Namespace>::all(client),
-            watcher::Config::default(),
-            move |_ns: Namespace| {
-                // A namespace appearing, changing labels or going away can change every fan-out.
-                store
-                    .state()
-                    .iter()
-                    .map(|c| ObjectRef::from_obj(c.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .run(reconcile_ces, ces_error_policy, ctx, shutdown)
-        .for_each(|_| async {})
-        .await;
+        &client,
+    )
+    .run(reconcile_ces, ces_error_policy, ctx, shutdown)
+    .for_each(|_| async {})
+    .await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::namespace as ns;
     use eso_api::ClusterExternalSecretSpec;
-
-    fn ns(name: &str, labels: &[(&str, &str)]) -> Namespace {
-        Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                labels: Some(
-                    labels
-                        .iter()
-                        .map(|(k, v)| ((*k).into(), (*v).into()))
-                        .collect(),
-                ),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        }
-    }
 
     fn ces(spec: serde_json::Value) -> ClusterExternalSecret {
         let mut c = ClusterExternalSecret::new(

@@ -33,10 +33,12 @@ use crate::fetch::{ClientCache, FetchContext, FetchError, ReadSharing, fetch};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
 use crate::plan::{ErrorClass, EventType, PlanError, PlanInput, SecretAction, field_manager, plan};
+use crate::retry::{Failure, Failures};
 use crate::runtime_metrics::{QueuedController, names};
 use crate::schedule::{RefreshLedger, is_secret_valid, jitter_for, requeue_after, should_refresh};
 use crate::status::{Outcome, RefreshTimeWrites, next_status, status_needs_write};
 use crate::store::StoreLookup;
+use crate::term;
 
 /// Field manager of status writes.
 pub const STATUS_FIELD_MANAGER: &str = "external-secrets-status";
@@ -170,7 +172,7 @@ pub struct Context {
     inline_events: bool,
     generator_objects: crate::generate::ApiGenerators,
     webhook_secrets: ApiSecretReader,
-    failures: Mutex<std::collections::HashMap<ObjectRef<ExternalSecret>, u32>>,
+    failures: Failures<ExternalSecret>,
     series: Arc<StatusSeries>,
     refreshed: RefreshLedger,
     /// Secrets this controller just wrote (`namespace/name` -> the resourceVersion the write
@@ -206,16 +208,7 @@ pub enum ReconcileError {
     },
 }
 
-/// Per-object backoff after a failure: 1 s doubling to a 7 min cap (upstream's), with up to
-/// 10% jitter from the object's identity.
-#[must_use]
-pub fn backoff(failures: u32, jitter: f64) -> Duration {
-    let base = Duration::from_secs(1);
-    let cap = Duration::from_secs(7 * 60);
-    let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
-    let d = exp.min(cap);
-    d + d.mul_f64(jitter.clamp(0.0, 1.0) * 0.1)
-}
+pub use crate::retry::backoff;
 
 fn es_key(es: &ExternalSecret) -> ObjectRef<ExternalSecret> {
     ObjectRef::from_obj(es)
@@ -295,7 +288,7 @@ impl Context {
             stores,
             events: EventSink::new(recorder),
             inline_events: false,
-            failures: Mutex::new(Default::default()),
+            failures: Failures::default(),
             series: Arc::new(StatusSeries::external_secrets()),
             refreshed: RefreshLedger::new(),
             own_writes: Mutex::new(Default::default()),
@@ -563,10 +556,8 @@ pub async fn reconcile(
         elapsed = ?timer.elapsed(),
         "reconciled"
     );
-    if result.is_ok()
-        && let Ok(mut failures) = ctx.failures.lock()
-    {
-        failures.remove(&es_key(&es));
+    if result.is_ok() {
+        ctx.failures.succeeded(&es);
     }
     result
 }
@@ -966,53 +957,31 @@ fn source_text(e: &ReconcileError) -> String {
     }
 }
 
-/// How soon a reconcile that could not reach the API server runs again; it then waits for the
-/// server (see [`ApiHealth`]), so this only bounds how late it notices the server is back.
-const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
-
-/// How soon a reconcile whose write met a conflict runs again.
-const CONFLICT_RETRY: Duration = Duration::from_millis(200);
-
 fn error_policy(es: Arc<ExternalSecret>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let jitter = jitter_for(es.uid().as_deref().unwrap_or(&es.name_any()));
-    if error.api_unreachable() {
-        ctx.health.report_unreachable();
+    let failure = if error.api_unreachable() {
         tracing::debug!(externalsecret = %es_key(&es), error = %error, "API server unreachable; not backing off");
-        return Action::requeue(UNREACHABLE_RETRY + UNREACHABLE_RETRY.mul_f64(jitter));
-    }
-    if error.conflict() {
-        // Upstream requeues at once on a conflict; the next reconcile reads and plans afresh.
-        return Action::requeue(CONFLICT_RETRY);
-    }
-    let failures = ctx
-        .failures
-        .lock()
-        .map(|mut f| {
-            let n = f.entry(es_key(&es)).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        })
-        .unwrap_or(1);
-    let mut retry = match error {
-        ReconcileError::Fetch(fetch) => fetch
-            .retry_after()
-            .unwrap_or_default()
-            .max(backoff(failures, jitter)),
-        ReconcileError::Generated(crate::generate::StoreError::Cleanup { retry_after, .. }) => {
-            retry_after
-                .unwrap_or_default()
-                .max(backoff(failures, jitter))
+        Failure::Unreachable
+    } else if error.conflict() {
+        Failure::Conflict
+    } else {
+        Failure::Failed {
+            retry_after: match error {
+                ReconcileError::Fetch(fetch) => fetch.retry_after(),
+                ReconcileError::Generated(crate::generate::StoreError::Cleanup {
+                    retry_after,
+                    ..
+                }) => *retry_after,
+                _ => None,
+            },
+            at_interval: (error.class() == ErrorClass::RetryAtInterval)
+                .then(|| es.spec.refresh_interval().ok())
+                .flatten(),
         }
-        _ => backoff(failures, jitter),
     };
-    // Data that may be fixed outside the ExternalSecret is looked at again at least once per
-    // refresh interval.
-    if error.class() == ErrorClass::RetryAtInterval
-        && let Some(interval) = es.spec.refresh_interval().ok().filter(|d| !d.is_zero())
-    {
-        retry = retry.min(interval);
+    let retry = ctx.failures.retry_in(&es, failure, &ctx.health);
+    if let Failure::Failed { .. } = failure {
+        tracing::info!(externalsecret = %es_key(&es), error = %error, retry_in = ?retry, "reconcile failed");
     }
-    tracing::info!(externalsecret = %es_key(&es), error = %error, retry_in = ?retry, "reconcile failed");
     Action::requeue(retry)
 }
 
@@ -1165,20 +1134,13 @@ impl ExternalSecretController {
         shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
         grace: Option<Duration>,
     ) {
-        use futures::FutureExt as _;
-
         let watches = self.watches();
         let ctx = watches.ctx.clone();
         let client = self.client.clone();
         let ns = self.config.namespace.as_deref();
-        let trigger = shutdown.boxed().shared();
-
-        // As controller-runtime does, reconcile only once the store caches hold the cluster's
-        // stores: before that every store would look missing. A term can end meanwhile.
-        tokio::select! {
-            () = watches.stores.wait_until_ready() => {}
-            () = trigger.clone() => return,
-        }
+        let Some(end) = term::when_stores_ready(&watches.stores, shutdown).await else {
+            return;
+        };
 
         let es_api = scoped::<ExternalSecret>(&client, ns);
         let controller =
@@ -1186,7 +1148,6 @@ impl ExternalSecretController {
                 .concurrency(self.config.concurrency);
         ctx.events.pace_by(controller.backlog());
         let secret_store = controller.store();
-        let es_cache = controller.store();
         let managed = watcher::Config::default().labels(&format!(
             "{}={}",
             eso_api::labels::LABEL_MANAGED,
@@ -1200,65 +1161,29 @@ impl ExternalSecretController {
                 }
             })
             .touched_objects();
-        let mut controller = controller
-            .watches_stream(managed_secrets, {
-                let ctx = ctx.clone();
-                move |secret: Secret| {
-                    if ctx.is_own_write(&secret) {
-                        return Vec::new();
-                    }
-                    secret_owners(&secret_store, &secret)
+        let controller = controller.watches_stream(managed_secrets, {
+            let ctx = ctx.clone();
+            move |secret: Secret| {
+                if ctx.is_own_write(&secret) {
+                    return Vec::new();
                 }
-            })
-            .watches(
-                scoped::<SecretStore>(&client, ns),
-                watcher::Config::default(),
-                {
-                    let cache = es_cache.clone();
-                    move |store: SecretStore| {
-                        waiting_for_store(
-                            &cache,
-                            StoreKind::SecretStore,
-                            store.namespace().as_deref(),
-                            &store.name_any(),
-                        )
-                    }
-                },
-            );
-        if watches.stores.cluster_stores.is_some() {
-            controller = controller.watches(
-                Api::<ClusterSecretStore>::all(client.clone()),
-                watcher::Config::default(),
-                move |store: ClusterSecretStore| {
-                    waiting_for_store(
-                        &es_cache,
-                        StoreKind::ClusterSecretStore,
-                        None,
-                        &store.name_any(),
-                    )
-                },
-            );
-        }
-        let reconcilers = controller
-            .run(reconcile, error_policy, ctx, trigger.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "controller event");
-                }
-            });
-        let deadline = async {
-            trigger.await;
-            match grace {
-                Some(grace) => tokio::time::sleep(grace).await,
-                None => std::future::pending().await,
+                secret_owners(&secret_store, &secret)
             }
-        };
-        tokio::select! {
-            () = reconcilers => {}
-            () = deadline => {
-                tracing::warn!(?grace, "cancelled reconciles still running after the grace period");
-            }
-        }
+        });
+        let controller = term::on_store_changes(
+            controller,
+            &client,
+            ns,
+            watches.stores.cluster_stores.is_some(),
+            waiting_for_store,
+        );
+        term::drive(
+            controller.run(reconcile, error_policy, ctx, end.clone()),
+            end,
+            grace,
+            names::EXTERNAL_SECRET,
+        )
+        .await;
     }
 
     /// Starts the watches and runs the reconcilers until `shutdown` resolves, letting
@@ -1334,6 +1259,7 @@ fn spawn_status_series(api: Api<ExternalSecret>, series: Arc<StatusSeries>) -> A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::CONFLICT_RETRY;
 
     fn test_context() -> Arc<Context> {
         // Never contacted: the port is closed and nothing here awaits the prober.
@@ -1404,14 +1330,5 @@ mod tests {
             error_policy(es.clone(), &conflict, ctx.clone()),
             Action::requeue(CONFLICT_RETRY)
         );
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_cap() {
-        assert_eq!(backoff(1, 0.0), Duration::from_secs(1));
-        assert_eq!(backoff(2, 0.0), Duration::from_secs(2));
-        assert_eq!(backoff(4, 0.0), Duration::from_secs(8));
-        assert_eq!(backoff(30, 0.0), Duration::from_secs(420));
-        assert_eq!(backoff(1, 0.5), Duration::from_millis(1050));
     }
 }

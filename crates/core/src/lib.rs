@@ -141,6 +141,8 @@ pub mod events;
 #[doc(hidden)]
 pub mod exposition;
 #[doc(hidden)]
+pub mod fan_out;
+#[doc(hidden)]
 pub mod fetch;
 #[doc(hidden)]
 pub mod generate;
@@ -163,6 +165,8 @@ pub mod plan;
 pub mod push;
 #[doc(hidden)]
 pub mod render;
+#[doc(hidden)]
+pub mod retry;
 pub mod runtime_metrics;
 #[doc(hidden)]
 pub mod schedule;
@@ -180,6 +184,7 @@ pub mod sync_window;
 pub mod template;
 #[doc(hidden)]
 pub mod tenancy;
+mod term;
 #[cfg(any(test, feature = "test-util"))]
 #[doc(hidden)]
 pub mod testing;

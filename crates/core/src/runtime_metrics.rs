@@ -103,6 +103,8 @@ pub mod names {
     pub const CLUSTER_EXTERNAL_SECRET: &str = "clusterexternalsecret";
     /// The PushSecret controller.
     pub const PUSH_SECRET: &str = "pushsecret";
+    /// The ClusterPushSecret controller.
+    pub const CLUSTER_PUSH_SECRET: &str = "clusterpushsecret";
 }
 
 /// How one reconcile ended, as `controller_runtime_reconcile_total`'s `result` label says.

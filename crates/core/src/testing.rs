@@ -12,7 +12,7 @@ use eso_api::{
     ExternalSecretTarget, SecretStore, SecretStoreRef, SecretStoreSpec, StoreKind,
 };
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// An ExternalSecret builder.
@@ -177,4 +177,22 @@ pub fn bytes(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
         .collect()
+}
+
+/// A namespace `name` with these labels.
+#[must_use]
+pub fn namespace(name: &str, labels: &[(&str, &str)]) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    }
 }

@@ -20,13 +20,12 @@ use eso_api::{
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt};
 
+use crate::fan_out::{self, FanOutError};
 use crate::object_metrics::StatusSeries;
+use crate::runtime_metrics::names;
 use crate::selector;
 
 /// Field manager for the PushSecrets a ClusterPushSecret writes, and its status.
@@ -52,20 +51,13 @@ fn child_name(cps: &ClusterPushSecret) -> String {
 }
 
 fn target_namespaces(cps: &ClusterPushSecret, namespaces: &[Namespace]) -> BTreeSet<String> {
-    namespaces
-        .iter()
-        .filter(|ns| ns.metadata.deletion_timestamp.is_none())
-        .filter_map(|ns| {
-            let name = ns.metadata.name.clone()?;
-            let mut labels = ns.metadata.labels.clone().unwrap_or_default();
-            labels.insert("kubernetes.io/metadata.name".to_owned(), name.clone());
-            cps.spec
-                .namespace_selectors
-                .iter()
-                .any(|s| selector::matches(s, &labels))
-                .then_some(name)
-        })
-        .collect()
+    fan_out::selected_namespaces(namespaces, |_, labels| {
+        cps.spec
+            .namespace_selectors
+            .iter()
+            .any(|s| selector::matches(s, labels))
+    })
+    .collect()
 }
 
 fn owned_by(ps: &PushSecret, cps: &ClusterPushSecret) -> bool {
@@ -182,54 +174,27 @@ struct CpsContext {
     client: Client,
 }
 
-/// Why a ClusterPushSecret reconcile failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{what}")]
-pub struct CpsError {
-    what: String,
-    #[source]
-    source: kube::Error,
-}
-
-fn kube_err(what: String) -> impl FnOnce(kube::Error) -> CpsError {
-    move |source| CpsError { what, source }
-}
-
 async fn reconcile_cps(
     cps: Arc<ClusterPushSecret>,
     ctx: Arc<CpsContext>,
-) -> Result<Action, CpsError> {
+) -> Result<Action, FanOutError> {
     if cps.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let namespaces = Api::<Namespace>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("cannot list namespaces".to_owned()))?
-        .items;
+    let client = &ctx.client;
+    let namespaces: Vec<Namespace> = fan_out::list_all(client, "namespaces").await?;
     let name = child_name(&cps);
-    let children: Vec<PushSecret> = Api::<PushSecret>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(kube_err("cannot list PushSecrets".to_owned()))?
-        .items
+    let children: Vec<PushSecret> = fan_out::list_all(client, "PushSecrets")
+        .await?
         .into_iter()
         .filter(|ps| owned_by(ps, &cps) || ps.name_any() == name)
         .collect();
     let plan = plan_push_fanout(&cps, &namespaces, &children);
-    let params = PatchParams::apply(CPS_FIELD_MANAGER).force();
     let mut failed = plan.status.failed_namespaces.clone();
     let mut provisioned = plan.status.provisioned_namespaces.clone();
     for ps in &plan.apply {
-        let ns = ps.namespace().unwrap_or_default();
-        let api: Api<PushSecret> = Api::namespaced(ctx.client.clone(), &ns);
-        let mut body = serde_json::to_value(ps).unwrap_or_default();
-        body["apiVersion"] = serde_json::json!(eso_api::V1ALPHA1);
-        body["kind"] = serde_json::json!("PushSecret");
-        if let Err(e) = api
-            .patch(&ps.name_any(), &params, &Patch::Apply(&body))
-            .await
-        {
+        if let Err(e) = fan_out::apply_child(client, ps, CPS_FIELD_MANAGER).await {
+            let ns = ps.namespace().unwrap_or_default();
             provisioned.retain(|n| *n != ns);
             failed.push(ClusterPushSecretNamespaceFailure {
                 namespace: ns,
@@ -238,43 +203,20 @@ async fn reconcile_cps(
         }
     }
     for (ns, child) in &plan.delete {
-        let api: Api<PushSecret> = Api::namespaced(ctx.client.clone(), ns);
-        match api.delete(child, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                failed.push(ClusterPushSecretNamespaceFailure {
-                    namespace: ns.clone(),
-                    reason: Some(format!("push secret could not be deleted: {e}")),
-                });
-            }
+        if let Err(e) = fan_out::delete_child::<PushSecret>(client, ns, child).await {
+            failed.push(ClusterPushSecretNamespaceFailure {
+                namespace: ns.clone(),
+                reason: Some(format!("push secret could not be deleted: {e}")),
+            });
         }
     }
     let status = fanout_status(&name, failed, provisioned, &cps);
     if !same_status(cps.status.as_ref(), &status) {
-        let api: Api<ClusterPushSecret> = Api::all(ctx.client.clone());
-        api.patch_status(
-            &cps.name_any(),
-            &PatchParams {
-                field_manager: Some(CPS_FIELD_MANAGER.to_owned()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(&serde_json::json!({ "status": status })),
-        )
-        .await
-        .map_err(kube_err(format!(
-            "cannot write the status of ClusterPushSecret \"{}\"",
-            cps.name_any()
-        )))?;
+        fan_out::write_status(client, cps.as_ref(), &status, CPS_FIELD_MANAGER).await?;
     }
-    let refresh = cps
-        .spec
-        .refresh_time
-        .as_deref()
-        .and_then(|t| eso_api::duration::parse_go_duration(t).ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(3600));
-    Ok(Action::requeue(refresh))
+    Ok(Action::requeue(fan_out::refresh_after(
+        cps.spec.refresh_time.as_deref(),
+    )))
 }
 
 /// Equal but for the condition's transition time (which `set_condition` keeps anyway while
@@ -294,7 +236,7 @@ fn same_status(old: Option<&ClusterPushSecretStatus>, new: &ClusterPushSecretSta
 
 fn cps_error_policy(
     _cps: Arc<ClusterPushSecret>,
-    error: &CpsError,
+    error: &FanOutError,
     _ctx: Arc<CpsContext>,
 ) -> Action {
     tracing::info!(error = %error, "ClusterPushSecret reconcile failed");
@@ -345,32 +287,8 @@ impl ClusterPushSecretController {
         let ctx = Arc::new(CpsContext {
             client: client.clone(),
         });
-        let controller = Controller::new(
-            Api::<ClusterPushSecret>::all(client.clone()),
-            watcher::Config::default(),
-        );
-        let store = controller.store();
-        controller
-            .trigger_backoff(crate::api_health::WatchBackoff::default())
-            .owns(
-                Api::<PushSecret>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .watches(
-                Api::<Namespace>::all(client),
-                watcher::Config::default(),
-                move |_ns: Namespace| {
-                    // A namespace appearing, changing labels or going away can change every
-                    // fan-out.
-                    store
-                        .state()
-                        .iter()
-                        .map(|c| ObjectRef::from_obj(c.as_ref()))
-                        .collect::<Vec<_>>()
-                },
-            )
-            .graceful_shutdown_on(shutdown)
-            .run(reconcile_cps, cps_error_policy, ctx)
+        fan_out::controller::<ClusterPushSecret, PushSecret>(names::CLUSTER_PUSH_SECRET, &client)
+            .run(reconcile_cps, cps_error_policy, ctx, shutdown)
             .for_each(|_| async {})
             .await;
     }
@@ -387,23 +305,8 @@ impl ClusterPushSecretController {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::namespace as ns;
     use eso_api::ClusterPushSecretSpec;
-
-    fn ns(name: &str, labels: &[(&str, &str)]) -> Namespace {
-        Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                labels: Some(
-                    labels
-                        .iter()
-                        .map(|(k, v)| ((*k).into(), (*v).into()))
-                        .collect(),
-                ),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        }
-    }
 
     fn cps(spec: serde_json::Value) -> ClusterPushSecret {
         let mut c = ClusterPushSecret::new(

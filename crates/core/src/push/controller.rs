@@ -17,16 +17,14 @@
 //!   cached), and only PushSecrets that select a changed Secret are woken.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eso_api::{
-    ClusterSecretStore, ExternalSecretDataRemoteRef, PushSecret, PushSecretData,
-    PushSecretDeletionPolicy, PushSecretUpdatePolicy, SecretStore, SecretStoreCapabilities,
-    StoreKind,
+    ExternalSecretDataRemoteRef, PushSecret, PushSecretData, PushSecretDeletionPolicy,
+    PushSecretUpdatePolicy, SecretStoreCapabilities, StoreKind,
 };
 use eso_provider::{ProviderError, ProviderRegistry, PushRemoteRef, SecretsClient};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
@@ -44,17 +42,19 @@ use super::plan::{
     stale_entries, synced_map, validate_spec,
 };
 use crate::api_health::{ApiHealth, is_unreachable};
-use crate::controller::{AbortOnDrop, ControllerConfig, backoff, scoped, spawn_store_caches};
+use crate::controller::{AbortOnDrop, ControllerConfig, scoped, spawn_store_caches};
 use crate::events::EventSink;
 use crate::fetch::{ClientCache, FetchContext, evict_store_client, store_client};
 use crate::kube_io::{ApiSecretReader, ApiTokens, CachedStores};
 use crate::object_metrics::StatusSeries;
 use crate::plan::ErrorClass;
+use crate::retry::{Failure, Failures};
 use crate::runtime_metrics::{QueuedController, names};
 use crate::schedule::jitter_for;
 use crate::status::RefreshTimeWrites;
 use crate::store::{StoreError, StoreLookup, check_namespace_allowed};
 use crate::template::{RenderOptions, TemplateCache, TemplateSources, apply_template};
+use crate::term;
 
 /// Field manager of PushSecret status and finalizer writes.
 pub const PUSH_STATUS_FIELD_MANAGER: &str = "external-secrets-pushsecret";
@@ -282,7 +282,7 @@ pub struct PushContext {
     events: EventSink,
     /// Events are published before the reconcile goes on (one-shot runs that exit next).
     inline_events: bool,
-    failures: Mutex<HashMap<ObjectRef<PushSecret>, u32>>,
+    failures: Failures<PushSecret>,
     ledger: RefreshLedger,
     health: ApiHealth,
     calls: ProviderCalls,
@@ -318,7 +318,7 @@ impl PushContext {
             stores,
             events: EventSink::new(recorder),
             inline_events: false,
-            failures: Mutex::default(),
+            failures: Failures::default(),
             ledger: RefreshLedger::new(),
             calls: ProviderCalls::default(),
         }
@@ -1038,10 +1038,8 @@ pub async fn reconcile(ps: Arc<PushSecret>, ctx: Arc<PushContext>) -> Result<Act
     // Nanoseconds, as upstream's gauge.
     metrics::gauge!("pushsecret_reconcile_duration", &labels)
         .set(timer.elapsed().as_nanos() as f64);
-    if result.is_ok()
-        && let Ok(mut failures) = ctx.failures.lock()
-    {
-        failures.remove(&ps_key(&ps));
+    if result.is_ok() {
+        ctx.failures.succeeded(&ps);
     }
     result
 }
@@ -1398,42 +1396,26 @@ async fn sync(
     Ok((interval_action(ps, jitter), outcome))
 }
 
-/// How soon a reconcile that could not reach the API server runs again.
-const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
-/// How soon a reconcile whose write met a conflict runs again.
-const CONFLICT_RETRY: Duration = Duration::from_millis(200);
-
 fn error_policy(ps: Arc<PushSecret>, error: &PushError, ctx: Arc<PushContext>) -> Action {
-    let jitter = jitter_for(ps.uid().as_deref().unwrap_or(&ps.name_any()));
-    if error.api_unreachable() {
-        ctx.health.report_unreachable();
-        return Action::requeue(UNREACHABLE_RETRY + UNREACHABLE_RETRY.mul_f64(jitter));
-    }
-    if error.conflict() {
-        return Action::requeue(CONFLICT_RETRY);
-    }
-    let failures = ctx
-        .failures
-        .lock()
-        .map(|mut f| {
-            let n = f.entry(ps_key(&ps)).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        })
-        .unwrap_or(1);
-    let mut retry = match error {
-        PushError::Provider { source, .. } => source
-            .retry_after()
-            .unwrap_or_default()
-            .max(backoff(failures, jitter)),
-        _ => backoff(failures, jitter),
+    let failure = if error.api_unreachable() {
+        Failure::Unreachable
+    } else if error.conflict() {
+        Failure::Conflict
+    } else {
+        Failure::Failed {
+            retry_after: match error {
+                PushError::Provider { source, .. } => source.retry_after(),
+                _ => None,
+            },
+            at_interval: (error.class() == ErrorClass::RetryAtInterval)
+                .then(|| ps.spec.refresh_interval().ok())
+                .flatten(),
+        }
     };
-    if error.class() == ErrorClass::RetryAtInterval
-        && let Some(interval) = ps.spec.refresh_interval().ok().filter(|d| !d.is_zero())
-    {
-        retry = retry.min(interval);
+    let retry = ctx.failures.retry_in(&ps, failure, &ctx.health);
+    if let Failure::Failed { .. } = failure {
+        tracing::info!(pushsecret = %ps_key(&ps), error = %error.message(), retry_in = ?retry, "push failed");
     }
-    tracing::info!(pushsecret = %ps_key(&ps), error = %error.message(), retry_in = ?retry, "push failed");
     Action::requeue(retry)
 }
 
@@ -1602,17 +1584,13 @@ impl PushSecretController {
         shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
         grace: Option<Duration>,
     ) {
-        use futures::FutureExt as _;
-
         let watches = self.watches();
         let ctx = watches.ctx.clone();
         let client = self.client.clone();
         let ns = self.config.namespace.as_deref();
-        let trigger = shutdown.boxed().shared();
-        tokio::select! {
-            () = watches.stores.wait_until_ready() => {}
-            () = trigger.clone() => return,
-        }
+        let Some(end) = term::when_stores_ready(&watches.stores, shutdown).await else {
+            return;
+        };
         let controller = QueuedController::new(
             names::PUSH_SECRET,
             scoped::<PushSecret>(&client, ns),
@@ -1621,62 +1599,25 @@ impl PushSecretController {
         .concurrency(self.config.concurrency);
         ctx.events.pace_by(controller.backlog());
         let by_secret = controller.store();
-        let by_store = controller.store();
-        let mut controller = controller
-            .watches(
-                scoped::<SecretMeta>(&client, ns),
-                watcher::Config::default(),
-                move |secret: SecretMeta| selecting(&by_secret, &secret),
-            )
-            .watches(
-                scoped::<SecretStore>(&client, ns),
-                watcher::Config::default(),
-                {
-                    let cache = by_store.clone();
-                    move |store: SecretStore| {
-                        store_users(
-                            &cache,
-                            StoreKind::SecretStore,
-                            store.namespace().as_deref(),
-                            &store.name_any(),
-                        )
-                    }
-                },
-            );
-        if watches.stores.cluster_stores.is_some() {
-            controller = controller.watches(
-                Api::<ClusterSecretStore>::all(client.clone()),
-                watcher::Config::default(),
-                move |store: ClusterSecretStore| {
-                    store_users(
-                        &by_store,
-                        StoreKind::ClusterSecretStore,
-                        None,
-                        &store.name_any(),
-                    )
-                },
-            );
-        }
-        let reconcilers = controller
-            .run(reconcile, error_policy, ctx, trigger.clone())
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "push controller event");
-                }
-            });
-        let deadline = async {
-            trigger.await;
-            match grace {
-                Some(grace) => tokio::time::sleep(grace).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = reconcilers => {}
-            () = deadline => {
-                tracing::warn!(?grace, "cancelled push reconciles still running after the grace period");
-            }
-        }
+        let controller = controller.watches(
+            scoped::<SecretMeta>(&client, ns),
+            watcher::Config::default(),
+            move |secret: SecretMeta| selecting(&by_secret, &secret),
+        );
+        let controller = term::on_store_changes(
+            controller,
+            &client,
+            ns,
+            watches.stores.cluster_stores.is_some(),
+            store_users,
+        );
+        term::drive(
+            controller.run(reconcile, error_policy, ctx, end.clone()),
+            end,
+            grace,
+            names::PUSH_SECRET,
+        )
+        .await;
     }
 
     /// Starts the watches and runs the reconcilers until `shutdown` resolves, letting
