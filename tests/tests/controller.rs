@@ -49,6 +49,15 @@ where
     .unwrap();
 }
 
+/// An ExternalSecret spec syncing key `token` of the fake store every `refresh`.
+fn token_spec(refresh: &str) -> serde_json::Value {
+    json!({
+        "secretStoreRef": {"name": "fake"},
+        "refreshInterval": refresh,
+        "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+    })
+}
+
 fn data_of(secret: &Secret, key: &str) -> Option<String> {
     secret
         .data
@@ -78,6 +87,22 @@ struct Env {
     secrets: Api<Secret>,
 }
 
+impl Env {
+    /// The fake store `fake` holding `data` (`[{"key": .., "value": ..}]`).
+    async fn seed(&self, data: serde_json::Value) {
+        apply(&self.stores, &store(self.cluster.namespace(), data)).await;
+    }
+
+    /// ExternalSecret `name` with this spec.
+    async fn es(&self, name: &str, spec: serde_json::Value) {
+        apply(
+            &self.ess,
+            &external_secret(self.cluster.namespace(), name, spec),
+        )
+        .await;
+    }
+}
+
 async fn env() -> Env {
     env_on(TestCluster::new().await.unwrap()).await
 }
@@ -98,26 +123,16 @@ async fn env_on(cluster: TestCluster) -> Env {
 async fn external_secret_creates_its_secret_with_markers_and_ready_status() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(
-            &ns,
-            json!([{"key": "db", "value": "{\"user\":\"app\",\"password\":\"pw\"}"}]),
-        ),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1h",
-                "target": {"name": "app-creds"},
-                "dataFrom": [{"extract": {"key": "db"}}]
-            }),
-        ),
+    env.seed(json!([{"key": "db", "value": "{\"user\":\"app\",\"password\":\"pw\"}"}]))
+        .await;
+    env.es(
+        "app",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "1h",
+            "target": {"name": "app-creds"},
+            "dataFrom": [{"extract": {"key": "db"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
@@ -163,24 +178,8 @@ async fn external_secret_creates_its_secret_with_markers_and_ready_status() {
 async fn a_missing_key_keeps_the_last_good_data_and_reports_why() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
+    env.es("app", token_spec("1s")).await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     let secrets = env.secrets.clone();
     eventually("the first sync", || async {
@@ -195,11 +194,7 @@ async fn a_missing_key_keeps_the_last_good_data_and_reports_why() {
     .unwrap();
 
     // The key disappears at the provider: Retain (the default) makes that an error.
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "other", "value": "x"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "other", "value": "x"}])).await;
     let ess = env.ess.clone();
     eventually("Ready=False", || async {
         ess.get("app")
@@ -228,11 +223,7 @@ async fn a_missing_key_keeps_the_last_good_data_and_reports_why() {
     );
 
     // The key comes back: the ExternalSecret recovers.
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t2"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t2"}])).await;
     let secrets = env.secrets.clone();
     eventually("recovery", || async {
         secrets
@@ -262,24 +253,8 @@ async fn a_missing_key_keeps_the_last_good_data_and_reports_why() {
 async fn a_deleted_or_edited_secret_is_repaired() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1h",
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
+    env.es("app", token_spec("1h")).await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     let secrets = env.secrets.clone();
     let has_t1 = || async {
@@ -314,11 +289,7 @@ async fn a_deleted_or_edited_secret_is_repaired() {
 async fn merge_keeps_keys_someone_else_owns() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
     let theirs: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "shared", "namespace": ns},
@@ -326,17 +297,13 @@ async fn merge_keeps_keys_someone_else_owns() {
     }))
     .unwrap();
     apply(&env.secrets, &theirs).await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "target": {"name": "shared", "creationPolicy": "Merge"},
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
+    env.es(
+        "app",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "target": {"name": "shared", "creationPolicy": "Merge"},
+            "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
@@ -365,24 +332,8 @@ async fn merge_keeps_keys_someone_else_owns() {
 async fn nothing_is_written_when_nothing_changed() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
+    env.es("app", token_spec("1s")).await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     let ess = env.ess.clone();
     eventually("Ready", || async {
@@ -421,11 +372,7 @@ async fn nothing_is_written_when_nothing_changed() {
 
     // The refreshes did happen: a new remote value is picked up within a few of them, and
     // that write records a new refreshTime.
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t2"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t2"}])).await;
     let secrets = env.secrets.clone();
     eventually("the new value", || async {
         secrets
@@ -460,23 +407,15 @@ async fn nothing_is_written_when_nothing_changed() {
 async fn owner_secrets_are_collected_orphans_survive_and_none_writes_nothing() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
     for (name, policy) in [("owned", "Owner"), ("orphan", "Orphan"), ("none", "None")] {
-        apply(
-            &env.ess,
-            &external_secret(
-                &ns,
-                name,
-                json!({
-                    "secretStoreRef": {"name": "fake"},
-                    "target": {"creationPolicy": policy},
-                    "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-                }),
-            ),
+        env.es(
+            name,
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "target": {"creationPolicy": policy},
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
         )
         .await;
     }
@@ -527,11 +466,7 @@ async fn owner_secrets_are_collected_orphans_survive_and_none_writes_nothing() {
 async fn invalid_objects_get_a_precise_reason_and_no_secret() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
     let cases = [
         (
             "bad-regexp",
@@ -550,7 +485,7 @@ async fn invalid_objects_get_a_precise_reason_and_no_secret() {
         ),
     ];
     for (name, spec, _) in &cases {
-        apply(&env.ess, &external_secret(&ns, name, spec.clone())).await;
+        env.es(name, spec.clone()).await;
     }
     let controller = RunningController::start(env.cluster.client(), &ns);
     for (name, _, needle) in &cases {
@@ -583,18 +518,9 @@ async fn invalid_objects_get_a_precise_reason_and_no_secret() {
 async fn a_replaced_external_secret_is_synced_again() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(
-            &ns,
-            json!([{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]),
-        ),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(&ns, "app", json!({"secretStoreRef": {"name": "fake"}, "refreshInterval": "1h", "data": [{"secretKey": "v", "remoteRef": {"key": "a"}}]})),
-    )
+    env.seed(json!([{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]))
+        .await;
+    env.es("app", json!({"secretStoreRef": {"name": "fake"}, "refreshInterval": "1h", "data": [{"secretKey": "v", "remoteRef": {"key": "a"}}]}))
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     let secrets = env.secrets.clone();
@@ -648,23 +574,15 @@ async fn a_replaced_external_secret_is_synced_again() {
 async fn an_immutable_secret_is_never_changed_in_place_but_recreated_when_deleted() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "target": {"immutable": true},
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
+    env.es(
+        "app",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "1s",
+            "target": {"immutable": true},
+            "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
@@ -683,11 +601,7 @@ async fn an_immutable_secret_is_never_changed_in_place_but_recreated_when_delete
     assert_eq!(data_of(&first, "token").as_deref(), Some("t1"));
 
     // The remote value changes: the Secret cannot follow, and the ExternalSecret says why.
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t2"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t2"}])).await;
     let ess = env.ess.clone();
     eventually("Ready=False for the immutable target", || async {
         ess.get("app")
@@ -745,24 +659,8 @@ async fn an_immutable_secret_is_never_changed_in_place_but_recreated_when_delete
 async fn the_controller_reconnects_after_an_api_server_restart() {
     let env = env_on(TestCluster::restartable().await.unwrap()).await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "before",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
+    env.es("before", token_spec("1s")).await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     let secrets = env.secrets.clone();
     eventually("the first Secret", || async {
@@ -779,24 +677,8 @@ async fn the_controller_reconnects_after_an_api_server_restart() {
     // Changes made after the restart reach the controller through its new watches. (The new
     // ExternalSecret may be read before the store's cache has the new value; its 1 s refresh
     // then brings it.)
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t2"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "after",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t2"}])).await;
+    env.es("after", token_spec("1s")).await;
     let secrets = env.secrets.clone();
     eventually("both Secrets with the new value", || async {
         let mut ok = true;
@@ -829,23 +711,15 @@ async fn every_object_converges_within_its_refresh_interval_after_an_api_server_
         .map_or(Duration::from_secs(30), Duration::from_secs);
     let env = env_on(TestCluster::restartable().await.unwrap()).await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "before"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "before"}])).await;
     for i in 0..OBJECTS {
-        apply(
-            &env.ess,
-            &external_secret(
-                &ns,
-                &format!("es-{i}"),
-                json!({
-                    "secretStoreRef": {"name": "fake"},
-                    "refreshInterval": format!("{}s", INTERVAL.as_secs()),
-                    "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-                }),
-            ),
+        env.es(
+            &format!("es-{i}"),
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": format!("{}s", INTERVAL.as_secs()),
+                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+            }),
         )
         .await;
     }
@@ -873,11 +747,7 @@ async fn every_object_converges_within_its_refresh_interval_after_an_api_server_
     env.cluster.stop_api_server().await.unwrap();
     tokio::time::sleep(outage).await;
     env.cluster.start_api_server().await.unwrap();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "after"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "after"}])).await;
     // One refresh interval (with its 10 % jitter), plus the few seconds the watches and the
     // API-server probe take to notice the server is back.
     eventually_for(
@@ -1027,14 +897,8 @@ async fn render_agrees_with_the_operator(env: &Env, name: &str) {
 async fn merge_with_a_template_writes_the_template_keys_into_a_secret_made_by_someone_else() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(
-            &ns,
-            json!([{"key": "user", "value": "app"}, {"key": "pass", "value": "pw"}]),
-        ),
-    )
-    .await;
+    env.seed(json!([{"key": "user", "value": "app"}, {"key": "pass", "value": "pw"}]))
+        .await;
     let theirs: Secret = serde_json::from_value(json!({
         "metadata": {"name": "app", "namespace": ns},
         "stringData": {"foreign": "x"}
@@ -1044,20 +908,16 @@ async fn merge_with_a_template_writes_the_template_keys_into_a_secret_made_by_so
         .create(&Default::default(), &theirs)
         .await
         .unwrap();
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "target": {"creationPolicy": "Merge", "template": {
-                    "data": {"dsn": "{{ .user }}:{{ .pass }}@db"}}},
-                "data": [{"secretKey": "user", "remoteRef": {"key": "user"}},
-                         {"secretKey": "pass", "remoteRef": {"key": "pass"}}]
-            }),
-        ),
+    env.es(
+        "app",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "1s",
+            "target": {"creationPolicy": "Merge", "template": {
+                "data": {"dsn": "{{ .user }}:{{ .pass }}@db"}}},
+            "data": [{"secretKey": "user", "remoteRef": {"key": "user"}},
+                     {"secretKey": "pass", "remoteRef": {"key": "pass"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
@@ -1076,24 +936,16 @@ async fn merge_with_a_template_writes_the_template_keys_into_a_secret_made_by_so
 async fn create_or_merge_with_template_merge_policy_writes_template_and_provider_keys() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "user", "value": "app"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "app",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "target": {"creationPolicy": "CreateOrMerge", "template": {
-                    "mergePolicy": "Merge", "data": {"greeting": "hello {{ .user }}"}}},
-                "data": [{"secretKey": "user", "remoteRef": {"key": "user"}}]
-            }),
-        ),
+    env.seed(json!([{"key": "user", "value": "app"}])).await;
+    env.es(
+        "app",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "1s",
+            "target": {"creationPolicy": "CreateOrMerge", "template": {
+                "mergePolicy": "Merge", "data": {"greeting": "hello {{ .user }}"}}},
+            "data": [{"secretKey": "user", "remoteRef": {"key": "user"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
@@ -1113,29 +965,21 @@ async fn create_or_merge_with_template_merge_policy_writes_template_and_provider
 async fn find_and_rewrite_work_on_path_like_names() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(
-            &ns,
-            json!([{"key": "/db/password", "value": "pw"}, {"key": "/db/user", "value": "app"},
+    env.seed(
+        json!([{"key": "/db/password", "value": "pw"}, {"key": "/db/user", "value": "app"},
                    {"key": "/cache/url", "value": "redis"}]),
-        ),
     )
     .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "db",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "dataFrom": [{
-                    "find": {"name": {"regexp": "^/db/"}},
-                    "rewrite": [{"regexp": {"source": "^_db_", "target": "db_"}}]
-                }]
-            }),
-        ),
+    env.es(
+        "db",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "1s",
+            "dataFrom": [{
+                "find": {"name": {"regexp": "^/db/"}},
+                "rewrite": [{"regexp": {"source": "^_db_", "target": "db_"}}]
+            }]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
@@ -1153,32 +997,20 @@ async fn find_and_rewrite_work_on_path_like_names() {
 async fn deletion_policy_delete_deletes_the_secret_once_the_remote_key_is_gone() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "gone",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                "target": {"deletionPolicy": "Delete"},
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
+    env.es(
+        "gone",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "1s",
+            "target": {"deletionPolicy": "Delete"},
+            "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     secret_becomes(&env, "gone", &[("token", "t1")]).await;
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "other", "value": "x"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "other", "value": "x"}])).await;
     let secrets = env.secrets.clone();
     eventually("the Secret to be deleted", || async {
         secrets.get_opt("gone").await.is_ok_and(|s| s.is_none())
@@ -1195,11 +1027,7 @@ async fn a_template_error_heals_when_its_config_map_is_fixed() {
     use k8s_openapi::api::core::v1::ConfigMap;
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
     let config_maps: Api<ConfigMap> = Api::namespaced(env.cluster.client(), &ns);
     let template = |text: &str| -> ConfigMap {
         serde_json::from_value(json!({
@@ -1210,19 +1038,15 @@ async fn a_template_error_heals_when_its_config_map_is_fixed() {
         .unwrap()
     };
     apply(&config_maps, &template("{{ .missing }}")).await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "templated",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "2s",
-                "target": {"template": {"templateFrom": [
-                    {"configMap": {"name": "tpl", "items": [{"key": "out"}]}}]}},
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
+    env.es(
+        "templated",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "2s",
+            "target": {"template": {"templateFrom": [
+                {"configMap": {"name": "tpl", "items": [{"key": "out"}]}}]}},
+            "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
@@ -1251,35 +1075,23 @@ async fn a_template_error_heals_when_its_config_map_is_fixed() {
 async fn a_deny_window_written_with_day_names_holds_refreshes_back() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t1"}])),
-    )
-    .await;
-    apply(
-        &env.ess,
-        &external_secret(
-            &ns,
-            "windowed",
-            json!({
-                "secretStoreRef": {"name": "fake"},
-                "refreshInterval": "1s",
-                // Opens at midnight every day of the week and lasts a day: always closed.
-                "syncWindows": {"kind": "deny", "windows": [
-                    {"schedule": "0 0 * * Sun-Sat", "duration": "24h"}]},
-                "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
-            }),
-        ),
+    env.seed(json!([{"key": "token", "value": "t1"}])).await;
+    env.es(
+        "windowed",
+        json!({
+            "secretStoreRef": {"name": "fake"},
+            "refreshInterval": "1s",
+            // Opens at midnight every day of the week and lasts a day: always closed.
+            "syncWindows": {"kind": "deny", "windows": [
+                {"schedule": "0 0 * * Sun-Sat", "duration": "24h"}]},
+            "data": [{"secretKey": "token", "remoteRef": {"key": "token"}}]
+        }),
     )
     .await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     // The first sync is not a periodic refresh (as upstream): it happens.
     secret_becomes(&env, "windowed", &[("token", "t1")]).await;
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "t2"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "t2"}])).await;
     // Several refresh intervals later, the deny window still holds the new value back.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let secret = env.secrets.get("windowed").await.unwrap();
@@ -1401,14 +1213,14 @@ async fn a_property_typo_keeps_the_secret_under_deletion_policy_delete_and_names
                       "remoteRef": {"key": "source", "property": property}}]
         })
     };
-    apply(&env.ess, &external_secret(&ns, "typo", spec("user"))).await;
+    env.es("typo", spec("user")).await;
     let controller = RunningController::start(env.cluster.client(), &ns);
     secret_becomes(&env, "typo", &[("user", "app")]).await;
     ready_becomes(&env, "typo", "True", "SecretSynced").await;
 
     // The typo: the remote Secret exists, the property does not. Upstream's kubernetes
     // provider reports an error (not "no secret"), so nothing is deleted.
-    apply(&env.ess, &external_secret(&ns, "typo", spec("usr"))).await;
+    env.es("typo", spec("usr")).await;
     let message = ready_becomes(&env, "typo", "False", "SecretSyncedError").await;
     assert!(
         message.contains("usr"),
@@ -1426,7 +1238,7 @@ async fn a_property_typo_keeps_the_secret_under_deletion_policy_delete_and_names
 
     // Fixing the typo heals it without a write of the unchanged Secret.
     let version = secret.metadata.resource_version.clone();
-    apply(&env.ess, &external_secret(&ns, "typo", spec("user"))).await;
+    env.es("typo", spec("user")).await;
     ready_becomes(&env, "typo", "True", "SecretSynced").await;
     assert_eq!(
         env.secrets
@@ -1450,11 +1262,7 @@ async fn a_property_typo_keeps_the_secret_under_deletion_policy_delete_and_names
 async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an_update() {
     let env = env().await;
     let ns = env.cluster.namespace().to_owned();
-    apply(
-        &env.stores,
-        &store(&ns, json!([{"key": "token", "value": "fresh"}])),
-    )
-    .await;
+    env.seed(json!([{"key": "token", "value": "fresh"}])).await;
     // "owner" owns "owned" (and syncs it, key "token"); the thief's key is "stolen". "plain"
     // belongs to nobody and carries a key nobody claims. No controller runs yet.
     for (name, target, key) in [
@@ -1462,18 +1270,14 @@ async fn a_first_sync_takes_no_secret_from_another_owner_and_calls_a_takeover_an
         ("thief", "owned", "stolen"),
         ("adopter", "plain", "token"),
     ] {
-        apply(
-            &env.ess,
-            &external_secret(
-                &ns,
-                name,
-                json!({
-                    "secretStoreRef": {"name": "fake"},
-                    "refreshInterval": "1h",
-                    "target": {"name": target},
-                    "data": [{"secretKey": key, "remoteRef": {"key": "token"}}]
-                }),
-            ),
+        env.es(
+            name,
+            json!({
+                "secretStoreRef": {"name": "fake"},
+                "refreshInterval": "1h",
+                "target": {"name": target},
+                "data": [{"secretKey": key, "remoteRef": {"key": "token"}}]
+            }),
         )
         .await;
     }

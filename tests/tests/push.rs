@@ -28,6 +28,13 @@ struct Env {
     series: Arc<eso_core::object_metrics::StatusSeries>,
 }
 
+impl Env {
+    /// PushSecret `name` with this spec.
+    async fn push(&self, name: &str, spec: serde_json::Value) {
+        apply(&self.pushes, push_secret(&self.ns, name, spec)).await;
+    }
+}
+
 async fn env() -> Env {
     env_with(eso_providers::builtin()).await
 }
@@ -233,19 +240,12 @@ async fn a_push_writes_once_and_not_again_until_the_source_changes() {
     let env = env().await;
     kubernetes_store(&env, "cluster", None).await;
     source(&env, "db", json!({"password": "first", "user": "app"})).await;
-    apply(
-        &env.pushes,
-        push_secret(
-            &env.ns,
-            "db",
-            json!({
+    env.push("db", json!({
                 "refreshInterval": "1h",
                 "secretStoreRefs": [{"labelSelector": {"matchLabels": {"push": "yes"}}}],
                 "selector": {"secret": {"name": "db"}},
                 "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "pushed", "property": "pw"}}}]
-            }),
-        ),
-    )
+            }))
     .await;
     let ps = wait_ready(&env, "db", "True", "Synced").await;
     let status = ps.status.unwrap();
@@ -326,7 +326,7 @@ async fn delete_policy_removes_dropped_keys_then_everything_with_the_push_secret
             "data": data
         })
     };
-    apply(&env.pushes, push_secret(&env.ns, "db", spec(true))).await;
+    env.push("db", spec(true)).await;
     let ps = wait_ready(&env, "db", "True", "Synced").await;
     assert!(
         ps.metadata
@@ -337,7 +337,7 @@ async fn delete_policy_removes_dropped_keys_then_everything_with_the_push_secret
     let pushed = env.secrets.get("pushed").await.unwrap();
     assert_eq!(value(&pushed, "user").as_deref(), Some("app"));
 
-    apply(&env.pushes, push_secret(&env.ns, "db", spec(false))).await;
+    env.push("db", spec(false)).await;
     eventually("the dropped key to be deleted remotely", || async {
         let s = env.secrets.get("pushed").await.unwrap();
         value(&s, "user").is_none() && value(&s, "password").as_deref() == Some("pw")
@@ -372,19 +372,12 @@ async fn a_deleted_source_deletes_what_was_pushed_under_delete_policy() {
     let env = env().await;
     kubernetes_store(&env, "cluster", None).await;
     source(&env, "db", json!({"password": "pw"})).await;
-    apply(
-        &env.pushes,
-        push_secret(
-            &env.ns,
-            "db",
-            json!({
+    env.push("db", json!({
                 "deletionPolicy": "Delete",
                 "secretStoreRefs": [{"name": "cluster"}],
                 "selector": {"secret": {"name": "db"}},
                 "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "pushed", "property": "password"}}}]
-            }),
-        ),
-    )
+            }))
     .await;
     wait_ready(&env, "db", "True", "Synced").await;
     assert!(env.secrets.get_opt("pushed").await.unwrap().is_some());
@@ -403,19 +396,12 @@ async fn a_store_outage_keeps_the_finalizer_until_the_delete_succeeds() {
     let env = env().await;
     kubernetes_store(&env, "cluster", None).await;
     source(&env, "db", json!({"password": "pw"})).await;
-    apply(
-        &env.pushes,
-        push_secret(
-            &env.ns,
-            "db",
-            json!({
+    env.push("db", json!({
                 "deletionPolicy": "Delete",
                 "secretStoreRefs": [{"name": "cluster"}],
                 "selector": {"secret": {"name": "db"}},
                 "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "pushed", "property": "password"}}}]
-            }),
-        ),
-    )
+            }))
     .await;
     wait_ready(&env, "db", "True", "Synced").await;
 
@@ -466,21 +452,17 @@ async fn if_not_exists_only_creates_missing_values_with_the_fake_provider() {
     )
     .await;
     source(&env, "db", json!({"a": "1", "b": "2"})).await;
-    apply(
-        &env.pushes,
-        push_secret(
-            &env.ns,
-            "db",
-            json!({
-                "updatePolicy": "IfNotExists",
-                "secretStoreRefs": [{"name": "fake"}],
-                "selector": {"secret": {"name": "db"}},
-                "data": [
-                    {"match": {"secretKey": "a", "remoteRef": {"remoteKey": "existing"}}},
-                    {"match": {"secretKey": "b", "remoteRef": {"remoteKey": "new"}}}
-                ]
-            }),
-        ),
+    env.push(
+        "db",
+        json!({
+            "updatePolicy": "IfNotExists",
+            "secretStoreRefs": [{"name": "fake"}],
+            "selector": {"secret": {"name": "db"}},
+            "data": [
+                {"match": {"secretKey": "a", "remoteRef": {"remoteKey": "existing"}}},
+                {"match": {"secretKey": "b", "remoteRef": {"remoteKey": "new"}}}
+            ]
+        }),
     )
     .await;
     let ps = wait_ready(&env, "db", "True", "Synced").await;
@@ -513,19 +495,12 @@ async fn a_generated_password_is_pushed_once_and_kept_across_reconciles() {
                "metadata": {"name": "pw", "namespace": env.ns}, "spec": {"length": 28}}),
     )
     .await;
-    apply(
-        &env.pushes,
-        push_secret(
-            &env.ns,
-            "gen",
-            json!({
+    env.push("gen", json!({
                 "refreshInterval": "1h",
                 "secretStoreRefs": [{"name": "cluster"}],
                 "selector": {"generatorRef": {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password", "name": "pw"}},
                 "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "generated", "property": "pw"}}}]
-            }),
-        ),
-    )
+            }))
     .await;
     wait_ready(&env, "gen", "True", "Synced").await;
     let pushed = env.secrets.get("generated").await.unwrap();
@@ -598,7 +573,7 @@ async fn bad_input_ends_in_ready_false_naming_the_field() {
         ),
     ];
     for (name, spec, _) in &cases {
-        apply(&env.pushes, push_secret(&env.ns, name, spec.clone())).await;
+        env.push(name, spec.clone()).await;
     }
     for (name, _, field) in &cases {
         let ps = wait_ready(&env, name, "False", "Errored").await;
@@ -787,7 +762,7 @@ async fn openbao_gets_properties_and_custom_metadata_and_loses_what_is_dropped()
             "data": data
         })
     };
-    apply(&env.pushes, push_secret(&env.ns, "db", spec(true))).await;
+    env.push("db", spec(true)).await;
     wait_ready(&env, "db", "True", "Synced").await;
     let got = bao.kv(&["get", "-mount=secret", &key]).unwrap();
     assert_eq!(
@@ -800,7 +775,7 @@ async fn openbao_gets_properties_and_custom_metadata_and_loses_what_is_dropped()
     assert_eq!(custom["managed-by"], "external-secrets", "{meta}");
 
     // Dropping the user entry deletes that property only.
-    apply(&env.pushes, push_secret(&env.ns, "db", spec(false))).await;
+    env.push("db", spec(false)).await;
     eventually("the dropped property to go", || async {
         bao.kv(&["get", "-mount=secret", &key])
             .is_some_and(|v| v["data"]["data"] == json!({"password": "pw"}))
@@ -874,19 +849,12 @@ async fn a_webhook_gets_the_rendered_body_once_per_value_and_no_read_before_it()
     )
     .await;
     source(&env, "db", json!({"password": "first", "user": "app"})).await;
-    apply(
-        &env.pushes,
-        push_secret(
-            &env.ns,
-            "db",
-            json!({
+    env.push("db", json!({
                 "refreshInterval": "1h",
                 "secretStoreRefs": [{"name": "hook"}],
                 "selector": {"secret": {"name": "db"}},
                 "data": [{"match": {"secretKey": "password", "remoteRef": {"remoteKey": "db-password"}}}]
-            }),
-        ),
-    )
+            }))
     .await;
     wait_ready(&env, "db", "True", "Synced").await;
     let requests = hook.requests();
@@ -1021,21 +989,17 @@ async fn if_not_exists_never_overwrites_in_moto(service: &str) {
         .unwrap();
 
     source(&env, "db", json!({"a": "mine", "b": "first"})).await;
-    apply(
-        &env.pushes,
-        push_secret(
-            &env.ns,
-            "db",
-            json!({
-                "updatePolicy": "IfNotExists",
-                "secretStoreRefs": [{"name": "aws"}],
-                "selector": {"secret": {"name": "db"}},
-                "data": [
-                    {"match": {"secretKey": "a", "remoteRef": {"remoteKey": existing}}},
-                    {"match": {"secretKey": "b", "remoteRef": {"remoteKey": fresh}}}
-                ]
-            }),
-        ),
+    env.push(
+        "db",
+        json!({
+            "updatePolicy": "IfNotExists",
+            "secretStoreRefs": [{"name": "aws"}],
+            "selector": {"secret": {"name": "db"}},
+            "data": [
+                {"match": {"secretKey": "a", "remoteRef": {"remoteKey": existing}}},
+                {"match": {"secretKey": "b", "remoteRef": {"remoteKey": fresh}}}
+            ]
+        }),
     )
     .await;
     wait_ready(&env, "db", "True", "Synced").await;

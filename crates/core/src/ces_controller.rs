@@ -53,6 +53,15 @@ fn target_namespaces(ces: &ClusterExternalSecret, namespaces: &[Namespace]) -> B
     .collect()
 }
 
+/// The children's name: `externalSecretName`, else the ClusterExternalSecret's own.
+fn child_name(ces: &ClusterExternalSecret) -> String {
+    ces.spec
+        .external_secret_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ces.name_any())
+}
+
 fn owned_by(es: &ExternalSecret, ces: &ClusterExternalSecret) -> bool {
     es.metadata.owner_references.iter().flatten().any(|o| {
         o.controller == Some(true)
@@ -69,12 +78,7 @@ pub fn plan_fanout(
     namespaces: &[Namespace],
     existing: &[ExternalSecret],
 ) -> FanoutPlan {
-    let name = ces
-        .spec
-        .external_secret_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| ces.name_any());
+    let name = child_name(ces);
     let targets = target_namespaces(ces, namespaces);
     let mut plan = FanoutPlan::default();
     let mut failed = Vec::new();
@@ -180,12 +184,7 @@ async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action
     }
     let client = &ctx.client;
     let namespaces: Vec<Namespace> = fan_out::list_all(client, "namespaces").await?;
-    let name = ces
-        .spec
-        .external_secret_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| ces.name_any());
+    let name = child_name(ces);
     let children: Vec<ExternalSecret> = fan_out::list_all(client, "ExternalSecrets")
         .await?
         .into_iter()
