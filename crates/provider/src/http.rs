@@ -120,7 +120,8 @@ impl ClientSettings {
         self
     }
 
-    /// Proxy variables of the environment are not read (a library reads no environment).
+    /// Requests never go through a proxy, not even the process's installed ones
+    /// ([`Proxies::install`](crate::proxy::Proxies::install)).
     #[must_use]
     pub fn no_proxy(mut self) -> Self {
         self.no_proxy = true;
@@ -183,8 +184,16 @@ impl ClientSettings {
             headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
             builder = builder.default_headers(headers);
         }
-        if self.no_proxy {
-            builder = builder.no_proxy();
+        // reqwest would read the proxy variables itself; the process's installed proxies
+        // (see `crate::proxy`) are used instead.
+        builder = builder.no_proxy();
+        if !self.no_proxy
+            && let Some(proxies) = crate::proxy::Proxies::installed()
+        {
+            builder = proxies.apply(builder).map_err(|e| {
+                self.invalid("the installed proxy cannot be used")
+                    .with_source(e)
+            })?;
         }
         if self.accept_invalid_certs {
             builder = builder.tls_danger_accept_invalid_certs(true);
@@ -847,6 +856,26 @@ impl Http {
             decode(status, &body, &mut err);
         }
         Err(err)
+    }
+}
+
+impl crate::proxy::Proxies {
+    /// `builder` sending its requests through these proxies.
+    ///
+    /// # Errors
+    /// A proxy URL reqwest cannot use.
+    pub fn apply(
+        &self,
+        mut builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+        let direct = reqwest::NoProxy::from_string(&self.direct());
+        if let Some(url) = &self.https {
+            builder = builder.proxy(reqwest::Proxy::https(url)?.no_proxy(direct.clone()));
+        }
+        if let Some(url) = &self.http {
+            builder = builder.proxy(reqwest::Proxy::http(url)?.no_proxy(direct));
+        }
+        Ok(builder)
     }
 }
 

@@ -83,6 +83,7 @@ pub mod http;
 pub mod metrics;
 mod placeholder;
 pub mod property;
+pub mod proxy;
 mod registry;
 pub mod rewrite;
 pub mod tls;

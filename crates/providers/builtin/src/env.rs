@@ -11,6 +11,7 @@
 //! | `azurekv` | `AZURE_AUTHORITY_HOST` | the Entra ID authority host, as `azure-identity` |
 //! | `doppler` | `DOPPLER_BASE_URL` | the API base URL, as upstream ESO |
 //! | `doppler` | `DOPPLER_VERIFY_TLS` | `false` turns certificate checks off, as upstream ESO |
+//! | all HTTP providers | `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (and lower-case) | outbound proxies, as Go's clients read them (see [`eso_provider::proxy`]); installed for the whole process |
 //!
 //! Service-account keys name their own token URL (`token_uri`), so a key issued by a local
 //! server needs no variable.
@@ -29,7 +30,9 @@ pub struct EnvError {
 
 /// [`crate::builtin()`] with the endpoint overrides the environment names (see the table in
 /// this module's documentation); `var` looks a variable up (`|n| std::env::var(n).ok()`).
-/// Without any of them set, the result is [`crate::builtin()`].
+/// Without any of them set, the result is [`crate::builtin()`]. The proxy variables are
+/// [installed](eso_provider::proxy::Proxies::install) for every provider client of the process
+/// (the AWS SDK reads them itself).
 ///
 /// ```
 /// let registry = eso_providers::builtin_from_env(|name| {
@@ -50,6 +53,12 @@ pub fn builtin_from_env(
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<ProviderRegistry, EnvError> {
     let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    eso_provider::proxy::Proxies::from_vars(var)
+        .map_err(|e| EnvError {
+            name: e.name,
+            reason: e.reason,
+        })?
+        .install();
     let mut registry = crate::builtin();
     #[cfg(feature = "gcp")]
     {

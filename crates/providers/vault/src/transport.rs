@@ -128,7 +128,6 @@ impl Transport {
         let http = ClientSettings::new(settings.request_timeout, settings.connect_timeout)
             // Vault answers redirects from standbys with 307; the Go client follows them.
             .redirect(reqwest::redirect::Policy::limited(5))
-            .no_proxy()
             // Like Go's `api.Config.ConfigureTLS` with a CA: only these roots are trusted.
             .ca_pem(settings.ca_pem)
             .identity_pem(settings.identity_pem)

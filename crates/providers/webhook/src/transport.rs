@@ -158,8 +158,6 @@ impl Transport {
         });
         let mut client = ClientSettings::new(settings.timeout, settings.connect_timeout)
             .redirect(policy)
-            // Libraries read no environment, and reqwest would read proxy variables.
-            .no_proxy()
             // Like upstream's `tls.Config{RootCAs: pool}`: only these roots are trusted.
             .ca_pem(settings.ca_pem);
         if settings.ntlm.is_some() {
