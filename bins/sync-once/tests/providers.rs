@@ -20,6 +20,8 @@ const VARIABLES: &[&str] = &[
     "AZURE_AUTHORITY_HOST",
     "DOPPLER_BASE_URL",
     "DOPPLER_VERIFY_TLS",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "SSL_CERT_FILE",
 ];
 
 /// `sync-once render -o json` of `docs` (joined as one YAML stream on stdin) with only `vars`
@@ -208,4 +210,52 @@ async fn render_reads_doppler_through_doppler_base_url() {
     let (name, data) = rendered(&render(&docs, &[("DOPPLER_BASE_URL", &url)])).unwrap();
     assert_eq!(name, "app-secret");
     assert_eq!(data, json!({"password": "pw", "API_KEY": "k"}));
+}
+
+/// A managed identity gets its token from the IMDS `AZURE_POD_IDENTITY_AUTHORITY_HOST` names
+/// (as azure-identity and MSAL read it), and the vault's TLS certificate is trusted through
+/// `SSL_CERT_FILE` (the platform's roots, as Go's clients read them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_reads_azure_key_vault_with_a_managed_identity_through_the_imds_variable() {
+    let server = eso_testserver_azure::AzureTestServer::start().unwrap();
+    server.add_managed_identity("user-mi");
+    server.set_secret("db", "from-imds");
+    let docs = [
+        store(json!({"azurekv": {"vaultUrl": server.vault_url(),
+                                 "authType": "ManagedIdentity", "identityId": "user-mi"}})),
+        external_secret(
+            json!([{"secretKey": "password", "remoteRef": {"key": "db"}}]),
+            json!([]),
+        ),
+    ];
+    let ca = server.ca_file().to_str().unwrap().to_owned();
+    let imds = server.imds_base().to_owned();
+    let (_, data) = rendered(&render(
+        &docs,
+        &[
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds),
+            ("SSL_CERT_FILE", &ca),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(data, json!({"password": "from-imds"}));
+    assert!(server.token_requests() >= 1);
+
+    // The variable is what names the IMDS: another address is asked, and refuses.
+    let err = rendered(&render(
+        &docs,
+        &[
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9"),
+            ("SSL_CERT_FILE", &ca),
+        ],
+    ))
+    .unwrap_err();
+    assert!(err.contains("azurekv"), "{err}");
+    // And the test CA is trusted only through SSL_CERT_FILE.
+    let err = rendered(&render(
+        &docs,
+        &[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &imds)],
+    ))
+    .unwrap_err();
+    assert!(err.contains("azurekv"), "{err}");
 }

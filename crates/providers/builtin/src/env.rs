@@ -9,6 +9,7 @@
 //! | `gcpsm` | `CLOUDSDK_API_ENDPOINT_OVERRIDES_STS` | STS base URL (`{base}/v1/token`, Workload Identity federation) |
 //! | `gcpsm` | `GCE_METADATA_HOST` | the metadata server's `host[:port]` (default credentials), as Google's clients |
 //! | `azurekv` | `AZURE_AUTHORITY_HOST` | the Entra ID authority host, as `azure-identity` |
+//! | `azurekv` | `AZURE_POD_IDENTITY_AUTHORITY_HOST` | the IMDS base URL managed identities get tokens from (`{base}/metadata/identity/oauth2/token`), as `azure-identity` and MSAL |
 //! | `doppler` | `DOPPLER_BASE_URL` | the API base URL, as upstream ESO |
 //! | `doppler` | `DOPPLER_VERIFY_TLS` | `false` turns certificate checks off, as upstream ESO |
 //! | all HTTP providers | `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (and lower-case) | outbound proxies, as Go's clients read them (see [`eso_provider::proxy`]); installed for the whole process |
@@ -91,12 +92,25 @@ pub fn builtin_from_env(
         }
     }
     #[cfg(feature = "azure")]
-    if let Some(url) = var("AZURE_AUTHORITY_HOST") {
-        let url = checked_url("AZURE_AUTHORITY_HOST", &url)?;
-        registry.register(std::sync::Arc::new(
-            crate::azure::AzureKvProvider::new()
-                .config(crate::azure::AzureConfig::default().authority_host(&url)),
-        ));
+    {
+        let authority = var("AZURE_AUTHORITY_HOST");
+        let imds = var("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+        if authority.is_some() || imds.is_some() {
+            let mut config = crate::azure::AzureConfig::default();
+            if let Some(url) = authority {
+                config = config.authority_host(&checked_url("AZURE_AUTHORITY_HOST", &url)?);
+            }
+            if let Some(url) = imds {
+                let base = checked_url("AZURE_POD_IDENTITY_AUTHORITY_HOST", &url)?;
+                config = config.imds_endpoint(&format!(
+                    "{}/metadata/identity/oauth2/token",
+                    base.trim_end_matches('/')
+                ));
+            }
+            registry.register(std::sync::Arc::new(
+                crate::azure::AzureKvProvider::new().config(config),
+            ));
+        }
     }
     #[cfg(feature = "doppler")]
     {
