@@ -5,8 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
+
+use std::process::Output;
 
 use serde_json::{Value, json};
 
@@ -24,32 +25,9 @@ const VARIABLES: &[&str] = &[
     "SSL_CERT_FILE",
 ];
 
-/// `sync-once render -o json` of `docs` (joined as one YAML stream on stdin) with only `vars`
-/// of [`VARIABLES`] set. It blocks the calling thread: the tests run on a multi-threaded
-/// runtime, so that the local servers keep answering meanwhile.
+/// `sync-once render -o json` of `docs` with only `vars` of [`VARIABLES`] set.
 fn render(docs: &[Value], vars: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-once"));
-    cmd.args(["render", "-f", "-", "-o", "json"]);
-    for name in VARIABLES {
-        cmd.env_remove(name);
-    }
-    cmd.envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let input = docs
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::render_json(docs, VARIABLES, vars)
 }
 
 /// The rendered Secret (name and decoded data), or the exit code and error output.

@@ -5,9 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -99,28 +101,7 @@ fn render(vars: &[(&str, &str)]) -> Output {
                         "data": [{"secretKey": "password",
                                   "remoteRef": {"key": "app", "property": "password"}}]}}),
     ];
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-once"));
-    cmd.args(["render", "-f", "-", "-o", "json"]);
-    for name in VARIABLES {
-        cmd.env_remove(name);
-    }
-    cmd.envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let input = docs
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::render_json(&docs, VARIABLES, vars)
 }
 
 fn password(out: &Output) -> String {

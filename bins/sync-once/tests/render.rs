@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const STORE: &str = r#"
 apiVersion: external-secrets.io/v1
@@ -29,22 +30,7 @@ const GOOD_SPEC: &str =
     "  secretStoreRef: {name: store}\n  data:\n    - {secretKey: token, remoteRef: {key: token}}";
 
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-once"));
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
+    support::sync_once(args, stdin, &[], &[])
 }
 
 fn render_text(text: &str) -> (i32, String, String) {
