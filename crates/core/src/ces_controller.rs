@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use eso_api::common::ConditionStatus;
 use eso_api::labels::ANNOTATION_FORCE_SYNC;
@@ -18,7 +17,6 @@ use eso_api::{
     ClusterExternalSecret, ClusterExternalSecretNamespaceFailure, ClusterExternalSecretStatus,
     ClusterExternalSecretStatusCondition, ExternalSecret,
 };
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::runtime::controller::Action;
@@ -63,11 +61,7 @@ fn child_name(ces: &ClusterExternalSecret) -> String {
 }
 
 fn owned_by(es: &ExternalSecret, ces: &ClusterExternalSecret) -> bool {
-    es.metadata.owner_references.iter().flatten().any(|o| {
-        o.controller == Some(true)
-            && o.kind == "ClusterExternalSecret"
-            && o.uid == ces.metadata.uid.clone().unwrap_or_default()
-    })
+    fan_out::controlled_by(&es.metadata, ces)
 }
 
 /// Decides the fan-out from the ClusterExternalSecret, every namespace, and the existing
@@ -158,16 +152,12 @@ pub fn plan_fanout(
     plan
 }
 
-struct CesContext {
-    client: Client,
-}
-
 async fn reconcile_ces(
     ces: Arc<ClusterExternalSecret>,
-    ctx: Arc<CesContext>,
+    client: Arc<Client>,
 ) -> Result<Action, FanOutError> {
     let timer = std::time::Instant::now();
-    let result = fan_out(&ces, &ctx).await;
+    let result = fan_out(&ces, &client).await;
     // Upstream sets it on every reconcile, in nanoseconds (a Go duration as a float).
     metrics::gauge!(
         "clusterexternalsecret_reconcile_duration",
@@ -178,11 +168,10 @@ async fn reconcile_ces(
     result
 }
 
-async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action, FanOutError> {
+async fn fan_out(ces: &ClusterExternalSecret, client: &Client) -> Result<Action, FanOutError> {
     if ces.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let client = &ctx.client;
     let namespaces: Vec<Namespace> = fan_out::list_all(client, "namespaces").await?;
     let name = child_name(ces);
     let children: Vec<ExternalSecret> = fan_out::list_all(client, "ExternalSecrets")
@@ -226,15 +215,6 @@ async fn fan_out(ces: &ClusterExternalSecret, ctx: &CesContext) -> Result<Action
     )))
 }
 
-fn ces_error_policy(
-    _ces: Arc<ClusterExternalSecret>,
-    error: &FanOutError,
-    _ctx: Arc<CesContext>,
-) -> Action {
-    tracing::info!(error = %error, "ClusterExternalSecret reconcile failed");
-    Action::requeue(Duration::from_secs(5))
-}
-
 /// Keeps `series` (`clusterexternalsecret_status_condition`) equal to the stored conditions
 /// of every ClusterExternalSecret. Every replica runs it, so a new leader exports at once.
 pub fn spawn_ces_series(
@@ -259,15 +239,12 @@ pub async fn run_ces_controller(
     client: Client,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let ctx = Arc::new(CesContext {
-        client: client.clone(),
-    });
-    fan_out::controller::<ClusterExternalSecret, ExternalSecret>(
+    fan_out::run::<ClusterExternalSecret, ExternalSecret, _>(
         names::CLUSTER_EXTERNAL_SECRET,
         &client,
+        reconcile_ces,
+        shutdown,
     )
-    .run(reconcile_ces, ces_error_policy, ctx, shutdown)
-    .for_each(|_| async {})
     .await;
 }
 

@@ -6,11 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
+
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::{ClusterResourceScope, NamespaceResourceScope, PartialObjectMeta};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt as _};
@@ -26,6 +32,9 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// How often a parent is fanned out again when it says nothing (`refreshTime`).
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
+/// How soon a fan-out whose API calls failed runs again.
+const FAILED_RETRY: Duration = Duration::from_secs(5);
+
 /// An API call of a fan-out failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}")]
@@ -40,10 +49,54 @@ pub(crate) fn failed(what: String) -> impl FnOnce(kube::Error) -> FanOutError {
     move |source| FanOutError { what, source }
 }
 
-/// The controller of the cluster-wide parents `K` fanning out into namespaced `Child`ren:
-/// a parent is reconciled when it changes, when a child it controls changes (watched
-/// metadata-only), and every parent when a namespace appears, changes labels or goes away.
-pub(crate) fn controller<K, Child>(name: &'static str, client: &Client) -> QueuedController<K>
+/// Runs the controller of the cluster-wide parents `K` fanning out into namespaced
+/// `Child`ren until `shutdown` resolves: `reconcile` runs for a parent when it changes, when a
+/// child it controls changes (watched metadata-only), and for every parent when a namespace
+/// appears, changes labels or goes away. A failed reconcile is retried after
+/// [`FAILED_RETRY`].
+pub(crate) async fn run<K, Child, Fut>(
+    name: &'static str,
+    client: &Client,
+    reconcile: fn(Arc<K>, Arc<Client>) -> Fut,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    K: Resource<DynamicType = (), Scope = ClusterResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    Child: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = Result<Action, FanOutError>> + Send + 'static,
+{
+    let error_policy = |_parent: Arc<K>, error: &FanOutError, _client: Arc<Client>| {
+        tracing::info!(error = %error, "{} reconcile failed", K::kind(&()));
+        Action::requeue(FAILED_RETRY)
+    };
+    controller::<K, Child>(name, client)
+        .run(reconcile, error_policy, Arc::new(client.clone()), shutdown)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// Whether `child` has `parent` as its controller owner.
+pub(crate) fn controlled_by<K: Resource<DynamicType = ()>>(child: &ObjectMeta, parent: &K) -> bool {
+    let uid = parent.meta().uid.as_deref().unwrap_or_default();
+    child
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.kind == K::kind(&()) && o.uid == uid)
+}
+
+fn controller<K, Child>(name: &'static str, client: &Client) -> QueuedController<K>
 where
     K: Resource<DynamicType = (), Scope = ClusterResourceScope>
         + Clone

@@ -11,13 +11,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use eso_api::common::{Condition, ConditionStatus};
 use eso_api::{
     ClusterPushSecret, ClusterPushSecretNamespaceFailure, ClusterPushSecretStatus, PushSecret,
 };
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::runtime::controller::Action;
@@ -61,11 +59,7 @@ fn target_namespaces(cps: &ClusterPushSecret, namespaces: &[Namespace]) -> BTree
 }
 
 fn owned_by(ps: &PushSecret, cps: &ClusterPushSecret) -> bool {
-    ps.metadata.owner_references.iter().flatten().any(|o| {
-        o.controller == Some(true)
-            && o.kind == "ClusterPushSecret"
-            && o.uid == cps.metadata.uid.clone().unwrap_or_default()
-    })
+    fan_out::controlled_by(&ps.metadata, cps)
 }
 
 /// Decides the fan-out from the ClusterPushSecret, every namespace, and the existing
@@ -170,18 +164,14 @@ fn fanout_status(
     }
 }
 
-struct CpsContext {
-    client: Client,
-}
-
 async fn reconcile_cps(
     cps: Arc<ClusterPushSecret>,
-    ctx: Arc<CpsContext>,
+    client: Arc<Client>,
 ) -> Result<Action, FanOutError> {
     if cps.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let client = &ctx.client;
+    let client = client.as_ref();
     let namespaces: Vec<Namespace> = fan_out::list_all(client, "namespaces").await?;
     let name = child_name(&cps);
     let children: Vec<PushSecret> = fan_out::list_all(client, "PushSecrets")
@@ -234,15 +224,6 @@ fn same_status(old: Option<&ClusterPushSecretStatus>, new: &ClusterPushSecretSta
     })
 }
 
-fn cps_error_policy(
-    _cps: Arc<ClusterPushSecret>,
-    error: &FanOutError,
-    _ctx: Arc<CpsContext>,
-) -> Action {
-    tracing::info!(error = %error, "ClusterPushSecret reconcile failed");
-    Action::requeue(Duration::from_secs(5))
-}
-
 /// The ClusterPushSecret controller, the same shape as the PushSecret one.
 pub struct ClusterPushSecretController {
     client: Client,
@@ -283,14 +264,13 @@ impl ClusterPushSecretController {
         shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     ) {
         self.start_watches();
-        let client = self.client.clone();
-        let ctx = Arc::new(CpsContext {
-            client: client.clone(),
-        });
-        fan_out::controller::<ClusterPushSecret, PushSecret>(names::CLUSTER_PUSH_SECRET, &client)
-            .run(reconcile_cps, cps_error_policy, ctx, shutdown)
-            .for_each(|_| async {})
-            .await;
+        fan_out::run::<ClusterPushSecret, PushSecret, _>(
+            names::CLUSTER_PUSH_SECRET,
+            &self.client,
+            reconcile_cps,
+            shutdown,
+        )
+        .await;
     }
 
     /// Runs the reconciler until `shutdown` resolves.
