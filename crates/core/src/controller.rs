@@ -304,10 +304,7 @@ impl Context {
             secret.metadata.namespace.as_deref().unwrap_or_default(),
             secret.metadata.name.as_deref().unwrap_or_default()
         );
-        let mut writes = self
-            .own_writes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut writes = crate::lock(&self.own_writes);
         match (writes.get(&key), secret.metadata.resource_version.as_ref()) {
             (Some(written), Some(seen)) if written == seen => {
                 writes.remove(&key);
@@ -845,10 +842,7 @@ async fn sync(
                     }
                 };
                 if let Some(version) = applied.secret.metadata.resource_version.clone() {
-                    ctx.own_writes
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(format!("{namespace}/{target}"), version);
+                    crate::lock(&ctx.own_writes).insert(format!("{namespace}/{target}"), version);
                 }
                 if applied.created {
                     SyncOutcome::Created

@@ -68,10 +68,7 @@ impl SecretDigests {
 
     /// Takes in one event of the watch of managed Secrets.
     pub fn observe(&self, event: &watcher::Event<Secret>) {
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inner = crate::lock(&self.inner);
         match event {
             watcher::Event::Init => inner.relist = Some(HashMap::new()),
             watcher::Event::InitApply(secret) => {
@@ -106,10 +103,7 @@ impl SecretDigests {
     /// watch has not shown it.
     #[must_use]
     pub fn valid(&self, namespace: &str, name: &str) -> Option<bool> {
-        let inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let inner = crate::lock(&self.inner);
         inner.current.get(&key(namespace, name)).map(|d| d.valid)
     }
 
@@ -117,20 +111,13 @@ impl SecretDigests {
     /// from [`valid`](Self::valid) mean "no managed Secret of that name".
     #[must_use]
     pub fn listed(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .listed
+        crate::lock(&self.inner).listed
     }
 
     /// How many Secrets are known.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .current
-            .len()
+        crate::lock(&self.inner).current.len()
     }
 
     /// Whether no Secret is known.

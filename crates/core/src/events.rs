@@ -58,10 +58,7 @@ impl EventSink {
 
     /// Paces Events by this work queue from now on (see the module's text).
     pub fn pace_by(&self, backlog: crate::runtime_metrics::Backlog) {
-        *self
-            .backlog
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(backlog);
+        *crate::lock(&self.backlog) = Some(backlog);
     }
 
     fn queue(&self) -> &mpsc::Sender<(Event, ObjectReference)> {
@@ -73,9 +70,7 @@ impl EventSink {
                 let mut rx = rx;
                 let mut last: Option<tokio::time::Instant> = None;
                 while let Some((event, reference)) = rx.recv().await {
-                    let busy = backlog
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    let busy = crate::lock(&backlog)
                         .as_ref()
                         .is_some_and(|b| b.waiting() > BACKLOG);
                     if busy && let Some(last) = last {

@@ -189,6 +189,12 @@ mod term;
 #[doc(hidden)]
 pub mod testing;
 
+/// Locks `m`; a poisoned lock only means a panic elsewhere mid-update, and what it guards
+/// (counts, caches, ledgers) stays usable.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 // Compiles the Rust examples of the embedding guide as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/embedding.md")]

@@ -79,10 +79,7 @@ impl<K: Resource<DynamicType = ()>> Failures<K> {
             } => (retry_after, at_interval),
         };
         let failures = {
-            let mut all = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut all = crate::lock(&self.0);
             let n = all.entry(ObjectRef::from_obj(obj)).or_insert(0);
             *n = n.saturating_add(1);
             *n
@@ -98,10 +95,7 @@ impl<K: Resource<DynamicType = ()>> Failures<K> {
 
     /// `obj` reconciled: its next failure starts the backoff afresh.
     pub fn succeeded(&self, obj: &K) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&ObjectRef::from_obj(obj));
+        crate::lock(&self.0).remove(&ObjectRef::from_obj(obj));
     }
 }
 

@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures::stream::{BoxStream, SelectAll};
@@ -36,6 +36,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use serde::de::DeserializeOwned;
 
 use crate::api_health::WatchBackoff;
+use crate::lock;
 
 /// `controller_runtime_reconcile_total{controller,result}`.
 pub const RECONCILE_TOTAL: &str = "controller_runtime_reconcile_total";
@@ -321,11 +322,6 @@ impl Backlog {
     pub fn waiting(&self) -> usize {
         lock(&self.0).depth()
     }
-}
-
-/// A lock whose poisoning only means a panic elsewhere mid-update; the counts stay usable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the work queues of the live controllers of one name hold together.
