@@ -4,7 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -169,25 +170,14 @@ fn manifests() -> String {
 
 /// `sync-once render` of [`manifests`] with these arguments and only these AWS variables.
 fn render(args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync-once"));
-    cmd.args(["render", "-f", "-", "-o", "json"]).args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AWS_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.envs(vars.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifests().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let aws_vars: Vec<String> = std::env::vars()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("AWS_"))
+        .collect();
+    let unset: Vec<&str> = aws_vars.iter().map(String::as_str).collect();
+    let mut all_args = vec!["render", "-f", "-", "-o", "json"];
+    all_args.extend_from_slice(args);
+    support::sync_once(&all_args, Some(&manifests()), &unset, vars)
 }
 
 /// The rendered Secret's data, decoded, or the error output.
