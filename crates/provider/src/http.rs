@@ -184,17 +184,14 @@ impl ClientSettings {
             headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
             builder = builder.default_headers(headers);
         }
-        // reqwest would read the proxy variables itself; the process's installed proxies
-        // (see `crate::proxy`) are used instead.
-        builder = builder.no_proxy();
-        if !self.no_proxy
-            && let Some(proxies) = crate::proxy::Proxies::installed()
-        {
-            builder = proxies.apply(builder).map_err(|e| {
+        builder = if self.no_proxy {
+            builder.no_proxy()
+        } else {
+            crate::proxy::Proxies::use_installed(builder).map_err(|e| {
                 self.invalid("the installed proxy cannot be used")
                     .with_source(e)
-            })?;
-        }
+            })?
+        };
         if self.accept_invalid_certs {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
@@ -860,11 +857,23 @@ impl Http {
 }
 
 impl crate::proxy::Proxies {
-    /// `builder` sending its requests through these proxies.
+    /// `builder` sending its requests through the process's installed proxies (directly when
+    /// none are installed), never through what reqwest itself would read from the environment.
     ///
     /// # Errors
-    /// A proxy URL reqwest cannot use.
-    pub fn apply(
+    /// An installed proxy URL reqwest cannot use.
+    pub fn use_installed(
+        builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+        let builder = builder.no_proxy();
+        match Self::installed() {
+            Some(proxies) => proxies.apply(builder),
+            None => Ok(builder),
+        }
+    }
+
+    /// `builder` sending its requests through these proxies.
+    fn apply(
         &self,
         mut builder: reqwest::ClientBuilder,
     ) -> Result<reqwest::ClientBuilder, reqwest::Error> {

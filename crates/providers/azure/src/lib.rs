@@ -564,16 +564,14 @@ impl AzureKvProvider {
     }
 
     fn http(&self) -> Result<reqwest::Client, ProviderError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(self.config.request_timeout)
-            .connect_timeout(self.config.connect_timeout)
-            // Not reqwest's own reading of the proxy variables: the process's installed ones.
-            .no_proxy();
-        if let Some(proxies) = eso_provider::proxy::Proxies::installed() {
-            builder = proxies.apply(builder).map_err(|e| {
-                ProviderError::invalid_store("the installed proxy cannot be used").with_source(e)
-            })?;
-        }
+        let mut builder = eso_provider::proxy::Proxies::use_installed(
+            reqwest::Client::builder()
+                .timeout(self.config.request_timeout)
+                .connect_timeout(self.config.connect_timeout),
+        )
+        .map_err(|e| {
+            ProviderError::invalid_store("the installed proxy cannot be used").with_source(e)
+        })?;
         if let Some(pem) = &self.config.extra_roots_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
                 ProviderError::invalid_store("the extra CA roots are not valid PEM").with_source(e)
