@@ -380,6 +380,18 @@ impl Peers {
         }
     }
 
+    /// The objects waiting in the live peers' queues, summed (what every queue step
+    /// publishes; [`totals`](Self::totals) has the rest). Locks as `totals` does.
+    fn depth(&self) -> usize {
+        let mut peers = lock(&self.0);
+        peers.retain(|p| p.ledger.strong_count() > 0);
+        peers
+            .iter()
+            .filter_map(|p| p.ledger.upgrade())
+            .map(|ledger| lock(&ledger).depth())
+            .sum()
+    }
+
     /// The sums over the live peers at `now`. Takes each ledger's lock in turn, under this
     /// one; nothing takes this lock while holding a ledger's.
     fn totals(&self, now: Instant) -> QueueTotals {
@@ -469,7 +481,7 @@ impl ControllerMetrics {
     }
 
     /// Records `step` and sets the depth gauge (of every controller of this name).
-    fn publish(&self, step: QueueStep) -> QueueTotals {
+    fn publish(&self, step: QueueStep) {
         let q = self.queue_labels();
         if step.adds > 0 {
             metrics::counter!(WORKQUEUE_ADDS, &q).increment(step.adds);
@@ -477,12 +489,10 @@ impl ControllerMetrics {
         if let Some(waited) = step.queued_for {
             metrics::histogram!(WORKQUEUE_QUEUE_DURATION, &q).record(waited.as_secs_f64());
         }
-        let totals = self.totals();
         // controller-runtime labels depth with the priority too, empty without a priority
         // queue.
         metrics::gauge!(WORKQUEUE_DEPTH, "name" => self.name, "controller" => self.name, "priority" => "")
-            .set(totals.depth as f64);
-        totals
+            .set(self.peers.depth() as f64);
     }
 
     fn trigger(&self, key: Key) {
@@ -492,7 +502,8 @@ impl ControllerMetrics {
 
     fn tick(&self) {
         let step = self.with_ledger(|l| l.promote_due(Instant::now()));
-        let totals = self.publish(step);
+        self.publish(step);
+        let totals = self.totals();
         let q = self.queue_labels();
         metrics::gauge!(WORKQUEUE_UNFINISHED_WORK, &q).set(totals.unfinished);
         metrics::gauge!(WORKQUEUE_LONGEST_RUNNING, &q).set(totals.longest);
@@ -1041,6 +1052,7 @@ mod tests {
         let totals = a.peers.totals(now);
         assert_eq!(totals, b.peers.totals(now), "both see the same sums");
         assert_eq!(totals.depth, 2);
+        assert_eq!(a.peers.depth(), 2, "what each queue step publishes");
         assert_eq!(totals.max_concurrent, Some(8));
         assert!(totals.longest >= 0.0 && totals.unfinished >= totals.longest);
         assert_eq!(other.totals().depth, 0);
